@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Speaker-normalised emotion recognition on IEMOCAP with an SSL encoder.
+
+An SSL encoder (wav2vec2, HuBERT, WavLM) is fine-tuned for 4-class emotion
+while an adversary removes the speaker from its utterance embedding
+(Gat et al., "Speaker Normalization for Self-supervised Speech Emotion
+Recognition", ICASSP 2022). The hparam ``adversary`` selects the baseline
+(``none``), a gradient reversal layer (``grl``) or the paper's alternating
+ascent (``tap``, ``snp``).
+
+To run this recipe, do the following:
+> python train.py hparams/wav2vec2_grl.yaml \
+>     --data_folder=/path/to/IEMOCAP_full_release
+
+The embedded demo needs no data and no network:
+> python train.py hparams/demo_grl.yaml
+"""
+
+import sys
+
+from hyperpyyaml import load_hyperpyyaml
+from iemocap_prepare import prepare_iemocap
+
+import speechbrain as sb
+from speechbrain.utils.distributed import run_on_main
+
+from speechbrain_grl.brain import SpeakerAdversarialBrain
+from speechbrain_grl.dataio import dataio_prep
+
+if __name__ == "__main__":
+    hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
+    sb.utils.distributed.ddp_init_group(run_opts)
+    with open(hparams_file, encoding="utf-8") as fin:
+        hparams = load_hyperpyyaml(fin, overrides)
+
+    sb.create_experiment_directory(
+        experiment_directory=hparams["output_folder"],
+        hyperparams_to_save=hparams_file,
+        overrides=overrides,
+    )
+
+    # Manifests with the true speaker of every utterance (rank 0 only).
+    run_on_main(
+        prepare_iemocap,
+        kwargs={
+            "data_folder": hparams["data_folder"],
+            "save_folder": hparams["output_folder"],
+            "split": hparams["split"],
+            "test_session": hparams["test_session"],
+            "test_speaker": hparams["test_speaker"],
+            "valid_ratio": hparams["valid_ratio"],
+            "seed": hparams["seed"],
+            "sessions": hparams["sessions"],
+            "emotions": hparams["emotions"],
+        },
+    )
+    datasets = dataio_prep(hparams)
+    hparams["label_encoder"] = datasets["label_encoder"]
+
+    brain = SpeakerAdversarialBrain(
+        modules=hparams["modules"],
+        hparams=hparams,
+        run_opts=run_opts,
+        checkpointer=hparams["checkpointer"],
+    )
+    train_loader_kwargs = hparams["dataloader_options"]
+    if "train_sampler" in datasets:
+        train_loader_kwargs = {"batch_sampler": datasets["train_sampler"]}
+    brain.fit(
+        epoch_counter=hparams["epoch_counter"],
+        train_set=datasets["train"],
+        valid_set=datasets["valid"],
+        train_loader_kwargs=train_loader_kwargs,
+        valid_loader_kwargs=hparams["dataloader_options"],
+    )
+    # Model selection reads validation only: the best valid UA is tested.
+    brain.evaluate(
+        test_set=datasets["test"],
+        max_key="UA",
+        test_loader_kwargs=hparams["test_dataloader_options"],
+    )

@@ -1,0 +1,42 @@
+"""Installs speechbrain-grl, a SpeechBrain plugin for speaker-normalised
+speech emotion recognition on self-supervised encoders."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+here = Path(__file__).parent
+
+setup(
+    name="speechbrain_grl",
+    version="0.1.0",
+    description=(
+        "Speaker-adversarial (GRL, TAP, SNP) speech emotion recognition "
+        "on SSL encoders for SpeechBrain"
+    ),
+    long_description=(here / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    packages=find_packages(include=["speechbrain_grl", "speechbrain_grl.*"]),
+    package_data={"speechbrain_grl": ["templates/*.yaml"]},
+    python_requires=">=3.9",
+    install_requires=[
+        "speechbrain>=1.1.2,<1.2",
+        "torch>=2.7.1",
+        "torchaudio>=2.7.1",
+        "transformers>=4.40",
+        "hyperpyyaml>=1.2",
+        "sentencepiece",
+        "soundfile>=0.12",
+        "scikit-learn>=1.3",
+        "matplotlib>=3.7",
+        "numpy",
+        "tqdm",
+    ],
+    extras_require={"test": ["pytest>=7", "ruff"]},
+    entry_points={"console_scripts": []},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Multimedia :: Sound/Audio :: Speech",
+    ],
+)

@@ -1,0 +1,310 @@
+"""The speaker-adversarial Brain: emotion recognition that forgets speakers.
+
+SSL encoder → masked mean pooling → projection (the utterance embedding)
+→ emotion head, plus a speaker head over the training speakers. The hparam
+``adversary`` picks how the speaker head talks back to the encoder:
+
+- ``none``: the baseline. The speaker head trains on a detached embedding,
+  so it is monitored but sends no gradient to the encoder.
+- ``grl``: joint loss ℓ_emo + α·ℓ_spk with a gradient reversal layer in
+  front of the speaker head (Ganin et al.).
+- ``tap`` / ``snp``: the alternating scheme of Gat et al. (ICASSP 2022).
+  Odd steps are emotion steps (descent on everything); even steps are
+  speaker steps on another batch: the speaker head descends while the
+  adversarial parameters take a plain gradient *ascent* step of size λ on
+  ℓ_spk. TAP ascends the whole encoder and the projection; SNP ascends
+  the projection only (the encoder then runs without gradient).
+"""
+
+import json
+import logging
+import os
+
+import torch
+import torch.nn.functional as F
+
+import speechbrain as sb
+from speechbrain.utils.distributed import main_process_only
+
+from speechbrain_grl.grl import GradientReversal
+from speechbrain_grl.metrics import emotion_metrics
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["SpeakerAdversarialBrain", "ADVERSARIES", "write_json_atomic"]
+
+ADVERSARIES = ("none", "grl", "tap", "snp")
+
+
+def write_json_atomic(obj, path):
+    """Writes ``obj`` as JSON to ``path`` through a temporary file.
+
+    Example
+    -------
+    >>> p = getfixture("tmp_path") / "x.json"
+    >>> write_json_atomic({"a": 1}, p)
+    >>> p.read_text()
+    '{\\n  "a": 1\\n}'
+    """
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as fout:
+        json.dump(obj, fout, indent=2)
+    os.replace(tmp, path)
+
+
+def _unwrap(module):
+    """The module inside a DDP wrapper, or the module itself."""
+    return getattr(module, "module", module)
+
+
+class SpeakerAdversarialBrain(sb.Brain):
+    """Fine-tunes an SSL encoder for emotion while removing the speaker.
+
+    Expected ``modules``: ``ssl``, ``pooling``, ``projection``,
+    ``emo_head``, ``spk_head``. Expected hparams: ``adversary``,
+    ``log_softmax``, ``alpha``, ``lambda_schedule``, ``ssl_opt_class``,
+    ``heads_opt_class``, ``lr_annealing_ssl``, ``lr_annealing_heads``,
+    ``epoch_counter``, ``train_logger``, ``output_folder``, ``emotions``,
+    ``label_encoder`` (set by the recipe) and optionally
+    ``keep_checkpoints``. A frozen encoder (the SSL wrapper's ``freeze``)
+    gets no optimizer.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.hparams.adversary not in ADVERSARIES:
+            raise ValueError(
+                f"adversary: {self.hparams.adversary!r} is unknown; use "
+                f"one of {', '.join(ADVERSARIES)}"
+            )
+        if self.alternating and self.grad_accumulation_factor > 1:
+            raise ValueError(
+                f"adversary: {self.hparams.adversary} alternates steps and "
+                "does not support grad_accumulation_factor > 1"
+            )
+        self.grl = GradientReversal(self.schedule.value)
+        if self.checkpointer is not None:
+            self.checkpointer.add_recoverable(
+                "lambda_schedule", self.schedule
+            )
+
+    # -- helpers -----------------------------------------------------------
+    @property
+    def alternating(self):
+        """True for the paper's alternating modes (TAP, SNP)."""
+        return self.hparams.adversary in ("tap", "snp")
+
+    @property
+    def schedule(self):
+        """The λ schedule; its step counter is the global step."""
+        return self.hparams.lambda_schedule
+
+    def embed(self, wavs, lens, encoder_grad=True):
+        """Waveforms → utterance embeddings ``[batch, 1, emb_dim]``."""
+        with torch.set_grad_enabled(
+            encoder_grad and torch.is_grad_enabled()
+        ):
+            feats = self.modules.ssl(wavs, lens)
+            pooled = self.modules.pooling(feats, lens)
+        return self.modules.projection(pooled)
+
+    def speaker_logp(self, emb):
+        """Speaker log-probabilities ``[batch, n_speakers]``."""
+        return self.hparams.log_softmax(self.modules.spk_head(emb)).squeeze(1)
+
+    # -- forward and losses ------------------------------------------------
+    def compute_forward(self, batch, stage):
+        """Emotion log-probabilities and, in training, speaker ones."""
+        batch = batch.to(self.device)
+        wavs, lens = batch.sig
+        emb = self.embed(wavs, lens)
+        out = {
+            "emb": emb,
+            "emo": self.hparams.log_softmax(
+                self.modules.emo_head(emb)
+            ).squeeze(1),
+        }
+        if stage == sb.Stage.TRAIN and not self.alternating:
+            # The only difference between the baseline and GRL: a detached
+            # embedding (no speaker gradient into the encoder) or a
+            # reversed one.
+            self.grl.lambda_ = self.schedule.value
+            spk_in = self.grl(emb) if self.hparams.adversary == "grl" else (
+                emb.detach()
+            )
+            out["spk"] = self.speaker_logp(spk_in)
+        return out
+
+    def compute_objectives(self, predictions, batch, stage):
+        """ℓ_emo (+ α·ℓ_spk in none/grl training); collects predictions."""
+        emo = batch.emo_encoded.data.squeeze(1)
+        loss = F.nll_loss(predictions["emo"], emo)
+        if stage == sb.Stage.TRAIN:
+            self._add_stat("emo_loss", loss.detach(), len(emo))
+            if "spk" in predictions:
+                spk_loss = self._speaker_loss(predictions["spk"], batch)
+                loss = loss + self.hparams.alpha * spk_loss
+            return loss
+        self._preds["ids"].extend(batch.id)
+        self._preds["true"].append(emo.detach())
+        self._preds["logp"].append(predictions["emo"].detach())
+        return loss
+
+    def _speaker_loss(self, spk_logp, batch):
+        spk = batch.spk_encoded.data.squeeze(1)
+        spk_loss = F.nll_loss(spk_logp, spk)
+        self._add_stat("spk_loss", spk_loss.detach(), len(spk))
+        correct = (spk_logp.detach().argmax(-1) == spk).sum()
+        self._add_stat("spk_acc", correct.float(), 1)
+        return spk_loss
+
+    def _add_stat(self, name, value, count):
+        """Accumulates on the device: no host sync in the hot path."""
+        total, n = self._stats.get(name, (0.0, 0))
+        self._stats[name] = (total + value * count, n + count)
+
+    # -- training steps ----------------------------------------------------
+    def fit_batch(self, batch):
+        """One optimisation step; TAP/SNP alternate emotion and speaker."""
+        if not self.alternating or self.schedule.current_step % 2 == 0:
+            loss = super().fit_batch(batch)
+        else:
+            loss = self._speaker_step(batch)
+        self.schedule.step()
+        return loss
+
+    def freeze_optimizers(self, optimizers):
+        """Speaker steps only let the heads' optimizer step."""
+        if self.alternating and self.schedule.current_step % 2 == 1:
+            return {"heads": optimizers["heads"]}
+        return optimizers
+
+    def _speaker_step(self, batch):
+        """Speaker head descends; adversarial parameters ascend by λ."""
+        self.on_fit_batch_start(batch, True)
+        batch = batch.to(self.device)
+        wavs, lens = batch.sig
+        tap = self.hparams.adversary == "tap"
+        with self.training_ctx:
+            emb = self.embed(wavs, lens, encoder_grad=tap)
+            spk_loss = self._speaker_loss(self.speaker_logp(emb), batch)
+        self.scaler.scale(spk_loss).backward()
+        scale = self.scaler.get_scale() if self.scaler.is_enabled() else 1.0
+        step_size = self.schedule.value / scale
+        adversarial = list(self.modules.projection.parameters())
+        if tap:
+            adversarial += list(self.modules.ssl.parameters())
+        with torch.no_grad():
+            for param in adversarial:
+                if param.grad is not None:
+                    param.add_(param.grad, alpha=step_size)
+                    param.grad = None
+        self.optimizers_step()
+        self.zero_grad(set_to_none=True)
+        self.on_fit_batch_end(batch, None, spk_loss, True)
+        return spk_loss.detach()
+
+    def init_optimizers(self):
+        """Two optimizers, as SpeechBrain's wav2vec2 IEMOCAP recipe has."""
+        heads = [
+            p
+            for name in ("projection", "emo_head", "spk_head")
+            for p in self.modules[name].parameters()
+        ]
+        ssl = [p for p in self.modules.ssl.parameters() if p.requires_grad]
+        self.optimizers_dict = {"heads": self.hparams.heads_opt_class(heads)}
+        if ssl:  # a frozen encoder (freeze: True) has nothing to train
+            self.optimizers_dict["ssl"] = self.hparams.ssl_opt_class(ssl)
+        self.optimizer = self.optimizers_dict["heads"]
+        if self.checkpointer is not None:
+            for name, opt in self.optimizers_dict.items():
+                self.checkpointer.add_recoverable(f"{name}_opt", opt)
+
+    def on_fit_start(self):
+        """Sets the schedule's horizon once the train loader is known."""
+        super().on_fit_start()
+        per_epoch = getattr(self, "_steps_per_epoch", None)
+        if per_epoch:
+            limit = self.hparams.epoch_counter.limit
+            self.schedule.total_steps = limit * per_epoch
+
+    def make_dataloader(self, dataset, stage, *args, **kwargs):
+        """Keeps a dynamic batch sampler reachable for ``set_epoch``."""
+        loader = super().make_dataloader(dataset, stage, *args, **kwargs)
+        if stage == sb.Stage.TRAIN:
+            if self.train_sampler is None:
+                self.train_sampler = kwargs.get("batch_sampler")
+            self._steps_per_epoch = len(loader)
+        return loader
+
+    # -- stages ------------------------------------------------------------
+    def on_stage_start(self, stage, epoch=None):
+        """Resets the statistics of the stage."""
+        self._stats = {}
+        self._preds = {"ids": [], "true": [], "logp": []}
+
+    def _stage_metrics(self):
+        true = torch.cat(self._preds["true"]).cpu().tolist()
+        pred = torch.cat(self._preds["logp"]).argmax(-1).cpu().tolist()
+        decode = self.hparams.label_encoder.decode_ndim
+        return emotion_metrics(
+            decode(true), decode(pred), self.hparams.emotions
+        )
+
+    def on_stage_end(self, stage, stage_loss, epoch=None):
+        """Logs, anneals, checkpoints, and writes the test metrics."""
+        if stage == sb.Stage.TRAIN:
+            self.train_stats = {"loss": stage_loss}
+            for name, (total, n) in self._stats.items():
+                self.train_stats[name] = float(total) / max(n, 1)
+            self.train_stats["lambda"] = self.schedule.value
+            return
+        metrics = self._stage_metrics()
+        stats = {"loss": stage_loss, "WA": metrics["WA"],
+                 "UA": metrics["UA"], "macro_F1": metrics["macro_F1"]}
+        if stage == sb.Stage.VALID:
+            lr_ssl, new_ssl = self.hparams.lr_annealing_ssl(stage_loss)
+            lr_heads, new_heads = self.hparams.lr_annealing_heads(stage_loss)
+            for name, lr in (("ssl", new_ssl), ("heads", new_heads)):
+                if name in self.optimizers_dict:
+                    sb.nnet.schedulers.update_learning_rate(
+                        self.optimizers_dict[name], lr
+                    )
+            self.hparams.train_logger.log_stats(
+                stats_meta={"epoch": epoch, "lr_ssl": lr_ssl,
+                            "lr_heads": lr_heads},
+                train_stats=self.train_stats,
+                valid_stats=stats,
+            )
+            self.checkpointer.save_and_keep_only(
+                meta=stats,
+                max_keys=["UA"],
+                num_to_keep=getattr(self.hparams, "keep_checkpoints", 1),
+            )
+        else:
+            self.hparams.train_logger.log_stats(
+                {"Epoch loaded": self.hparams.epoch_counter.current},
+                test_stats=stats,
+            )
+            self._write_test_outputs(metrics, stage_loss)
+
+    @main_process_only
+    def _write_test_outputs(self, metrics, stage_loss):
+        folder = self.hparams.output_folder
+        logp = torch.cat(self._preds["logp"]).cpu()
+        preds = {
+            utt: [round(float(v), 6) for v in row]
+            for utt, row in zip(self._preds["ids"], logp)
+        }
+        write_json_atomic(
+            {"labels": list(self.hparams.emotions), "log_probs": preds},
+            os.path.join(folder, "test_predictions.json"),
+        )
+        metrics = dict(
+            metrics,
+            adversary=self.hparams.adversary,
+            loss=float(stage_loss),
+            epoch=self.hparams.epoch_counter.current,
+        )
+        write_json_atomic(metrics, os.path.join(folder, "test_metrics.json"))
+        self.test_metrics = metrics

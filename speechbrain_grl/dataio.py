@@ -1,0 +1,187 @@
+"""Data pipelines: manifests to batches of 16 kHz mono waveforms and labels.
+
+Audio is read where it lies (never copied), mixed down to mono, resampled
+to the model's rate and, for training, cropped to ``max_train_duration`` so
+that memory stays bounded on long files.
+"""
+
+import logging
+import math
+from pathlib import Path
+
+import soundfile as sf
+import torch
+import torchaudio
+
+import speechbrain as sb
+from speechbrain.dataio.dataset import DynamicItemDataset
+from speechbrain.dataio.encoder import CategoricalEncoder
+from speechbrain.dataio.sampler import DynamicBatchSampler
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["read_audio", "dataio_prep", "release_root"]
+
+
+def release_root(data_folder):
+    """Returns the ``IEMOCAP_full_release`` folder under ``data_folder``.
+
+    Users may pass the release folder itself or its parent.
+
+    Example
+    -------
+    >>> tmp = getfixture("tmp_path")
+    >>> (tmp / "IEMOCAP_full_release" / "Session1").mkdir(parents=True)
+    >>> release_root(tmp).name
+    'IEMOCAP_full_release'
+    """
+    folder = Path(data_folder)
+    nested = folder / "IEMOCAP_full_release"
+    return nested if nested.is_dir() else folder
+
+
+def read_audio(path, sample_rate=16000, max_duration=None, generator=None):
+    """Reads a file as a mono float tensor at ``sample_rate``.
+
+    Arguments
+    ---------
+    path : str
+        Audio file (any format libsndfile reads).
+    sample_rate : int
+        Target rate; other rates are resampled.
+    max_duration : float, optional
+        If set and the file is longer, a random window of this many seconds
+        is read (only that window is decoded).
+    generator : torch.Generator, optional
+        Source of randomness for the window's start.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``[samples]``, float32.
+
+    Example
+    -------
+    >>> import numpy as np, soundfile as sf
+    >>> tmp = getfixture("tmp_path")
+    >>> sig = np.stack([np.ones(8000), -np.ones(8000)], axis=1) * 0.5
+    >>> sf.write(tmp / "st.wav", sig, 8000)
+    >>> read_audio(str(tmp / "st.wav")).shape  # stereo 8 kHz, 1 s
+    torch.Size([16000])
+    >>> float(read_audio(str(tmp / "st.wav")).abs().max()) < 1e-6
+    True
+    """
+    info = sf.info(path)
+    start, stop = 0, info.frames
+    if max_duration is not None:
+        crop = int(math.ceil(max_duration * info.samplerate))
+        if info.frames > crop:
+            start = int(
+                torch.randint(0, info.frames - crop + 1, (1,),
+                              generator=generator)
+            )
+            stop = start + crop
+    data, rate = sf.read(
+        path, start=start, stop=stop, dtype="float32", always_2d=True
+    )
+    sig = torch.from_numpy(data).mean(dim=1)
+    if rate != sample_rate:
+        sig = torchaudio.functional.resample(sig, rate, sample_rate)
+    return sig
+
+
+def _dataset(json_path, data_root):
+    return DynamicItemDataset.from_json(
+        json_path=str(json_path), replacements={"data_root": str(data_root)}
+    )
+
+
+def dataio_prep(hparams):
+    """Builds the train, valid and test datasets and their label encoders.
+
+    Reads ``train_annotation``, ``valid_annotation`` and
+    ``test_annotation`` (SpeechBrain JSON manifests), and adds to each
+    dataset the dynamic items ``sig`` (waveform), ``emo_encoded`` and
+    ``spk_encoded``. The emotion encoder follows ``hparams["emotions"]``;
+    the speaker encoder covers the training speakers only.
+
+    Arguments
+    ---------
+    hparams : dict
+        Loaded recipe hyperparameters.
+
+    Returns
+    -------
+    dict
+        ``train``, ``valid``, ``test`` datasets, ``label_encoder``,
+        ``spk_encoder`` and, with dynamic batching, ``train_sampler``.
+    """
+    root = release_root(hparams["data_folder"])
+    rate = hparams["sample_rate"]
+    crop = hparams.get("max_train_duration")
+    datasets = {
+        split: _dataset(hparams[f"{split}_annotation"], root)
+        for split in ("train", "valid", "test")
+    }
+
+    @sb.utils.data_pipeline.takes("wav")
+    @sb.utils.data_pipeline.provides("sig")
+    def train_audio(wav):
+        return read_audio(wav, rate, max_duration=crop)
+
+    @sb.utils.data_pipeline.takes("wav")
+    @sb.utils.data_pipeline.provides("sig")
+    def eval_audio(wav):
+        return read_audio(wav, rate)
+
+    label_encoder = CategoricalEncoder()
+    label_encoder.update_from_iterable(hparams["emotions"])
+    label_encoder.expect_len(len(hparams["emotions"]))
+    spk_encoder = CategoricalEncoder()
+    spk_encoder.update_from_iterable(
+        sorted({d["spk_id"] for d in datasets["train"].data.values()})
+    )
+    spk_encoder.expect_len(len(spk_encoder))
+    if len(spk_encoder) > hparams["n_speakers"]:
+        raise ValueError(
+            f"the training set has {len(spk_encoder)} speakers but "
+            f"n_speakers is {hparams['n_speakers']}; pass "
+            f"--n_speakers={len(spk_encoder)}"
+        )
+
+    @sb.utils.data_pipeline.takes("emo", "spk_id")
+    @sb.utils.data_pipeline.provides("emo_encoded", "spk_encoded")
+    def labels(emo, spk_id):
+        yield label_encoder.encode_label_torch(emo)
+        # Speakers outside training (valid/test in speaker-independent
+        # splits) get -1: they never enter the speaker loss.
+        index = spk_encoder.lab2ind.get(spk_id, -1)
+        yield torch.LongTensor([index])
+
+    for split, data in datasets.items():
+        audio = train_audio if split == "train" else eval_audio
+        sb.dataio.dataset.add_dynamic_item([data], audio)
+        sb.dataio.dataset.add_dynamic_item([data], labels)
+        sb.dataio.dataset.set_output_keys(
+            [data], ["id", "sig", "emo_encoded", "spk_encoded", "emo"]
+        )
+    out = dict(datasets, label_encoder=label_encoder,
+               spk_encoder=spk_encoder)
+    if hparams.get("dynamic_batching", False):
+        train = datasets["train"]
+        lengths = [
+            min(d["duration"], crop or math.inf) for d in train.data.values()
+        ]
+        out["train_sampler"] = DynamicBatchSampler(
+            train,
+            max_batch_length=hparams["max_batch_length"],
+            num_buckets=hparams["num_buckets"],
+            lengths_list=lengths,
+            shuffle=True,
+            batch_ordering="random",
+            seed=hparams["seed"],
+        )
+    # Evaluation sets run shortest first: less padding, same results.
+    for split in ("valid",):
+        out[split] = datasets[split].filtered_sorted(sort_key="duration")
+    return out

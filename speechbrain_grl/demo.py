@@ -1,0 +1,39 @@
+"""Assets of the embedded demo, built once on the main process.
+
+``demo_grl.yaml`` calls these at load time, so the demo needs no network
+and no data: a synthetic corpus in the IEMOCAP release layout and a tiny,
+randomly initialised SSL model saved as a local Hugging Face folder. Under
+DDP only rank 0 builds them; the others wait, then reuse them.
+"""
+
+from speechbrain.utils.distributed import run_on_main
+
+from speechbrain_grl.dataio import release_root
+from speechbrain_grl.demo_corpus import make_demo_corpus
+from speechbrain_grl.tiny_ssl import make_tiny_ssl
+
+__all__ = ["demo_corpus", "demo_ssl"]
+
+
+def demo_corpus(folder, utts_per_speaker=40, seed=0):
+    """Generates (once) the demo corpus and returns its release folder.
+
+    Example
+    -------
+    >>> root = demo_corpus(getfixture("tmp_path"), utts_per_speaker=4)
+    >>> root.endswith("IEMOCAP_full_release")
+    True
+    """
+    run_on_main(
+        make_demo_corpus,
+        kwargs={"folder": folder, "utts_per_speaker": utts_per_speaker,
+                "seed": seed},
+    )
+    return str(release_root(folder))
+
+
+def demo_ssl(folder, kind="wav2vec2", seed=0):
+    """Builds (once) a tiny random SSL model and returns its folder."""
+    run_on_main(make_tiny_ssl,
+                kwargs={"folder": folder, "kind": kind, "seed": seed})
+    return str(folder)
