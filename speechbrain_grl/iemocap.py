@@ -277,21 +277,52 @@ def scan_corpus(data_folder, sessions=(1, 2, 3, 4, 5), emotions=EMOTIONS,
     return entries, out
 
 
-def _stratified(ids, key, fractions, rng):
-    """Split ``ids`` into ``len(fractions) + 1`` parts, per stratum."""
-    strata = collections.defaultdict(list)
+def _allocate(sizes, total):
+    """Split ``total`` over groups of ``sizes`` by largest remainder."""
+    sizes = np.asarray(sizes, dtype=float)
+    exact = sizes * total / max(sizes.sum(), 1)
+    counts = np.floor(exact).astype(int)
+    order = np.argsort(counts - exact, kind="stable")
+    counts[order[:max(total - counts.sum(), 0)]] += 1
+    return np.minimum(counts, sizes.astype(int))
+
+
+def _pick(groups, total, rng):
+    """Pick ``total`` ids from nested ``{key part: ... [ids]}`` groups."""
+    if isinstance(groups, list):
+        return [groups[i] for i in rng.permutation(len(groups))[:total]]
+    names = sorted(groups)
+    sizes = [len(_flat(groups[n])) for n in names]
+    picked = []
+    for name, n in zip(names, _allocate(sizes, total)):
+        picked += _pick(groups[name], int(n), rng)
+    return picked
+
+
+def _flat(groups):
+    """All ids in nested groups."""
+    if isinstance(groups, list):
+        return groups
+    return [u for g in groups.values() for u in _flat(g)]
+
+
+def _stratified(ids, key, frac, rng):
+    """Return ``(held, rest)``: ``frac`` of ``ids`` held out, stratified.
+
+    ``key(utt)`` is a tuple; the quota is spread over its first part
+    (e.g. emotion) by largest remainder, then over the next part (e.g.
+    speaker) within each, so every first-level stratum gets its share.
+    """
+    tree = {}
     for utt in sorted(ids):
-        strata[key(utt)].append(utt)
-    parts = [[] for _ in range(len(fractions) + 1)]
-    for name in sorted(strata):
-        group = [strata[name][i] for i in rng.permutation(len(strata[name]))]
-        start = 0
-        for part, frac in zip(parts, fractions):
-            n = round(len(group) * frac)
-            part += group[start:start + n]
-            start += n
-        parts[-1] += group[start:]
-    return parts
+        *parts, last = key(utt)
+        node = tree
+        for part in parts:
+            node = node.setdefault(part, {})
+        node.setdefault(last, []).append(utt)
+    held = set(_pick(tree, round(len(ids) * frac), rng))
+    return ([u for u in sorted(ids) if u in held],
+            [u for u in sorted(ids) if u not in held])
 
 
 def make_splits(entries, split="session", test_session=5, valid_ratio=0.2,
@@ -351,7 +382,7 @@ def make_splits(entries, split="session", test_session=5, valid_ratio=0.2,
         rest = [u for u in entries if entries[u]["session"] != test_session]
         valid, train = _stratified(
             rest, lambda u: (entries[u]["emo"], entries[u]["spk_id"]),
-            [valid_ratio], rng)
+            valid_ratio, rng)
     elif split == "speaker":
         speakers = sorted({e["spk_id"] for e in entries.values()})
         if test_speaker not in speakers:
@@ -364,9 +395,12 @@ def make_splits(entries, split="session", test_session=5, valid_ratio=0.2,
         train = [u for u, e in entries.items()
                  if e["spk_id"] not in (test_speaker, other)]
     elif split == "random":
-        valid, test, train = _stratified(
-            entries, lambda u: entries[u]["emo"],
-            [valid_ratio / 2, valid_ratio / 2], rng)
+        def emo(u):
+            return (entries[u]["emo"],)
+
+        test, rest = _stratified(entries, emo, valid_ratio / 2, rng)
+        valid, train = _stratified(
+            rest, emo, valid_ratio / 2 / (1 - valid_ratio / 2), rng)
     else:
         raise IEMOCAPError(
             f"split={split!r} is unknown; use session, speaker or random")
@@ -473,7 +507,7 @@ def prepare_iemocap(data_folder, save_folder, split="session",
     >>> out = prepare_iemocap(tmp, tmp + "/manifests", sessions=[1, 2],
     ...                       test_session=2)
     >>> {k: len(v) for k, v in out.items()}
-    {'train': 24, 'valid': 8, 'test': 32}
+    {'train': 26, 'valid': 6, 'test': 32}
     >>> sorted(os.listdir(tmp + "/manifests"))
     ['prepare_opts.json', 'test.json', 'train.json', 'valid.json']
     """
