@@ -1,0 +1,550 @@
+"""IEMOCAP data preparation from the original release layout.
+
+Reads ``Session{n}/dialog/EmoEvaluation/*.txt`` label files, finds each
+utterance under ``Session{n}/sentences/wav/<dialog>/<utt>.wav``, reads
+its duration from the wav header (audio is never copied) and writes
+SpeechBrain JSON manifests for train, valid and test.
+
+In the manifests ``{data_root}`` stands for ``data_folder`` exactly as
+passed to :func:`prepare_iemocap`, so recipes can use
+``replacements={"data_root": data_folder}``.
+"""
+
+import collections
+import hashlib
+import json
+import logging
+import os
+import pathlib
+import re
+import tempfile
+
+import numpy as np
+import soundfile as sf
+
+logger = logging.getLogger(__name__)
+
+EMOTIONS = ("neu", "hap", "ang", "sad")
+IEMOCAP_CODES = frozenset(
+    ["neu", "hap", "exc", "ang", "sad", "fru", "sur", "fea", "dis", "oth",
+     "xxx"])
+RELEASE = "IEMOCAP_full_release"
+SPLITS = ("train", "valid", "test")
+SKIP_COUNTERS = ("missing_wav", "unreadable_wav", "empty_wav",
+                 "unknown_label", "duplicate_id", "dropped_label",
+                 "malformed_id", "junk_files", "non_utf8_files")
+_LABEL_RE = re.compile(
+    r"^\[\s*[\d.]+\s*-\s*[\d.]+\s*\]\s+(?P<utt>\S+)\s+(?P<code>\S+)\s+\[")
+_UTT_RE = re.compile(r"^Ses(?P<ses>\d{2})[FM]_\S+_(?P<gender>[FM])\d+$")
+_LABEL_FILE_RE = re.compile(r"^Ses\d{2}[FM]_\S+\.txt$")
+
+
+class IEMOCAPError(ValueError):
+    """A one-line problem with the data or options, saying what to do."""
+
+
+def speaker_of(utt_id: str) -> str:
+    """Return the true speaker of an utterance id.
+
+    The speaker is the session plus the gender letter that starts the
+    last part of the id, not the dialog prefix.
+
+    Parameters
+    ----------
+    utt_id : str
+        An IEMOCAP utterance id such as ``Ses01F_impro01_M003``.
+
+    Returns
+    -------
+    str
+        The speaker, e.g. ``Ses01M``.
+
+    Raises
+    ------
+    IEMOCAPError
+        If the id is not an IEMOCAP utterance id.
+
+    Example
+    -------
+    >>> speaker_of("Ses01F_impro01_M003")
+    'Ses01M'
+    >>> speaker_of("Ses05M_script02_2_F010")
+    'Ses05F'
+    """
+    match = _UTT_RE.match(utt_id)
+    if match is None:
+        raise IEMOCAPError(
+            f"malformed IEMOCAP utterance id {utt_id!r}: expected "
+            "'SesNN<F|M>_<dialog>_<F|M>NNN'; fix or remove that label line")
+    return f"Ses{match['ses']}{match['gender']}"
+
+
+def _read_label_file(path):
+    """Return ``([(utt_id, code)], is_utf8)`` for one label file."""
+    raw = pathlib.Path(path).read_bytes()
+    try:
+        text, is_utf8 = raw.decode("utf-8"), True
+    except UnicodeDecodeError:
+        logger.warning("%s is not UTF-8; decoding it as latin-1", path)
+        text, is_utf8 = raw.decode("latin-1"), False
+    pairs = [(m["utt"], m["code"].lower())
+             for m in map(_LABEL_RE.match, text.splitlines()) if m]
+    return pairs, is_utf8
+
+
+def parse_label_file(path) -> list[tuple[str, str]]:
+    """Parse one EmoEvaluation file into ``(utt_id, code)`` pairs.
+
+    Only turn lines such as ``[6.2901 - 8.2357]<TAB>Ses01F_impro01_F000
+    <TAB>neu<TAB>[2.5, 2.5, 2.5]`` are kept; headers, annotator lines and
+    blank lines are ignored. A non-UTF-8 file is decoded as latin-1 with
+    a warning.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The label file.
+
+    Returns
+    -------
+    list of tuple of str
+        ``(utt_id, code)`` pairs in file order, codes lower-cased.
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "Ses01F_impro01.txt"
+    >>> _ = p.write_text("% header\\n\\n[6.29 - 8.23]\\tSes01F_impro01_F000"
+    ...                  "\\tneu\\t[2.5, 2.5, 2.5]\\nC-E1:\\tNeutral;\\t()\\n")
+    >>> parse_label_file(p)
+    [('Ses01F_impro01_F000', 'neu')]
+    """
+    return _read_label_file(path)[0]
+
+
+def _find_root(data_folder):
+    """Return the release root, accepting its parent folder too."""
+    folder = pathlib.Path(data_folder)
+    if not folder.is_dir():
+        raise IEMOCAPError(
+            f"data_folder {folder} does not exist; pass "
+            "--data_folder=/path/to/IEMOCAP_full_release")
+    for root in (folder, folder / RELEASE):
+        if any(root.glob("Session*/dialog/EmoEvaluation")):
+            return root
+    raise IEMOCAPError(
+        f"data_folder {folder} is not an IEMOCAP release: expected "
+        "Session1..5/dialog/EmoEvaluation; point --data_folder at "
+        "IEMOCAP_full_release")
+
+
+def _label_files(root, sessions):
+    """Return ``({session: [label files]}, junk count)``; check sessions."""
+    files, junk = {}, 0
+    for s in sessions:
+        emo_dir = root / f"Session{s}" / "dialog" / "EmoEvaluation"
+        if not emo_dir.is_dir():
+            raise IEMOCAPError(
+                f"session {s} is missing: {emo_dir} does not exist; pass "
+                "sessions: [..] to run on a subset")
+        names = sorted(os.scandir(emo_dir), key=lambda e: e.name)
+        files[s] = [pathlib.Path(e.path) for e in names
+                    if e.is_file() and _LABEL_FILE_RE.match(e.name)]
+        junk += len(names) - len(files[s])
+    return files, junk
+
+
+def _wav_listing(wav_dir, summary):
+    """Return ``{file name: size}`` of one dialog wav folder."""
+    try:
+        items = list(os.scandir(wav_dir))
+    except OSError:
+        return {}
+    summary["junk_files"] += sum(e.name.startswith("._") for e in items)
+    return {e.name: e.stat().st_size for e in items if e.is_file()}
+
+
+def _duration(path, size, summary, utt):
+    """Return the duration in seconds, or None (counted) if unusable."""
+    if size is None:
+        logger.warning("skipping %s: missing wav %s", utt, path)
+        summary["missing_wav"] += 1
+        return None
+    try:
+        info = sf.info(str(path)) if size else None
+    except (RuntimeError, OSError) as err:  # LibsndfileError is RuntimeError
+        logger.warning("skipping %s: unreadable wav %s (%s)", utt, path, err)
+        summary["unreadable_wav"] += 1
+        return None
+    if info is None or info.frames == 0:
+        logger.warning("skipping %s: empty wav %s", utt, path)
+        summary["empty_wav"] += 1
+        return None
+    return round(info.frames / info.samplerate, 4)
+
+
+def scan_corpus(data_folder, sessions=(1, 2, 3, 4, 5), emotions=EMOTIONS,
+                merge=None) -> tuple[dict, dict]:
+    """Collect the labelled utterances of an IEMOCAP release.
+
+    Parameters
+    ----------
+    data_folder : str or pathlib.Path
+        ``IEMOCAP_full_release`` or the folder that contains it.
+    sessions : sequence of int
+        Sessions to read.
+    emotions : sequence of str
+        Classes to keep (after merging).
+    merge : dict, optional
+        Code mapping applied first; default ``{"exc": "hap"}``.
+
+    Returns
+    -------
+    entries : dict
+        ``{utt_id: {"wav", "duration", "emo", "spk_id", "session"}}``;
+        ``wav`` starts with ``{data_root}`` (``data_folder`` as passed).
+    summary : dict
+        ``kept``, ``per_class``, ``per_session``, ``per_speaker``,
+        ``label_files`` and the skip counters in ``SKIP_COUNTERS``.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from speechbrain_grl.demo_corpus import make_demo_corpus
+    >>> tmp = tempfile.mkdtemp()
+    >>> _ = make_demo_corpus(tmp, n_sessions=1, utts_per_speaker=20)
+    >>> entries, summary = scan_corpus(tmp, sessions=[1])
+    >>> summary["per_class"]
+    {'neu': 8, 'hap': 8, 'ang': 8, 'sad': 8}
+    >>> sorted(summary["per_speaker"])
+    ['Ses01F', 'Ses01M']
+    """
+    merge = {"exc": "hap"} if merge is None else dict(merge)
+    bad = sorted(set(emotions) - IEMOCAP_CODES)
+    if bad:
+        raise IEMOCAPError(f"emotions: unknown IEMOCAP codes {bad}; use "
+                           f"codes from {sorted(IEMOCAP_CODES)}")
+    root = _find_root(data_folder)
+    nested = root != pathlib.Path(data_folder)
+    prefix = "{data_root}" + (f"/{RELEASE}" if nested else "")
+    files, junk = _label_files(root, sorted({int(s) for s in sessions}))
+    summary = collections.Counter({k: 0 for k in SKIP_COUNTERS})
+    summary["junk_files"] = junk
+    entries, seen, listings = {}, set(), {}
+    for session, paths in files.items():
+        for path in paths:
+            pairs, is_utf8 = _read_label_file(path)
+            summary["non_utf8_files"] += not is_utf8
+            summary["label_files"] += 1
+            for utt, code in pairs:
+                if utt in seen:
+                    logger.warning("duplicate id %s in %s", utt, path)
+                    summary["duplicate_id"] += 1
+                    continue
+                seen.add(utt)
+                if code not in IEMOCAP_CODES:
+                    logger.warning("unknown label %r for %s in %s",
+                                   code, utt, path)
+                    summary["unknown_label"] += 1
+                    continue
+                emo = merge.get(code, code)
+                if emo not in emotions:
+                    summary["dropped_label"] += 1
+                    continue
+                if not _UTT_RE.match(utt):
+                    logger.warning("malformed id %r in %s", utt, path)
+                    summary["malformed_id"] += 1
+                    continue
+                dialog = utt.rsplit("_", 1)[0]
+                rel = f"Session{session}/sentences/wav/{dialog}/{utt}.wav"
+                if (session, dialog) not in listings:
+                    listings[session, dialog] = _wav_listing(
+                        root / rel.rsplit("/", 1)[0], summary)
+                size = listings[session, dialog].get(f"{utt}.wav")
+                duration = _duration(root / rel, size, summary, utt)
+                if duration is not None:
+                    entries[utt] = {
+                        "wav": f"{prefix}/{rel}", "duration": duration,
+                        "emo": emo, "spk_id": speaker_of(utt),
+                        "session": session}
+    out = {k: summary[k] for k in ("label_files",) + SKIP_COUNTERS}
+    out["kept"] = len(entries)
+    for key, field in (("per_class", "emo"), ("per_session", "session"),
+                       ("per_speaker", "spk_id")):
+        counts = collections.Counter(e[field] for e in entries.values())
+        order = emotions if field == "emo" else sorted(counts)
+        out[key] = {k: counts[k] for k in order}
+    return entries, out
+
+
+def _allocate(sizes, total):
+    """Split ``total`` over groups of ``sizes`` by largest remainder."""
+    sizes = np.asarray(sizes, dtype=float)
+    exact = sizes * total / max(sizes.sum(), 1)
+    counts = np.floor(exact).astype(int)
+    order = np.argsort(counts - exact, kind="stable")
+    counts[order[:max(total - counts.sum(), 0)]] += 1
+    return np.minimum(counts, sizes.astype(int))
+
+
+def _pick(groups, total, rng):
+    """Pick ``total`` ids from nested ``{key part: ... [ids]}`` groups."""
+    if isinstance(groups, list):
+        return [groups[i] for i in rng.permutation(len(groups))[:total]]
+    names = sorted(groups)
+    sizes = [len(_flat(groups[n])) for n in names]
+    picked = []
+    for name, n in zip(names, _allocate(sizes, total)):
+        picked += _pick(groups[name], int(n), rng)
+    return picked
+
+
+def _flat(groups):
+    """All ids in nested groups."""
+    if isinstance(groups, list):
+        return groups
+    return [u for g in groups.values() for u in _flat(g)]
+
+
+def _stratified(ids, key, frac, rng):
+    """Return ``(held, rest)``: ``frac`` of ``ids`` held out, stratified.
+
+    ``key(utt)`` is a tuple; the quota is spread over its first part
+    (e.g. emotion) by largest remainder, then over the next part (e.g.
+    speaker) within each, so every first-level stratum gets its share.
+    """
+    tree = {}
+    for utt in sorted(ids):
+        *parts, last = key(utt)
+        node = tree
+        for part in parts:
+            node = node.setdefault(part, {})
+        node.setdefault(last, []).append(utt)
+    held = set(_pick(tree, round(len(ids) * frac), rng))
+    return ([u for u in sorted(ids) if u in held],
+            [u for u in sorted(ids) if u not in held])
+
+
+def make_splits(entries, split="session", test_session=5, valid_ratio=0.2,
+                seed=1234, test_speaker=None) -> dict[str, dict]:
+    """Split utterance entries into train, valid and test.
+
+    Parameters
+    ----------
+    entries : dict
+        Entries from :func:`scan_corpus`.
+    split : str
+        ``"session"``: test is session ``test_session`` (speaker
+        independent), valid is ``valid_ratio`` of the other speakers'
+        utterances, stratified by emotion and speaker.
+        ``"speaker"``: test is ``test_speaker``, valid is the other
+        speaker of that session, train the rest.
+        ``"random"``: speaker dependent, stratified by emotion; valid and
+        test each get ``valid_ratio / 2`` (80/10/10 by default).
+    test_session : int
+        Test session for ``split="session"``.
+    valid_ratio : float
+        Held-out fraction (see ``split``).
+    seed : int
+        Seed; the same seed gives the same split.
+    test_speaker : str, optional
+        Test speaker (e.g. ``"Ses03F"``) for ``split="speaker"``.
+
+    Returns
+    -------
+    dict
+        ``{"train": {...}, "valid": {...}, "test": {...}}``.
+
+    Raises
+    ------
+    IEMOCAPError
+        On a bad option, or if a split lacks some class.
+
+    Example
+    -------
+    >>> entries = {f"Ses0{s}{g}_impro01_{g}{i:03d}": {
+    ...     "emo": e, "spk_id": f"Ses0{s}{g}", "session": s}
+    ...     for s in (1, 2) for g in "FM" for i, e in enumerate(EMOTIONS * 5)}
+    >>> out = make_splits(entries, test_session=2)
+    >>> {k: len(v) for k, v in out.items()}
+    {'train': 32, 'valid': 8, 'test': 40}
+    """
+    if not 0.0 < valid_ratio < 1.0:
+        raise IEMOCAPError(f"valid_ratio={valid_ratio}: use a value in (0, 1)")
+    rng = np.random.default_rng(seed)
+    if split == "session":
+        present = sorted({e["session"] for e in entries.values()})
+        if test_session not in present:
+            raise IEMOCAPError(
+                f"test_session={test_session} is not among the prepared "
+                f"sessions {present}; pick one of them")
+        test = [u for u, e in entries.items() if e["session"] == test_session]
+        rest = [u for u in entries if entries[u]["session"] != test_session]
+        valid, train = _stratified(
+            rest, lambda u: (entries[u]["emo"], entries[u]["spk_id"]),
+            valid_ratio, rng)
+    elif split == "speaker":
+        speakers = sorted({e["spk_id"] for e in entries.values()})
+        if test_speaker not in speakers:
+            raise IEMOCAPError(
+                f"test_speaker={test_speaker!r} is not among the speakers "
+                f"{speakers}; pass one of them with split=speaker")
+        other = test_speaker[:-1] + ("M" if test_speaker[-1] == "F" else "F")
+        test = [u for u, e in entries.items() if e["spk_id"] == test_speaker]
+        valid = [u for u, e in entries.items() if e["spk_id"] == other]
+        train = [u for u, e in entries.items()
+                 if e["spk_id"] not in (test_speaker, other)]
+    elif split == "random":
+        def emo(u):
+            return (entries[u]["emo"],)
+
+        test, rest = _stratified(entries, emo, valid_ratio / 2, rng)
+        valid, train = _stratified(
+            rest, emo, valid_ratio / 2 / (1 - valid_ratio / 2), rng)
+    else:
+        raise IEMOCAPError(
+            f"split={split!r} is unknown; use session, speaker or random")
+    classes = sorted({e["emo"] for e in entries.values()})
+    out = {}
+    for name, ids in zip(SPLITS, (train, valid, test)):
+        found = {entries[u]["emo"] for u in ids}
+        for emo in classes:
+            if emo not in found:
+                raise IEMOCAPError(
+                    f"split {name!r} has no {emo!r} utterances "
+                    f"(split={split}); try another split, seed or "
+                    "test session")
+        out[name] = {u: entries[u] for u in sorted(ids)}
+    return out
+
+
+def _fingerprint(root, sessions):
+    """Hash the names, sizes and mtimes of the label files."""
+    files, _ = _label_files(root, sessions)
+    digest = hashlib.sha256()
+    for s in sorted(files):
+        for path in files[s]:
+            st = path.stat()
+            digest.update(f"{s}/{path.name}:{st.st_size}:{st.st_mtime_ns}\n"
+                          .encode())
+    return digest.hexdigest()
+
+
+def _write_json(path, obj):
+    """Write ``obj`` to ``path`` atomically (temp file, then replace)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                               suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        pathlib.Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _load(save_folder):
+    """Load the three manifests from ``save_folder``."""
+    return {name: json.loads((save_folder / f"{name}.json").read_text())
+            for name in SPLITS}
+
+
+def _stale_reason(save_folder, opts):
+    """Return why existing manifests cannot be reused, or None."""
+    stamp = save_folder / "prepare_opts.json"
+    if not stamp.is_file():
+        return "no prepare_opts.json"
+    missing = [n for n in SPLITS if not (save_folder / f"{n}.json").is_file()]
+    if missing:
+        return f"missing {missing}"
+    try:
+        old = json.loads(stamp.read_text())
+    except ValueError:
+        return "unreadable prepare_opts.json"
+    changed = sorted(k for k in opts.keys() | old.keys()
+                     if old.get(k) != opts.get(k))
+    return f"options changed: {changed}" if changed else None
+
+
+def prepare_iemocap(data_folder, save_folder, split="session",
+                    test_session=5, test_speaker=None, valid_ratio=0.2,
+                    seed=1234, sessions=(1, 2, 3, 4, 5), emotions=EMOTIONS,
+                    merge=None, skip_prep=False) -> dict[str, dict]:
+    """Prepare IEMOCAP train/valid/test JSON manifests.
+
+    Writes ``train.json``, ``valid.json`` and ``test.json`` and finally
+    ``prepare_opts.json`` (options, absolute data folder, corpus
+    fingerprint) to ``save_folder``, each atomically. Manifests are
+    reused only if ``prepare_opts.json`` matches the current options and
+    corpus; otherwise they are rewritten. See :func:`scan_corpus` and
+    :func:`make_splits` for the parameters.
+
+    Parameters
+    ----------
+    data_folder : str or pathlib.Path
+        ``IEMOCAP_full_release`` or the folder that contains it.
+    save_folder : str or pathlib.Path
+        Where the manifests go (created if needed).
+    split, test_session, test_speaker, valid_ratio, seed
+        Passed to :func:`make_splits`.
+    sessions, emotions, merge
+        Passed to :func:`scan_corpus`.
+    skip_prep : bool
+        Only load existing manifests.
+
+    Returns
+    -------
+    dict
+        ``{"train": {...}, "valid": {...}, "test": {...}}``.
+
+    Example
+    -------
+    >>> import tempfile, os
+    >>> from speechbrain_grl.demo_corpus import make_demo_corpus
+    >>> tmp = tempfile.mkdtemp()
+    >>> _ = make_demo_corpus(tmp, n_sessions=2, utts_per_speaker=20)
+    >>> out = prepare_iemocap(tmp, tmp + "/manifests", sessions=[1, 2],
+    ...                       test_session=2)
+    >>> {k: len(v) for k, v in out.items()}
+    {'train': 26, 'valid': 6, 'test': 32}
+    >>> sorted(os.listdir(tmp + "/manifests"))
+    ['prepare_opts.json', 'test.json', 'train.json', 'valid.json']
+    """
+    save_folder = pathlib.Path(save_folder)
+    if skip_prep:
+        missing = [n for n in SPLITS
+                   if not (save_folder / f"{n}.json").is_file()]
+        if missing:
+            raise IEMOCAPError(
+                f"skip_prep is set but {save_folder} lacks {missing}; "
+                "set skip_prep: False to prepare the data")
+        return _load(save_folder)
+    merge = {"exc": "hap"} if merge is None else dict(merge)
+    sessions = sorted({int(s) for s in sessions})
+    root = _find_root(data_folder)
+    opts = {
+        "data_folder": str(pathlib.Path(data_folder).resolve()),
+        "split": split, "test_session": test_session,
+        "test_speaker": test_speaker, "valid_ratio": valid_ratio,
+        "seed": seed, "sessions": sessions, "emotions": list(emotions),
+        "merge": dict(sorted(merge.items())),
+        "fingerprint": _fingerprint(root, sessions),
+    }
+    reason = _stale_reason(save_folder, opts)
+    if reason is None:
+        logger.info("reusing IEMOCAP manifests in %s", save_folder)
+        return _load(save_folder)
+    logger.info("preparing IEMOCAP manifests in %s (%s)", save_folder, reason)
+    entries, summary = scan_corpus(data_folder, sessions, emotions, merge)
+    logger.info("IEMOCAP kept %d utterances per class %s; skipped %s",
+                summary["kept"], summary["per_class"],
+                {k: summary[k] for k in SKIP_COUNTERS if summary[k]})
+    out = make_splits(entries, split, test_session, valid_ratio, seed,
+                      test_speaker)
+    save_folder.mkdir(parents=True, exist_ok=True)
+    (save_folder / "prepare_opts.json").unlink(missing_ok=True)
+    for name in SPLITS:
+        _write_json(save_folder / f"{name}.json", out[name])
+    _write_json(save_folder / "prepare_opts.json", opts)
+    return out

@@ -1,0 +1,80 @@
+"""Tests for the synthetic IEMOCAP-layout corpus generator."""
+
+import collections
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from speechbrain_grl.demo_corpus import make_demo_corpus
+
+WAV = "Session1/sentences/wav/Ses01F_impro01/Ses01F_impro01_F000.wav"
+
+
+def _labels(root):
+    """Return ``{utt: (session, code)}`` parsed with a plain tab split."""
+    out = {}
+    for path in root.glob("Session*/dialog/EmoEvaluation/Ses*.txt"):
+        for line in path.read_text().splitlines():
+            if line.startswith("["):
+                _, utt, code, _ = line.split("\t")
+                out[utt] = (int(path.parts[-4][len("Session"):]), code)
+    return out
+
+
+def test_layout_and_determinism(tmp_path):
+    root = make_demo_corpus(tmp_path / "a", n_sessions=2, utts_per_speaker=8)
+    again = make_demo_corpus(tmp_path / "b", n_sessions=2, utts_per_speaker=8)
+    assert (root / WAV).read_bytes() == (again / WAV).read_bytes()
+    other = make_demo_corpus(tmp_path / "c", n_sessions=2,
+                             utts_per_speaker=8, seed=1)
+    assert (root / WAV).read_bytes() != (other / WAV).read_bytes()
+    info = sf.info(str(root / WAV))
+    assert (info.channels, info.samplerate, info.subtype) == (
+        1, 16000, "PCM_16")
+    assert 1.0 <= info.frames / info.samplerate <= 2.5
+    emo = root / "Session2/dialog/EmoEvaluation"
+    assert (emo / "._Ses02F_impro01.txt").read_bytes()[:4] == (
+        b"\x00\x05\x16\x07")
+    assert (emo / "Categorical").is_dir() and (emo / "Attribute").is_dir()
+    labels = _labels(root)
+    assert len(labels) == 2 * 2 * 8
+    # dialog prefix and true speaker differ for some utterances
+    assert any(u[5] != u.rsplit("_", 1)[1][0] for u in labels)
+    for utt, (session, _) in labels.items():
+        dialog = utt.rsplit("_", 1)[0]
+        wav = root / f"Session{session}/sentences/wav/{dialog}/{utt}.wav"
+        assert wav.is_file()
+
+
+def test_idempotent_and_regenerates(tmp_path):
+    root = make_demo_corpus(tmp_path, n_sessions=1, utts_per_speaker=4)
+    mtime = (root / WAV).stat().st_mtime_ns
+    make_demo_corpus(tmp_path, n_sessions=1, utts_per_speaker=4)
+    assert (root / WAV).stat().st_mtime_ns == mtime
+    make_demo_corpus(tmp_path, n_sessions=1, utts_per_speaker=6)
+    assert len(_labels(root)) == 12
+
+
+def test_refuses_foreign_release_folder(tmp_path):
+    (tmp_path / "IEMOCAP_full_release" / "Session1").mkdir(parents=True)
+    with pytest.raises(ValueError, match="overwrite=True"):
+        make_demo_corpus(tmp_path, n_sessions=1, utts_per_speaker=4)
+    assert (tmp_path / "IEMOCAP_full_release" / "Session1").is_dir()
+
+
+def test_labels_balanced_and_emotion_cues(tmp_path):
+    root = make_demo_corpus(tmp_path, n_sessions=1, utts_per_speaker=40)
+    labels = _labels(root)
+    counts = collections.Counter(c for _, c in labels.values())
+    kept = {e: counts[e] for e in ("neu", "ang", "sad")}
+    kept["hap"] = counts["hap"] + counts["exc"]
+    assert set(kept.values()) == {16}
+    assert counts["fru"] > 0 and counts["xxx"] > 0
+    rms = collections.defaultdict(list)
+    for utt, (_, code) in labels.items():
+        dialog = utt.rsplit("_", 1)[0]
+        x, _ = sf.read(str(root / f"Session1/sentences/wav/{dialog}/{utt}.wav"))
+        rms[code].append(np.sqrt(np.mean(x**2)))
+    mean = {c: np.mean(v) for c, v in rms.items()}
+    assert mean["ang"] > mean["hap"] > mean["neu"] > mean["sad"]
