@@ -11,8 +11,8 @@ SSL encoder → masked mean pooling → projection (the utterance embedding)
 - ``tap`` / ``snp``: the alternating scheme of Gat et al. (ICASSP 2022).
   Odd steps are emotion steps (descent on everything); even steps are
   speaker steps on another batch: the speaker head descends while the
-  adversarial parameters take a plain gradient *ascent* step of size λ on
-  ℓ_spk. TAP ascends the whole encoder and the projection; SNP ascends
+  adversarial parameters take a plain gradient *ascent* step of size λ
+  (hparam ``ascent_step``, 1e-3 in the paper) on ℓ_spk. TAP ascends the whole encoder and the projection; SNP ascends
   the projection only (the encoder then runs without gradient).
 """
 
@@ -20,10 +20,9 @@ import json
 import logging
 import os
 
+import speechbrain as sb
 import torch
 import torch.nn.functional as F
-
-import speechbrain as sb
 from speechbrain.utils.distributed import main_process_only
 
 from speechbrain_grl.grl import GradientReversal
@@ -62,7 +61,8 @@ class SpeakerAdversarialBrain(sb.Brain):
 
     Expected ``modules``: ``ssl``, ``pooling``, ``projection``,
     ``emo_head``, ``spk_head``. Expected hparams: ``adversary``,
-    ``log_softmax``, ``alpha``, ``lambda_schedule``, ``ssl_opt_class``,
+    ``log_softmax``, ``alpha``, ``lambda_schedule`` (GRL coefficient and
+    step counter), ``ascent_step`` (TAP/SNP), ``ssl_opt_class``,
     ``heads_opt_class``, ``lr_annealing_ssl``, ``lr_annealing_heads``,
     ``epoch_counter``, ``train_logger``, ``output_folder``, ``emotions``,
     ``label_encoder`` (set by the recipe) and optionally
@@ -98,6 +98,13 @@ class SpeakerAdversarialBrain(sb.Brain):
     def schedule(self):
         """The λ schedule; its step counter is the global step."""
         return self.hparams.lambda_schedule
+
+    @property
+    def current_lambda(self):
+        """GRL coefficient (grl), ascent step (tap, snp) or 0 (none)."""
+        if self.alternating:
+            return self.hparams.ascent_step
+        return self.schedule.value if self.hparams.adversary == "grl" else 0
 
     def embed(self, wavs, lens, encoder_grad=True):
         """Waveforms → utterance embeddings ``[batch, 1, emb_dim]``."""
@@ -190,7 +197,7 @@ class SpeakerAdversarialBrain(sb.Brain):
             spk_loss = self._speaker_loss(self.speaker_logp(emb), batch)
         self.scaler.scale(spk_loss).backward()
         scale = self.scaler.get_scale() if self.scaler.is_enabled() else 1.0
-        step_size = self.schedule.value / scale
+        step_size = self.hparams.ascent_step / scale
         adversarial = list(self.modules.projection.parameters())
         if tap:
             adversarial += list(self.modules.ssl.parameters())
@@ -257,7 +264,7 @@ class SpeakerAdversarialBrain(sb.Brain):
             self.train_stats = {"loss": stage_loss}
             for name, (total, n) in self._stats.items():
                 self.train_stats[name] = float(total) / max(n, 1)
-            self.train_stats["lambda"] = self.schedule.value
+            self.train_stats["lambda"] = self.current_lambda
             return
         metrics = self._stage_metrics()
         stats = {"loss": stage_loss, "WA": metrics["WA"],

@@ -7,37 +7,18 @@ that memory stays bounded on long files.
 
 import logging
 import math
-from pathlib import Path
 
 import soundfile as sf
+import speechbrain as sb
 import torch
 import torchaudio
-
-import speechbrain as sb
 from speechbrain.dataio.dataset import DynamicItemDataset
 from speechbrain.dataio.encoder import CategoricalEncoder
 from speechbrain.dataio.sampler import DynamicBatchSampler
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["read_audio", "dataio_prep", "release_root"]
-
-
-def release_root(data_folder):
-    """Returns the ``IEMOCAP_full_release`` folder under ``data_folder``.
-
-    Users may pass the release folder itself or its parent.
-
-    Example
-    -------
-    >>> tmp = getfixture("tmp_path")
-    >>> (tmp / "IEMOCAP_full_release" / "Session1").mkdir(parents=True)
-    >>> release_root(tmp).name
-    'IEMOCAP_full_release'
-    """
-    folder = Path(data_folder)
-    nested = folder / "IEMOCAP_full_release"
-    return nested if nested.is_dir() else folder
+__all__ = ["read_audio", "dataio_prep"]
 
 
 def read_audio(path, sample_rate=16000, max_duration=None, generator=None):
@@ -116,7 +97,9 @@ def dataio_prep(hparams):
         ``train``, ``valid``, ``test`` datasets, ``label_encoder``,
         ``spk_encoder`` and, with dynamic batching, ``train_sampler``.
     """
-    root = release_root(hparams["data_folder"])
+    # Manifests name audio as {data_root}/Session1/..., relative to the
+    # data folder exactly as it was given to the preparation.
+    root = hparams["data_folder"]
     rate = hparams["sample_rate"]
     crop = hparams.get("max_train_duration")
     datasets = {

@@ -6,9 +6,10 @@ randomly initialised SSL model saved as a local Hugging Face folder. Under
 DDP only rank 0 builds them; the others wait, then reuse them.
 """
 
+from pathlib import Path
+
 from speechbrain.utils.distributed import run_on_main
 
-from speechbrain_grl.dataio import release_root
 from speechbrain_grl.demo_corpus import make_demo_corpus
 from speechbrain_grl.tiny_ssl import make_tiny_ssl
 
@@ -29,7 +30,7 @@ def demo_corpus(folder, utts_per_speaker=40, seed=0):
         kwargs={"folder": folder, "utts_per_speaker": utts_per_speaker,
                 "seed": seed},
     )
-    return str(release_root(folder))
+    return str(Path(folder) / "IEMOCAP_full_release")
 
 
 def demo_ssl(folder, kind="wav2vec2", seed=0):

@@ -9,7 +9,6 @@ classifier learn the speaker while pushing the encoder to forget it.
 import math
 
 import torch
-
 from speechbrain.utils.checkpoints import (
     mark_as_loader,
     mark_as_saver,

@@ -18,14 +18,14 @@ The embedded demo needs no data and no network:
 
 import sys
 
+import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml
 from iemocap_prepare import prepare_iemocap
-
-import speechbrain as sb
 from speechbrain.utils.distributed import run_on_main
 
 from speechbrain_grl.brain import SpeakerAdversarialBrain
 from speechbrain_grl.dataio import dataio_prep
+from speechbrain_grl.iemocap import IEMOCAPError
 
 if __name__ == "__main__":
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
@@ -40,20 +40,23 @@ if __name__ == "__main__":
     )
 
     # Manifests with the true speaker of every utterance (rank 0 only).
-    run_on_main(
-        prepare_iemocap,
-        kwargs={
-            "data_folder": hparams["data_folder"],
-            "save_folder": hparams["output_folder"],
-            "split": hparams["split"],
-            "test_session": hparams["test_session"],
-            "test_speaker": hparams["test_speaker"],
-            "valid_ratio": hparams["valid_ratio"],
-            "seed": hparams["seed"],
-            "sessions": hparams["sessions"],
-            "emotions": hparams["emotions"],
-        },
-    )
+    try:
+        run_on_main(
+            prepare_iemocap,
+            kwargs={
+                "data_folder": hparams["data_folder"],
+                "save_folder": hparams["output_folder"],
+                "split": hparams["split"],
+                "test_session": hparams["test_session"],
+                "test_speaker": hparams["test_speaker"],
+                "valid_ratio": hparams["valid_ratio"],
+                "seed": hparams["seed"],
+                "sessions": hparams["sessions"],
+                "emotions": hparams["emotions"],
+            },
+        )
+    except IEMOCAPError as err:
+        sys.exit(f"train.py: error: {err}")
     datasets = dataio_prep(hparams)
     hparams["label_encoder"] = datasets["label_encoder"]
 

@@ -1,0 +1,76 @@
+"""Shared fixtures: the demo corpus, the tiny SSL model, recipe runs."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+RECIPE = REPO / "recipes" / "IEMOCAP" / "emotion_recognition_grl"
+DEMO_YAML = RECIPE / "hparams" / "demo_grl.yaml"
+
+
+@pytest.fixture(scope="session")
+def demo_assets(tmp_path_factory):
+    """A demo corpus and a tiny wav2vec2, built once per test session.
+
+    Pass ``--demo_folder=<this>`` to the demo recipe so runs reuse them.
+    """
+    from speechbrain_grl.demo import demo_corpus, demo_ssl
+
+    folder = tmp_path_factory.mktemp("demo_assets")
+    demo_corpus(folder / "corpus")
+    demo_ssl(folder / "tiny_wav2vec2")
+    return folder
+
+
+def recipe_env():
+    """The environment for recipe subprocesses: this checkout first."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(REPO), env.get("PYTHONPATH", "")) if p
+    )
+    env.setdefault("OMP_NUM_THREADS", "2")
+    env["HF_HUB_OFFLINE"] = "1"
+    return env
+
+
+def run_recipe(script, *args, timeout=600, check=True, launcher=None):
+    """Runs a recipe script from the recipe folder; returns the result.
+
+    Arguments
+    ---------
+    script : str
+        File name in the recipe folder, e.g. ``"train.py"``.
+    *args : str
+        Its command-line arguments.
+    timeout : float
+        Seconds before the run is killed.
+    check : bool
+        Fail the test, showing the output's tail, on a non-zero exit.
+    launcher : list of str, optional
+        Replaces ``[sys.executable]``, e.g. a torchrun command.
+    """
+    cmd = (launcher or [sys.executable]) + [script, *map(str, args)]
+    res = subprocess.run(
+        cmd, cwd=RECIPE, env=recipe_env(), capture_output=True, text=True,
+        timeout=timeout,
+    )
+    if check and res.returncode != 0:
+        pytest.fail(
+            f"{' '.join(cmd)} exited {res.returncode}:\n"
+            f"{res.stdout[-3000:]}\n{res.stderr[-5000:]}"
+        )
+    return res
+
+
+def demo_args(demo_assets, output_folder, *extra):
+    """Arguments for a short demo run that reuses the shared assets."""
+    return [
+        DEMO_YAML,
+        f"--demo_folder={demo_assets}",
+        f"--output_folder={output_folder}",
+        *extra,
+    ]
