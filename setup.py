@@ -34,7 +34,12 @@ setup(
         "tqdm",
     ],
     extras_require={"test": ["pytest>=7", "ruff"]},
-    entry_points={"console_scripts": []},
+    entry_points={
+        "console_scripts": [
+            "speechbrain-grl-export = speechbrain_grl.export:main",
+            "speechbrain-grl-predict = speechbrain_grl.predict:main",
+        ]
+    },
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Multimedia :: Sound/Audio :: Speech",

@@ -83,6 +83,11 @@ class SpeakerAdversarialBrain(sb.Brain):
                 "does not support grad_accumulation_factor > 1"
             )
         self.grl = GradientReversal(self.schedule.value)
+        # SpeechBrain's StatisticsPooling adds random noise (scale eps) to
+        # the mean, even in eval: off, so that evaluations are repeatable
+        # and exported models reproduce them.
+        if hasattr(self.modules.pooling, "eps"):
+            self.modules.pooling.eps = 0.0
         if self.checkpointer is not None:
             self.checkpointer.add_recoverable(
                 "lambda_schedule", self.schedule

@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""Inference speed of an exported model on CPU (real-time factor).
+
+Builds inference folders in the exported layout (random heads) around a
+tiny random wav2vec2 and a wav2vec2-base-sized one, loads them with the
+stock ``EncoderClassifier`` and times ``classify_batch`` on random audio,
+one utterance at a time and in batches. RTF = compute seconds / audio
+seconds (lower is faster; 0.05 = 20x faster than real time).
+
+    python benchmarks/inference.py [--threads 2] [--seconds 5] [--n 8]
+"""
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from speechbrain_grl.export import _build_heads, _fill_template
+from speechbrain_grl.tiny_ssl import make_tiny_ssl
+
+
+def build_folder(folder, size, emb_dim=256, n_emotions=4):
+    """An exported-layout folder around a random SSL model."""
+    from speechbrain.dataio.encoder import CategoricalEncoder
+
+    folder = Path(folder)
+    make_tiny_ssl(folder / "ssl", size=size)
+    hidden = 32 if size == "tiny" else 768
+    text = _fill_template(
+        {"model_dir": str(folder.resolve()), "encoder_dim": hidden,
+         "emb_dim": emb_dim, "n_emotions": n_emotions,
+         "output_norm": False},
+        "speechbrain.integrations.huggingface.wav2vec2.Wav2Vec2",
+    )
+    (folder / "hyperparams.yaml").write_text(text)
+    heads = _build_heads(text, folder)
+    for name in ("embedding_model", "classifier"):
+        torch.save(heads[name].state_dict(), folder / f"{name}.ckpt")
+    enc = CategoricalEncoder()
+    enc.update_from_iterable(["neu", "hap", "ang", "sad"])
+    enc.save(folder / "label_encoder.txt")
+    return folder
+
+
+def rtf(clf, batch_size, seconds, n, repeats):
+    """Best-of-``repeats`` RTF over ``n`` utterances of ``seconds``."""
+    wavs = torch.randn(n, int(seconds * 16000)) * 0.1
+    best = float("inf")
+    with torch.no_grad():
+        clf.classify_batch(wavs[:batch_size])  # warm-up
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for i in range(0, n, batch_size):
+                clf.classify_batch(wavs[i:i + batch_size])
+            best = min(best, time.perf_counter() - start)
+    return best / (n * seconds)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=5.0,
+                        help="length of each utterance")
+    parser.add_argument("--n", type=int, default=8, help="utterances")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--sizes", default="tiny,base")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    from speechbrain.inference.classifiers import EncoderClassifier
+
+    tmp = Path(tempfile.mkdtemp(prefix="sb-grl-bench-"))
+    print(f"threads={args.threads} utterances={args.n}x{args.seconds:g}s "
+          f"torch={torch.__version__}")
+    try:
+        for size in args.sizes.split(","):
+            folder = build_folder(tmp / size, size)
+            clf = EncoderClassifier.from_hparams(
+                source=str(folder), savedir=str(tmp / f"{size}-sd"))
+            for bs in (1, args.batch):
+                value = rtf(clf, bs, args.seconds, args.n, args.repeats)
+                print(f"{size:5s} batch={bs:<3d} RTF={value:.4f} "
+                      f"({1 / value:.0f}x real time)", flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,13 @@
+#!/usr/bin/env python3
+"""Exports a trained run for SpeechBrain's stock EncoderClassifier.
+
+> python export.py --from results/demo_grl/1986 --to exported/demo_grl
+
+The folder then loads with no plugin installed:
+> EncoderClassifier.from_hparams(source="exported/demo_grl", savedir=tmp)
+"""
+
+from speechbrain_grl.export import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,295 @@
+"""Emotion predictions for audio files with an exported model.
+
+    speechbrain-grl-predict --model MODEL_DIR PATH... [--output preds.csv]
+
+Inputs are files or folders (searched recursively for ``*.wav`` and
+``*.flac``). Audio at any rate is resampled to 16 kHz and mixed down to
+mono; files longer than ``--window-seconds`` are cut into equal windows
+whose probabilities are averaged. Files are sorted by duration and
+batched up to ``--batch-seconds`` of padded audio, so that padding (which
+the encoder sees: the stock ``encode_batch`` passes it no lengths) stays
+small. A file that cannot be read gets a row with its error; the exit
+status is then 1.
+"""
+
+import argparse
+import csv
+import json
+import logging
+import math
+import sys
+import tempfile
+from pathlib import Path
+
+import soundfile as sf
+import torch
+from tqdm import tqdm
+
+from speechbrain_grl.dataio import read_audio
+
+__all__ = ["find_audio", "plan_batches", "load_model", "predict", "main"]
+
+AUDIO_SUFFIXES = (".wav", ".flac")
+SAMPLE_RATE = 16000
+
+
+def find_audio(paths):
+    """Files given, plus ``*.wav``/``*.flac`` under folders given (sorted).
+
+    Paths that do not exist are kept: they become error rows.
+
+    Example
+    -------
+    >>> tmp = getfixture("tmp_path")
+    >>> (tmp / "a" / "b").mkdir(parents=True)
+    >>> for name in ("a/x.wav", "a/b/y.FLAC", "a/notes.txt"):
+    ...     _ = (tmp / name).write_text("")
+    >>> [p.name for p in find_audio([tmp / "a"])]
+    ['y.FLAC', 'x.wav']
+    """
+    out = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            out += sorted(p for p in path.rglob("*")
+                          if p.suffix.lower() in AUDIO_SUFFIXES
+                          and p.is_file())
+        else:
+            out.append(path)
+    return out
+
+
+def plan_batches(frames, window, batch_frames):
+    """Windows of each file, sorted by length and grouped into batches.
+
+    Arguments
+    ---------
+    frames : list of int
+        Length of each file (samples at the model's rate).
+    window : int
+        Longest window; longer files are split into equal windows.
+    batch_frames : int
+        Most padded samples in a batch (at least one window per batch).
+
+    Returns
+    -------
+    list of list of tuple
+        Batches of ``(file_index, start, stop)``.
+
+    Example
+    -------
+    >>> plan_batches([100, 250, 90], window=100, batch_frames=300)
+    [[(2, 0, 90), (1, 0, 84), (1, 84, 168)], [(1, 168, 250), (0, 0, 100)]]
+    """
+    segs = []
+    for i, n in enumerate(frames):
+        parts = max(1, math.ceil(n / window))
+        size = math.ceil(n / parts)
+        segs += [(i, s, min(s + size, n)) for s in range(0, n, size)]
+    segs.sort(key=lambda s: (s[2] - s[1], s[0], s[1]))
+    batches, batch = [], []
+    for seg in segs:
+        longest = seg[2] - seg[1]  # sorted: the newest is the longest
+        if batch and longest * (len(batch) + 1) > batch_frames:
+            batches.append(batch)
+            batch = []
+        batch.append(seg)
+    if batch:
+        batches.append(batch)
+    return batches
+
+
+class ModelError(Exception):
+    """An exported model folder that cannot be loaded."""
+
+
+def load_model(model_dir, savedir=None, device="cpu"):
+    """Loads an exported folder with SpeechBrain's ``EncoderClassifier``.
+
+    ``model_dir`` overrides the path recorded at export, so a moved or
+    copied folder loads too.
+    """
+    from speechbrain.inference.classifiers import EncoderClassifier
+
+    model_dir = Path(model_dir)
+    if not (model_dir / "hyperparams.yaml").is_file():
+        raise ModelError(
+            f"--model {model_dir}: no hyperparams.yaml there; pass a folder "
+            "written by speechbrain_grl.export"
+        )
+    savedir = savedir or tempfile.mkdtemp(prefix="sb-grl-model-")
+    try:
+        return EncoderClassifier.from_hparams(
+            source=str(model_dir.resolve()), savedir=str(savedir),
+            overrides={"model_dir": str(model_dir.resolve())},
+            run_opts={"device": device},
+        )
+    except Exception as err:  # noqa: BLE001 - any load failure, one line
+        msg = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise ModelError(
+            f"--model {model_dir}: cannot load it ({type(err).__name__}: "
+            f"{msg})"
+        ) from err
+
+
+def _frames(path):
+    """Length at 16 kHz, or raises ValueError for unusable files."""
+    if not path.exists():
+        raise ValueError("no such file")
+    info = sf.info(str(path))
+    frames = math.floor(info.frames * SAMPLE_RATE / info.samplerate)
+    if frames < SAMPLE_RATE // 100:
+        raise ValueError("empty audio (shorter than 10 ms)")
+    return frames
+
+
+def predict(clf, files, window_seconds=10.0, batch_seconds=60.0,
+            progress=True):
+    """Predictions for ``files``, one dict per file, in input order.
+
+    Each dict has ``path``, ``label``, ``score`` (the averaged probability
+    of the label), ``prob_<label>`` for every label and ``error`` (empty
+    when the file was classified).
+    """
+    labels = clf.hparams.label_encoder.decode_ndim(
+        list(range(len(clf.hparams.label_encoder))))
+    frames, errors = [], {}
+    for i, path in enumerate(files):
+        try:
+            frames.append(_frames(path))
+        except Exception as err:  # noqa: BLE001 - reported as a row
+            errors[i] = _one_line(err)
+            frames.append(0)
+    usable = [i for i in range(len(files)) if i not in errors]
+    window = max(1, int(window_seconds * SAMPLE_RATE))
+    plan = plan_batches([frames[i] for i in usable], window,
+                        int(batch_seconds * SAMPLE_RATE))
+    sums = {i: torch.zeros(len(labels)) for i in usable}
+    counts = dict.fromkeys(usable, 0)
+    pending = {i: 0 for i in usable}
+    for batch in plan:
+        for j, _, _ in batch:
+            pending[usable[j]] += 1
+    cache = {}
+    bar = tqdm(total=sum(len(b) for b in plan), unit="window",
+               disable=not progress, file=sys.stderr)
+    for batch in plan:
+        segs = []
+        for j, start, stop in batch:
+            i = usable[j]
+            if i in errors:
+                continue
+            if i not in cache:
+                try:
+                    cache[i] = read_audio(str(files[i]), SAMPLE_RATE)
+                except Exception as err:  # noqa: BLE001
+                    errors[i] = _one_line(err)
+                    continue
+            sig = cache[i][start:stop]
+            if len(sig):
+                segs.append((i, sig))
+        if segs:
+            longest = max(len(s) for _, s in segs)
+            wavs = torch.stack([
+                torch.nn.functional.pad(s, (0, longest - len(s)))
+                for _, s in segs])
+            lens = torch.tensor([len(s) / longest for _, s in segs])
+            with torch.no_grad():
+                logp = clf.classify_batch(wavs, lens)[0].cpu()
+            for (i, _), row in zip(segs, logp):
+                sums[i] += row.exp()
+                counts[i] += 1
+        for j, _, _ in batch:
+            i = usable[j]
+            pending[i] -= 1
+            if pending[i] == 0:
+                cache.pop(i, None)
+        bar.update(len(batch))
+    bar.close()
+    rows = []
+    for i, path in enumerate(files):
+        row = {"path": str(path), "label": "", "score": ""}
+        row.update({f"prob_{lab}": "" for lab in labels})
+        if i not in errors and counts.get(i):
+            probs = sums[i] / counts[i]
+            best = int(probs.argmax())
+            row["label"] = labels[best]
+            row["score"] = round(float(probs[best]), 6)
+            for lab, p in zip(labels, probs):
+                row[f"prob_{lab}"] = round(float(p), 6)
+        row["error"] = errors.get(i, "" if counts.get(i) else "no audio")
+        rows.append(row)
+    return rows
+
+
+def _one_line(err):
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text[:300]
+
+
+def write_rows(rows, output=None):
+    """Writes rows as CSV (stdout or ``*.csv``) or JSON (``*.json``)."""
+    if output is not None and str(output).lower().endswith(".json"):
+        with open(output, "w", encoding="utf-8") as fout:
+            json.dump(rows, fout, indent=2)
+        return
+    fout = (open(output, "w", newline="", encoding="utf-8")
+            if output else sys.stdout)
+    try:
+        writer = csv.DictWriter(fout, fieldnames=list(rows[0]) if rows
+                                else ["path", "label", "score", "error"])
+        writer.writeheader()
+        writer.writerows(rows)
+    finally:
+        if output:
+            fout.close()
+
+
+def main(argv=None):
+    """The ``speechbrain-grl-predict`` command."""
+    parser = argparse.ArgumentParser(
+        prog="speechbrain-grl-predict",
+        description="Emotion of audio files with an exported model.",
+    )
+    parser.add_argument("--model", required=True,
+                        help="a folder written by speechbrain_grl.export")
+    parser.add_argument("paths", nargs="+", metavar="PATH",
+                        help="audio files or folders (*.wav, *.flac)")
+    parser.add_argument("--output", default=None,
+                        help="preds.csv or preds.json (default: CSV on "
+                        "stdout)")
+    parser.add_argument("--batch-seconds", type=float, default=60.0,
+                        help="padded audio per batch (default 60)")
+    parser.add_argument("--window-seconds", type=float, default=10.0,
+                        help="longer files are classified in windows whose "
+                        "probabilities are averaged (default 10)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    prog = parser.prog
+    if args.window_seconds <= 0 or args.batch_seconds <= 0:
+        parser.error("--window-seconds and --batch-seconds must be > 0")
+    if args.output and not str(args.output).lower().endswith(
+            (".csv", ".json")):
+        parser.error(f"--output {args.output}: use a .csv or .json name")
+    logging.basicConfig(level=logging.WARNING)
+    files = find_audio(args.paths)
+    if not files:
+        sys.exit(f"{prog}: error: no *.wav or *.flac files in "
+                 f"{' '.join(args.paths)}")
+    try:
+        clf = load_model(args.model, device=args.device)
+    except ModelError as err:
+        sys.exit(f"{prog}: error: {err}")
+    rows = predict(clf, files, args.window_seconds, args.batch_seconds,
+                   progress=not args.no_progress)
+    write_rows(rows, args.output)
+    failed = [r for r in rows if r["error"]]
+    for row in failed:
+        print(f"{prog}: {row['path']}: {row['error']}", file=sys.stderr)
+    print(f"{prog}: {len(rows) - len(failed)} files classified, "
+          f"{len(failed)} failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,206 @@
+"""Export to a stock EncoderClassifier, equality with the recipe's test
+pass, and the prediction CLI."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import REPO, demo_args, recipe_env, run_recipe
+
+# Runs in a process where speechbrain_grl cannot be imported.
+STOCK_SCRIPT = r"""
+import json, shutil, sys, torch
+try:
+    import speechbrain_grl  # noqa
+    sys.exit("speechbrain_grl is importable")
+except ImportError:
+    pass
+from speechbrain.inference.classifiers import EncoderClassifier
+model_dir, run, data_root, tmp = sys.argv[1:5]
+clf = EncoderClassifier.from_hparams(source=model_dir, savedir=tmp + "/sd")
+ref = json.load(open(run + "/test_predictions.json"))
+man = json.load(open(run + "/test.json"))
+paths = {u: man[u]["wav"].replace("{data_root}", data_root)
+         for u in ref["log_probs"]}
+diff, labels = 0.0, {}
+for utt, logp in ref["log_probs"].items():
+    out, score, index, text = clf.classify_file(paths[utt])
+    diff = max(diff, (out[0] - torch.tensor(logp)).abs().max().item())
+    labels[utt] = text[0]
+# Padded batch (no lengths reach the encoder) against one-file calls.
+utts = sorted(paths)[:6]
+wavs = [clf.load_audio(paths[u]) for u in utts]
+longest = max(len(w) for w in wavs)
+batch = torch.stack([torch.nn.functional.pad(w, (0, longest - len(w)))
+                     for w in wavs])
+lens = torch.tensor([len(w) / longest for w in wavs])
+emb = clf.encode_batch(batch, lens)
+batched = clf.classify_batch(batch, lens)[0]
+single = torch.cat([clf.classify_batch(w[None])[0] for w in wavs])
+# A moved copy loads with the model_dir override.
+shutil.copytree(model_dir, tmp + "/moved")
+shutil.rmtree(model_dir)
+moved = EncoderClassifier.from_hparams(
+    source=tmp + "/moved", savedir=tmp + "/sd2",
+    overrides={"model_dir": tmp + "/moved"})
+shutil.copytree(tmp + "/moved", model_dir)
+utt = utts[0]
+moved_diff = (moved.classify_file(paths[utt])[0][0]
+              - torch.tensor(ref["log_probs"][utt])).abs().max().item()
+print(json.dumps({
+    "max_diff": diff, "n": len(labels), "labels": labels,
+    "emb_shape": list(emb.shape),
+    "batch_vs_single": (batched - single).abs().max().item(),
+    "moved_diff": moved_diff,
+    "label_set": sorted(set(clf.hparams.label_encoder.lab2ind)),
+}))
+"""
+
+
+@pytest.fixture(scope="module")
+def exported(demo_assets, tmp_path_factory):
+    """A 1-epoch demo run and its export."""
+    tmp = tmp_path_factory.mktemp("export")
+    run = tmp / "run"
+    run_recipe("train.py", *demo_args(demo_assets, run,
+                                      "--number_of_epochs=1"))
+    model = tmp / "model"
+    run_recipe("export.py", f"--from={run}", f"--to={model}")
+    return run, model
+
+
+def test_export_folder(exported):
+    run, model = exported
+    names = {p.name for p in model.iterdir()}
+    assert {"hyperparams.yaml", "embedding_model.ckpt", "classifier.ckpt",
+            "label_encoder.txt", "README.md", "ssl"} <= names
+    assert {"config.json", "preprocessor_config.json"} <= {
+        p.name for p in (model / "ssl").iterdir()}
+    hp = (model / "hyperparams.yaml").read_text()
+    assert "speechbrain_grl" not in hp
+    assert f"model_dir: \"{model.resolve()}\"" in hp
+    metrics = json.loads((run / "test_metrics.json").read_text())
+    card = (model / "README.md").read_text()
+    assert f"UA: {metrics['UA']:.2f}" in card
+    assert "test_session: 5" in card
+    # An existing target is not overwritten without --overwrite.
+    res = run_recipe("export.py", f"--from={run}", f"--to={model}",
+                     check=False)
+    assert res.returncode != 0
+    assert "--overwrite" in res.stderr.strip().splitlines()[-1]
+
+
+def test_export_bad_source(tmp_path):
+    res = run_recipe("export.py", f"--from={tmp_path / 'nope'}",
+                     f"--to={tmp_path / 'm'}", check=False)
+    assert res.returncode != 0
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith("export: error: --from") and "Traceback" not in (
+        res.stderr)
+
+
+def test_stock_classifier_equals_recipe(exported, demo_assets, tmp_path):
+    run, model = exported
+    script = tmp_path / "stock.py"
+    script.write_text(STOCK_SCRIPT)
+    env = {k: v for k, v in recipe_env().items() if k != "PYTHONPATH"}
+    cwd = tmp_path / "elsewhere"
+    cwd.mkdir()
+    data_root = demo_assets / "corpus" / "IEMOCAP_full_release"
+    res = subprocess.run(
+        [sys.executable, str(script), str(model), str(run), str(data_root),
+         str(tmp_path)],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    ref = json.loads((run / "test_predictions.json").read_text())
+    assert out["n"] == len(ref["log_probs"]) > 0
+    assert out["max_diff"] <= 1e-4, out["max_diff"]
+    assert out["moved_diff"] <= 1e-4
+    assert out["emb_shape"] == [6, 1, 64]
+    assert out["label_set"] == sorted(ref["labels"])
+    print("stock vs recipe max abs diff", out["max_diff"],
+          "batch vs single", out["batch_vs_single"])
+
+
+def _write_inputs(folder, demo_wav):
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    sub = folder / "sub"
+    sub.mkdir()
+    sf.write(folder / "a_8k.wav", rng.normal(0, 0.1, 8000 * 2), 8000)
+    sf.write(sub / "b_44k_stereo.flac",
+             rng.normal(0, 0.1, (44100 * 2, 2)), 44100)
+    sf.write(folder / "c_60s.wav", rng.normal(0, 0.1, 16000 * 60), 16000)
+    (folder / "d_corrupt.wav").write_bytes(b"RIFF\x00garbage" * 10)
+    sf.write(folder / "e_empty.wav", np.zeros(0), 16000)
+    (folder / "notes.txt").write_text("not audio")
+    data, rate = sf.read(demo_wav)
+    sf.write(folder / "f_demo.wav", data, rate)
+
+
+def _predict(model, *args):
+    return subprocess.run(
+        [sys.executable, "-m", "speechbrain_grl.predict", "--model",
+         str(model), *map(str, args)],
+        cwd=REPO, env=recipe_env(), capture_output=True, text=True,
+        timeout=600,
+    )
+
+
+def test_cli_mixed_folder(exported, demo_assets, tmp_path):
+    run, model = exported
+    ref = json.loads((run / "test_predictions.json").read_text())
+    man = json.loads((run / "test.json").read_text())
+    utt = sorted(ref["log_probs"])[0]
+    demo_wav = man[utt]["wav"].replace(
+        "{data_root}", str(demo_assets / "corpus" / "IEMOCAP_full_release"))
+    inputs = tmp_path / "in"
+    _write_inputs(inputs, demo_wav)
+    out = tmp_path / "preds.csv"
+    # One window per batch: each file is classified exactly as alone.
+    res = _predict(model, inputs, "--output", out, "--batch-seconds", 0.5)
+    assert res.returncode == 1, res.stderr[-3000:]
+    rows = {os.path.basename(r["path"]): r
+            for r in csv.DictReader(out.open())}
+    assert sorted(rows) == ["a_8k.wav", "b_44k_stereo.flac", "c_60s.wav",
+                            "d_corrupt.wav", "e_empty.wav", "f_demo.wav"]
+    labels = ref["labels"]
+    for name in ("a_8k.wav", "b_44k_stereo.flac", "c_60s.wav",
+                 "f_demo.wav"):
+        row = rows[name]
+        probs = [float(row[f"prob_{lab}"]) for lab in labels]
+        assert row["error"] == "" and row["label"] in labels
+        assert abs(sum(probs) - 1) < 1e-4
+        assert float(row["score"]) == max(probs)
+    assert rows["d_corrupt.wav"]["error"] and not rows["d_corrupt.wav"][
+        "label"]
+    assert "empty" in rows["e_empty.wav"]["error"]
+    expected = np.exp(ref["log_probs"][utt])
+    got = [float(rows["f_demo.wav"][f"prob_{lab}"]) for lab in labels]
+    assert np.abs(np.array(got) - expected).max() <= 1e-4
+    assert "2 failed" in res.stderr
+    # JSON output, default batching: same labels for the good files.
+    out_json = tmp_path / "preds.json"
+    res = _predict(model, inputs / "sub", inputs / "f_demo.wav",
+                   "--output", out_json)
+    assert res.returncode == 0, res.stderr[-3000:]
+    js = {os.path.basename(r["path"]): r
+          for r in json.loads(out_json.read_text())}
+    assert js["f_demo.wav"]["label"] == rows["f_demo.wav"]["label"]
+    assert set(js) == {"b_44k_stereo.flac", "f_demo.wav"}
+
+
+def test_cli_bad_model(tmp_path):
+    wav = tmp_path / "x.wav"
+    sf.write(wav, np.zeros(16000), 16000)
+    res = _predict(tmp_path / "no_model", wav)
+    assert res.returncode != 0
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--model" in lines[0], res.stderr
