@@ -78,7 +78,7 @@ def plan_batches(frames, window, batch_frames):
     Example
     -------
     >>> plan_batches([100, 250, 90], window=100, batch_frames=300)
-    [[(2, 0, 90), (1, 0, 84), (1, 84, 168)], [(1, 168, 250), (0, 0, 100)]]
+    [[(1, 168, 250), (1, 0, 84), (1, 84, 168)], [(2, 0, 90), (0, 0, 100)]]
     """
     segs = []
     for i, n in enumerate(frames):
