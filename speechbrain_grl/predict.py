@@ -68,7 +68,8 @@ def plan_batches(frames, window, batch_frames):
     window : int
         Longest window; longer files are split into equal windows.
     batch_frames : int
-        Most padded samples in a batch (at least one window per batch).
+        Most padded samples in a batch (at least one window per batch;
+        0: one window per batch).
 
     Returns
     -------
@@ -89,7 +90,8 @@ def plan_batches(frames, window, batch_frames):
     batches, batch = [], []
     for seg in segs:
         longest = seg[2] - seg[1]  # sorted: the newest is the longest
-        if batch and longest * (len(batch) + 1) > batch_frames:
+        if batch and (batch_frames <= 0
+                      or longest * (len(batch) + 1) > batch_frames):
             batches.append(batch)
             batch = []
         batch.append(seg)
@@ -258,7 +260,9 @@ def main(argv=None):
                         help="preds.csv or preds.json (default: CSV on "
                         "stdout)")
     parser.add_argument("--batch-seconds", type=float, default=60.0,
-                        help="padded audio per batch (default 60)")
+                        help="padded audio per batch (default 60); 0: one "
+                        "file or window at a time, exactly as the recipe's "
+                        "test pass (padding changes the encoder's output)")
     parser.add_argument("--window-seconds", type=float, default=10.0,
                         help="longer files are classified in windows whose "
                         "probabilities are averaged (default 10)")
@@ -266,8 +270,9 @@ def main(argv=None):
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     prog = parser.prog
-    if args.window_seconds <= 0 or args.batch_seconds <= 0:
-        parser.error("--window-seconds and --batch-seconds must be > 0")
+    if args.window_seconds <= 0 or args.batch_seconds < 0:
+        parser.error("--window-seconds must be > 0 and --batch-seconds "
+                     ">= 0")
     if args.output and not str(args.output).lower().endswith(
             (".csv", ".json")):
         parser.error(f"--output {args.output}: use a .csv or .json name")
