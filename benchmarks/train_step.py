@@ -69,7 +69,8 @@ def parse_args(argv=None):
     if args.batch_size is None:
         args.batch_size = 8 if args.size == "tiny" else 2
     if args.quick:
-        args.reps, args.warmup = 3, 1
+        args.reps, args.warmup = 2, 1
+        args.batch_size, args.seconds = 4, 1.5
     return args
 
 

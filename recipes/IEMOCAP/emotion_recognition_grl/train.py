@@ -26,6 +26,7 @@ from speechbrain.utils.distributed import run_on_main
 from speechbrain_grl.brain import SpeakerAdversarialBrain
 from speechbrain_grl.dataio import dataio_prep
 from speechbrain_grl.iemocap import IEMOCAPError
+from speechbrain_grl.loader_opts import loader_options
 
 if __name__ == "__main__":
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
@@ -60,25 +61,36 @@ if __name__ == "__main__":
     datasets = dataio_prep(hparams)
     hparams["label_encoder"] = datasets["label_encoder"]
 
-    brain = SpeakerAdversarialBrain(
-        modules=hparams["modules"],
-        hparams=hparams,
-        run_opts=run_opts,
-        checkpointer=hparams["checkpointer"],
-    )
+    try:
+        brain = SpeakerAdversarialBrain(
+            modules=hparams["modules"],
+            hparams=hparams,
+            run_opts=run_opts,
+            checkpointer=hparams["checkpointer"],
+        )
+    except ValueError as err:  # e.g. --precision=fp16 on a CPU
+        sys.exit(f"train.py: error: {err}")
     train_loader_kwargs = hparams["dataloader_options"]
     if "train_sampler" in datasets:
         train_loader_kwargs = {"batch_sampler": datasets["train_sampler"]}
+    # Workers and pinned memory on a GPU only (see loader_opts).
+    workers = hparams.get("num_workers", 2)
     brain.fit(
         epoch_counter=hparams["epoch_counter"],
         train_set=datasets["train"],
         valid_set=datasets["valid"],
-        train_loader_kwargs=train_loader_kwargs,
-        valid_loader_kwargs=hparams["dataloader_options"],
+        train_loader_kwargs=loader_options(
+            train_loader_kwargs, brain.device, workers
+        ),
+        valid_loader_kwargs=loader_options(
+            hparams["dataloader_options"], brain.device, workers
+        ),
     )
     # Model selection reads validation only: the best valid UA is tested.
     brain.evaluate(
         test_set=datasets["test"],
         max_key="UA",
-        test_loader_kwargs=hparams["test_dataloader_options"],
+        test_loader_kwargs=loader_options(
+            hparams["test_dataloader_options"], brain.device, workers
+        ),
     )
