@@ -102,7 +102,6 @@ def setting_overrides(args, max_len):
 
 def run_epoch(args, workdir, encoder, manifest, max_len):
     """One epoch of ``brain.fit`` (no validation); time and padding."""
-    import speechbrain as sb
     from speechbrain.utils.epoch_loop import EpochCounter
 
     from speechbrain_grl.dataio import dataio_prep

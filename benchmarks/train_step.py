@@ -217,10 +217,11 @@ def table(result):
     for mode, res in timing.items():
         if "speaker_step" in res:
             lines.append("")
+            emo, spk, pair = (1000 * res[k]["median"] for k in (
+                "emotion_step", "speaker_step", "pair"))
             lines.append(
-                f"{mode}: emotion step {1000 * res['emotion_step']['median']:.1f}"
-                f" ms, speaker step {1000 * res['speaker_step']['median']:.1f}"
-                f" ms, pair {1000 * res['pair']['median']:.1f} ms (medians)"
+                f"{mode}: emotion step {emo:.1f} ms, speaker step "
+                f"{spk:.1f} ms, pair {pair:.1f} ms (medians)"
             )
     return "\n".join(lines)
 

@@ -196,16 +196,19 @@ class SpeakerAdversarialBrain(sb.Brain):
             emb = self.embed(wavs, lens, encoder_grad=tap)
             spk_loss = self._speaker_loss(self.speaker_logp(emb), batch)
         self.scaler.scale(spk_loss).backward()
-        scale = self.scaler.get_scale() if self.scaler.is_enabled() else 1.0
-        step_size = self.hparams.ascent_step / scale
         adversarial = list(self.modules.projection.parameters())
         if tap:
             adversarial += list(self.modules.ssl.parameters())
+        adversarial = [p for p in adversarial if p.grad is not None]
+        grads = [p.grad for p in adversarial]
         with torch.no_grad():
-            for param in adversarial:
-                if param.grad is not None:
-                    param.add_(param.grad, alpha=step_size)
-                    param.grad = None
+            if self.scaler.is_enabled():  # fp16: the scale stays on device
+                torch._foreach_div_(grads, self.scaler._get_scale_async())
+            torch._foreach_add_(
+                adversarial, grads, alpha=self.hparams.ascent_step
+            )
+        for param in adversarial:
+            param.grad = None
         self.optimizers_step()
         self.zero_grad(set_to_none=True)
         self.on_fit_batch_end(batch, None, spk_loss, True)
