@@ -53,6 +53,7 @@ if __name__ == "__main__":
                 "seed": hparams["seed"],
                 "sessions": hparams["sessions"],
                 "emotions": hparams["emotions"],
+                "skip_prep": hparams.get("skip_prep", False),
             },
         )
     except IEMOCAPError as err:
