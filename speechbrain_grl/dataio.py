@@ -110,11 +110,13 @@ def dataio_prep(hparams):
     @sb.utils.data_pipeline.takes("wav")
     @sb.utils.data_pipeline.provides("sig")
     def train_audio(wav):
+        """Training audio, randomly cropped to ``max_train_duration``."""
         return read_audio(wav, rate, max_duration=crop)
 
     @sb.utils.data_pipeline.takes("wav")
     @sb.utils.data_pipeline.provides("sig")
     def eval_audio(wav):
+        """Evaluation audio, whole."""
         return read_audio(wav, rate)
 
     label_encoder = CategoricalEncoder()
@@ -135,6 +137,7 @@ def dataio_prep(hparams):
     @sb.utils.data_pipeline.takes("emo", "spk_id")
     @sb.utils.data_pipeline.provides("emo_encoded", "spk_encoded")
     def labels(emo, spk_id):
+        """Emotion index, and speaker index (-1 outside training)."""
         yield label_encoder.encode_label_torch(emo)
         # Speakers outside training (valid/test in speaker-independent
         # splits) get -1: they never enter the speaker loss.
