@@ -176,12 +176,13 @@ def run_probe(brain, hparams):
     with open(hparams["train_annotation"], encoding="utf-8") as fin:
         known = {e["spk_id"] for e in json.load(fin).values()}
     for name in ("valid", "train"):
-        data = probe_dataset(hparams[f"{name}_annotation"],
-                             hparams["data_folder"], hparams["sample_rate"],
-                             speakers=known)
-        n_spk = len({data.data[u]["spk_id"] for u in data.data_ids})
-        if n_spk >= 2:
+        path = hparams[f"{name}_annotation"]
+        with open(path, encoding="utf-8") as fin:
+            found = {e["spk_id"] for e in json.load(fin).values()}
+        if len(found & known) >= 2:
             break
+    data = probe_dataset(path, hparams["data_folder"],
+                         hparams["sample_rate"], speakers=known)
     emb, spk = extract_embeddings(brain, data)
     return dict(speaker_probe(emb, spk), probe_set=name)
 
