@@ -287,7 +287,10 @@ class SpeakerAdversarialBrain(sb.Brain):
             self.checkpointer.save_and_keep_only(
                 meta=stats,
                 max_keys=["UA"],
-                num_to_keep=getattr(self.hparams, "keep_checkpoints", 1),
+                num_to_keep=max(
+                    getattr(self.hparams, "keep_checkpoints", 1),
+                    getattr(self.hparams, "avg_checkpoints", 1) or 1,
+                ),
             )
         else:
             self.hparams.train_logger.log_stats(
@@ -295,6 +298,23 @@ class SpeakerAdversarialBrain(sb.Brain):
                 test_stats=stats,
             )
             self._write_test_outputs(metrics, stage_loss)
+
+    def on_evaluate_start(self, max_key=None, min_key=None):
+        """Loads the best checkpoint, or averages the ``avg_checkpoints``
+        best ones (by validation ``max_key``/``min_key``) into the model."""
+        super().on_evaluate_start(max_key=max_key, min_key=min_key)
+        self.averaged_checkpoints = 1
+        k = getattr(self.hparams, "avg_checkpoints", 1) or 1
+        if k <= 1 or self.checkpointer is None:
+            return
+        ckpts = self.checkpointer.find_checkpoints(
+            max_key=max_key, min_key=min_key, max_num_checkpoints=k
+        )
+        for name in ("ssl", "projection", "emo_head", "spk_head"):
+            avg = sb.utils.checkpoints.average_checkpoints(ckpts, name)
+            _unwrap(self.modules[name]).load_state_dict(avg, strict=True)
+        self.averaged_checkpoints = len(ckpts)
+        logger.info("testing the average of %d checkpoints", len(ckpts))
 
     @main_process_only
     def _write_test_outputs(self, metrics, stage_loss):
@@ -313,6 +333,7 @@ class SpeakerAdversarialBrain(sb.Brain):
             adversary=self.hparams.adversary,
             loss=float(stage_loss),
             epoch=self.hparams.epoch_counter.current,
+            averaged_checkpoints=getattr(self, "averaged_checkpoints", 1),
         )
         write_json_atomic(metrics, os.path.join(folder, "test_metrics.json"))
         self.test_metrics = metrics

@@ -16,6 +16,8 @@ from speechbrain.dataio.dataset import DynamicItemDataset
 from speechbrain.dataio.encoder import CategoricalEncoder
 from speechbrain.dataio.sampler import DynamicBatchSampler
 
+from speechbrain_grl.subset import subsample_per_class
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["read_audio", "dataio_prep"]
@@ -106,6 +108,10 @@ def dataio_prep(hparams):
         split: _dataset(hparams[f"{split}_annotation"], root)
         for split in ("train", "valid", "test")
     }
+    if hparams.get("train_per_class"):  # low-resource training set
+        datasets["train"] = DynamicItemDataset(subsample_per_class(
+            datasets["train"].data, hparams["train_per_class"],
+            hparams.get("train_subset_seed", 0)))
 
     @sb.utils.data_pipeline.takes("wav")
     @sb.utils.data_pipeline.provides("sig")

@@ -26,6 +26,7 @@ from speechbrain.utils.distributed import run_on_main
 from speechbrain_grl.brain import SpeakerAdversarialBrain
 from speechbrain_grl.dataio import dataio_prep
 from speechbrain_grl.iemocap import IEMOCAPError
+from speechbrain_grl.probe import probe_after, probe_before
 
 if __name__ == "__main__":
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
@@ -67,6 +68,9 @@ if __name__ == "__main__":
         run_opts=run_opts,
         checkpointer=hparams["checkpointer"],
     )
+    # Speaker probe of the untrained model, once (a resumed run keeps it).
+    if hparams.get("probe_speakers", False):
+        run_on_main(probe_before, args=[brain, hparams])
     train_loader_kwargs = hparams["dataloader_options"]
     if "train_sampler" in datasets:
         train_loader_kwargs = {"batch_sampler": datasets["train_sampler"]}
@@ -83,3 +87,5 @@ if __name__ == "__main__":
         max_key="UA",
         test_loader_kwargs=hparams["test_dataloader_options"],
     )
+    if hparams.get("probe_speakers", False):
+        run_on_main(probe_after, args=[brain, hparams])
