@@ -17,7 +17,7 @@ import time
 import pytest
 import soundfile as sf
 import torch
-from conftest import RECIPE, demo_args, recipe_env, run_recipe
+from conftest import DEMO_YAML, RECIPE, demo_args, recipe_env, run_recipe
 
 from speechbrain_grl.demo_corpus import make_demo_corpus
 
@@ -126,6 +126,15 @@ def test_kill_and_resume(reference, demo_assets, corpus_1s, tmp_path):
 def test_ddp_matches_single_process(demo_assets, corpus_1s, tmp_path):
     """2 processes × 4 utterances vs 1 process × 8, TAP, 1 epoch."""
     one, two = tmp_path / "one", tmp_path / "two"
+    # SpeechBrain's DDP sampler shuffles unless the hparams have
+    # ``sorting``; file order in both runs gives the same global batches.
+    yaml = tmp_path / "demo_in_order.yaml"
+    yaml.write_text(DEMO_YAML.read_text() + "\nsorting: ascending\n")
+
+    def _args(demo_assets, corpus, out, *extra):
+        return [yaml, *demo_args(demo_assets, out, f"--data_folder={corpus}",
+                                 *extra)[1:]]
+
     run_recipe("train.py", *_args(demo_assets, corpus_1s, one, *FIXED,
                                   "--batch_size=8", _loader(8)))
     torchrun = [sys.executable, "-m", "torch.distributed.run",
