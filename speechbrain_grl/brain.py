@@ -12,8 +12,9 @@ SSL encoder → masked mean pooling → projection (the utterance embedding)
   Odd steps are emotion steps (descent on everything); even steps are
   speaker steps on another batch: the speaker head descends while the
   adversarial parameters take a plain gradient *ascent* step of size λ
-  (hparam ``ascent_step``, 1e-3 in the paper) on ℓ_spk. TAP ascends the whole encoder and the projection; SNP ascends
-  the projection only (the encoder then runs without gradient).
+  (hparam ``ascent_step``, 1e-3 in the paper) on ℓ_spk. TAP ascends the
+  whole encoder and the projection; SNP ascends the projection only (the
+  encoder then runs without gradient).
 """
 
 import json
