@@ -24,10 +24,12 @@ import os
 import speechbrain as sb
 import torch
 import torch.nn.functional as F
+from speechbrain.core import INTRA_EPOCH_CKPT_FLAG
 from speechbrain.utils.distributed import main_process_only
 
 from speechbrain_grl.grl import GradientReversal
 from speechbrain_grl.metrics import emotion_metrics
+from speechbrain_grl.resume import guard_checkpoints, trim_train_log
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +90,7 @@ class SpeakerAdversarialBrain(sb.Brain):
             self.checkpointer.add_recoverable(
                 "lambda_schedule", self.schedule
             )
+            guard_checkpoints(self.checkpointer)  # survive kills mid-save
 
     # -- helpers -----------------------------------------------------------
     @property
@@ -162,8 +165,8 @@ class SpeakerAdversarialBrain(sb.Brain):
         spk = batch.spk_encoded.data.squeeze(1)
         spk_loss = F.nll_loss(spk_logp, spk)
         self._add_stat("spk_loss", spk_loss.detach(), len(spk))
-        correct = (spk_logp.detach().argmax(-1) == spk).sum()
-        self._add_stat("spk_acc", correct.float(), 1)
+        correct = (spk_logp.detach().argmax(-1) == spk).float().mean()
+        self._add_stat("spk_acc", correct, len(spk))
         return spk_loss
 
     def _add_stat(self, name, value, count):
@@ -231,6 +234,9 @@ class SpeakerAdversarialBrain(sb.Brain):
     def on_fit_start(self):
         """Sets the schedule's horizon once the train loader is known."""
         super().on_fit_start()
+        # After recovery: forget log lines of epochs about to be redone.
+        trim_train_log(self.hparams.train_logger.save_file,
+                       self.hparams.epoch_counter.current)
         per_epoch = getattr(self, "_steps_per_epoch", None)
         if per_epoch:
             limit = self.hparams.epoch_counter.limit
@@ -291,6 +297,12 @@ class SpeakerAdversarialBrain(sb.Brain):
                     getattr(self.hparams, "keep_checkpoints", 1),
                     getattr(self.hparams, "avg_checkpoints", 1) or 1,
                 ),
+            )
+            # Intra-epoch checkpoints (--ckpt_interval_steps) carry no UA:
+            # the end-of-epoch one supersedes them, so drop them now.
+            self.checkpointer.delete_checkpoints(
+                num_to_keep=0,
+                ckpt_predicate=lambda c: INTRA_EPOCH_CKPT_FLAG in c.meta,
             )
         else:
             self.hparams.train_logger.log_stats(

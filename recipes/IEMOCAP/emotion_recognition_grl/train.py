@@ -24,6 +24,11 @@ from iemocap_prepare import prepare_iemocap
 from speechbrain.utils.distributed import run_on_main
 
 from speechbrain_grl.brain import SpeakerAdversarialBrain
+from speechbrain_grl.checks import (
+    RecipeError,
+    check_hparams,
+    check_ranks_in_sync,
+)
 from speechbrain_grl.dataio import dataio_prep
 from speechbrain_grl.iemocap import IEMOCAPError
 from speechbrain_grl.probe import probe_after, probe_before
@@ -31,6 +36,10 @@ from speechbrain_grl.probe import probe_after, probe_before
 if __name__ == "__main__":
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
     sb.utils.distributed.ddp_init_group(run_opts)
+    try:
+        check_hparams(hparams_file, overrides)
+    except RecipeError as err:
+        sys.exit(f"train.py: error: {err}")
     with open(hparams_file, encoding="utf-8") as fin:
         hparams = load_hyperpyyaml(fin, overrides)
 
@@ -81,6 +90,7 @@ if __name__ == "__main__":
         train_loader_kwargs=train_loader_kwargs,
         valid_loader_kwargs=hparams["dataloader_options"],
     )
+    check_ranks_in_sync(brain.modules)  # DDP: all processes agree
     # Model selection reads validation only: the best valid UA is tested.
     brain.evaluate(
         test_set=datasets["test"],
