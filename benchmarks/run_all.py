@@ -40,7 +40,7 @@ def jobs(quick, threads):
     return [
         ("train_step_tiny", "train_step.py", ["--size", "tiny", *t]),
         ("train_step_base", "train_step.py",
-         ["--size", "base", "--reps", "4", "--warmup", "1",
+         ["--size", "base", "--reps", "3", "--warmup", "1",
           "--batch_size", "2", "--seconds", "3", *t]),
         ("epoch_tiny", "epoch.py", [*t]),
     ]

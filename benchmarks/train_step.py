@@ -118,8 +118,9 @@ def measure_memory(args, workdir):
         before = torch.cuda.max_memory_allocated()
     else:
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    for _ in range(2):
-        run_unit(brain, args.memory_mode, batches, args.device)
+    # One unit: an emotion step (optimizer states appear) and, in
+    # TAP/SNP, a speaker step.
+    run_unit(brain, args.memory_mode, batches, args.device)
     if cuda:
         peak = torch.cuda.max_memory_allocated()
     else:
