@@ -24,10 +24,12 @@ import os
 import speechbrain as sb
 import torch
 import torch.nn.functional as F
+from speechbrain.core import INTRA_EPOCH_CKPT_FLAG
 from speechbrain.utils.distributed import main_process_only
 
 from speechbrain_grl.grl import GradientReversal
 from speechbrain_grl.metrics import emotion_metrics
+from speechbrain_grl.resume import guard_checkpoints, trim_train_log
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +95,7 @@ class SpeakerAdversarialBrain(sb.Brain):
             self.checkpointer.add_recoverable(
                 "lambda_schedule", self.schedule
             )
+            guard_checkpoints(self.checkpointer)  # survive kills mid-save
 
     # -- helpers -----------------------------------------------------------
     @property
@@ -167,8 +170,8 @@ class SpeakerAdversarialBrain(sb.Brain):
         spk = batch.spk_encoded.data.squeeze(1)
         spk_loss = F.nll_loss(spk_logp, spk)
         self._add_stat("spk_loss", spk_loss.detach(), len(spk))
-        correct = (spk_logp.detach().argmax(-1) == spk).sum()
-        self._add_stat("spk_acc", correct.float(), 1)
+        correct = (spk_logp.detach().argmax(-1) == spk).float().mean()
+        self._add_stat("spk_acc", correct, len(spk))
         return spk_loss
 
     def _add_stat(self, name, value, count):
@@ -202,16 +205,19 @@ class SpeakerAdversarialBrain(sb.Brain):
             emb = self.embed(wavs, lens, encoder_grad=tap)
             spk_loss = self._speaker_loss(self.speaker_logp(emb), batch)
         self.scaler.scale(spk_loss).backward()
-        scale = self.scaler.get_scale() if self.scaler.is_enabled() else 1.0
-        step_size = self.hparams.ascent_step / scale
         adversarial = list(self.modules.projection.parameters())
         if tap:
             adversarial += list(self.modules.ssl.parameters())
+        adversarial = [p for p in adversarial if p.grad is not None]
+        grads = [p.grad for p in adversarial]
         with torch.no_grad():
-            for param in adversarial:
-                if param.grad is not None:
-                    param.add_(param.grad, alpha=step_size)
-                    param.grad = None
+            if self.scaler.is_enabled():  # fp16: the scale stays on device
+                torch._foreach_div_(grads, self.scaler._get_scale_async())
+            torch._foreach_add_(
+                adversarial, grads, alpha=self.hparams.ascent_step
+            )
+        for param in adversarial:
+            param.grad = None
         self.optimizers_step()
         self.zero_grad(set_to_none=True)
         self.on_fit_batch_end(batch, None, spk_loss, True)
@@ -236,6 +242,9 @@ class SpeakerAdversarialBrain(sb.Brain):
     def on_fit_start(self):
         """Sets the schedule's horizon once the train loader is known."""
         super().on_fit_start()
+        # After recovery: forget log lines of epochs about to be redone.
+        trim_train_log(self.hparams.train_logger.save_file,
+                       self.hparams.epoch_counter.current)
         per_epoch = getattr(self, "_steps_per_epoch", None)
         if per_epoch:
             limit = self.hparams.epoch_counter.limit
@@ -292,7 +301,16 @@ class SpeakerAdversarialBrain(sb.Brain):
             self.checkpointer.save_and_keep_only(
                 meta=stats,
                 max_keys=["UA"],
-                num_to_keep=getattr(self.hparams, "keep_checkpoints", 1),
+                num_to_keep=max(
+                    getattr(self.hparams, "keep_checkpoints", 1),
+                    getattr(self.hparams, "avg_checkpoints", 1) or 1,
+                ),
+            )
+            # Intra-epoch checkpoints (--ckpt_interval_steps) carry no UA:
+            # the end-of-epoch one supersedes them, so drop them now.
+            self.checkpointer.delete_checkpoints(
+                num_to_keep=0,
+                ckpt_predicate=lambda c: INTRA_EPOCH_CKPT_FLAG in c.meta,
             )
         else:
             self.hparams.train_logger.log_stats(
@@ -300,6 +318,23 @@ class SpeakerAdversarialBrain(sb.Brain):
                 test_stats=stats,
             )
             self._write_test_outputs(metrics, stage_loss)
+
+    def on_evaluate_start(self, max_key=None, min_key=None):
+        """Loads the best checkpoint, or averages the ``avg_checkpoints``
+        best ones (by validation ``max_key``/``min_key``) into the model."""
+        super().on_evaluate_start(max_key=max_key, min_key=min_key)
+        self.averaged_checkpoints = 1
+        k = getattr(self.hparams, "avg_checkpoints", 1) or 1
+        if k <= 1 or self.checkpointer is None:
+            return
+        ckpts = self.checkpointer.find_checkpoints(
+            max_key=max_key, min_key=min_key, max_num_checkpoints=k
+        )
+        for name in ("ssl", "projection", "emo_head", "spk_head"):
+            avg = sb.utils.checkpoints.average_checkpoints(ckpts, name)
+            _unwrap(self.modules[name]).load_state_dict(avg, strict=True)
+        self.averaged_checkpoints = len(ckpts)
+        logger.info("testing the average of %d checkpoints", len(ckpts))
 
     @main_process_only
     def _write_test_outputs(self, metrics, stage_loss):
@@ -318,6 +353,7 @@ class SpeakerAdversarialBrain(sb.Brain):
             adversary=self.hparams.adversary,
             loss=float(stage_loss),
             epoch=self.hparams.epoch_counter.current,
+            averaged_checkpoints=getattr(self, "averaged_checkpoints", 1),
         )
         write_json_atomic(metrics, os.path.join(folder, "test_metrics.json"))
         self.test_metrics = metrics

@@ -16,6 +16,8 @@ from speechbrain.dataio.dataset import DynamicItemDataset
 from speechbrain.dataio.encoder import CategoricalEncoder
 from speechbrain.dataio.sampler import DynamicBatchSampler
 
+from speechbrain_grl.subset import subsample_per_class
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["read_audio", "dataio_prep"]
@@ -106,15 +108,21 @@ def dataio_prep(hparams):
         split: _dataset(hparams[f"{split}_annotation"], root)
         for split in ("train", "valid", "test")
     }
+    if hparams.get("train_per_class"):  # low-resource training set
+        datasets["train"] = DynamicItemDataset(subsample_per_class(
+            datasets["train"].data, hparams["train_per_class"],
+            hparams.get("train_subset_seed", 0)))
 
     @sb.utils.data_pipeline.takes("wav")
     @sb.utils.data_pipeline.provides("sig")
     def train_audio(wav):
+        """Training audio, randomly cropped to ``max_train_duration``."""
         return read_audio(wav, rate, max_duration=crop)
 
     @sb.utils.data_pipeline.takes("wav")
     @sb.utils.data_pipeline.provides("sig")
     def eval_audio(wav):
+        """Evaluation audio, whole."""
         return read_audio(wav, rate)
 
     label_encoder = CategoricalEncoder()
@@ -135,6 +143,7 @@ def dataio_prep(hparams):
     @sb.utils.data_pipeline.takes("emo", "spk_id")
     @sb.utils.data_pipeline.provides("emo_encoded", "spk_encoded")
     def labels(emo, spk_id):
+        """Emotion index, and speaker index (-1 outside training)."""
         yield label_encoder.encode_label_torch(emo)
         # Speakers outside training (valid/test in speaker-independent
         # splits) get -1: they never enter the speaker loss.

@@ -24,12 +24,23 @@ from iemocap_prepare import prepare_iemocap
 from speechbrain.utils.distributed import run_on_main
 
 from speechbrain_grl.brain import SpeakerAdversarialBrain
+from speechbrain_grl.checks import (
+    RecipeError,
+    check_hparams,
+    check_ranks_in_sync,
+)
 from speechbrain_grl.dataio import dataio_prep
 from speechbrain_grl.iemocap import IEMOCAPError
+from speechbrain_grl.loader_opts import loader_options
+from speechbrain_grl.probe import probe_after, probe_before
 
 if __name__ == "__main__":
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
     sb.utils.distributed.ddp_init_group(run_opts)
+    try:
+        check_hparams(hparams_file, overrides)
+    except RecipeError as err:
+        sys.exit(f"train.py: error: {err}")
     with open(hparams_file, encoding="utf-8") as fin:
         hparams = load_hyperpyyaml(fin, overrides)
 
@@ -53,6 +64,7 @@ if __name__ == "__main__":
                 "seed": hparams["seed"],
                 "sessions": hparams["sessions"],
                 "emotions": hparams["emotions"],
+                "skip_prep": hparams.get("skip_prep", False),
             },
         )
     except IEMOCAPError as err:
@@ -60,25 +72,42 @@ if __name__ == "__main__":
     datasets = dataio_prep(hparams)
     hparams["label_encoder"] = datasets["label_encoder"]
 
-    brain = SpeakerAdversarialBrain(
-        modules=hparams["modules"],
-        hparams=hparams,
-        run_opts=run_opts,
-        checkpointer=hparams["checkpointer"],
-    )
+    try:
+        brain = SpeakerAdversarialBrain(
+            modules=hparams["modules"],
+            hparams=hparams,
+            run_opts=run_opts,
+            checkpointer=hparams["checkpointer"],
+        )
+    except ValueError as err:  # e.g. --precision=fp16 on a CPU
+        sys.exit(f"train.py: error: {err}")
+    # Speaker probe of the untrained model, once (a resumed run keeps it).
+    if hparams.get("probe_speakers", False):
+        run_on_main(probe_before, args=[brain, hparams])
     train_loader_kwargs = hparams["dataloader_options"]
     if "train_sampler" in datasets:
         train_loader_kwargs = {"batch_sampler": datasets["train_sampler"]}
+    # Workers and pinned memory on a GPU only (see loader_opts).
+    workers = hparams.get("num_workers", 2)
     brain.fit(
         epoch_counter=hparams["epoch_counter"],
         train_set=datasets["train"],
         valid_set=datasets["valid"],
-        train_loader_kwargs=train_loader_kwargs,
-        valid_loader_kwargs=hparams["dataloader_options"],
+        train_loader_kwargs=loader_options(
+            train_loader_kwargs, brain.device, workers
+        ),
+        valid_loader_kwargs=loader_options(
+            hparams["dataloader_options"], brain.device, workers
+        ),
     )
+    check_ranks_in_sync(brain.modules)  # DDP: all processes agree
     # Model selection reads validation only: the best valid UA is tested.
     brain.evaluate(
         test_set=datasets["test"],
         max_key="UA",
-        test_loader_kwargs=hparams["test_dataloader_options"],
+        test_loader_kwargs=loader_options(
+            hparams["test_dataloader_options"], brain.device, workers
+        ),
     )
+    if hparams.get("probe_speakers", False):
+        run_on_main(probe_after, args=[brain, hparams])

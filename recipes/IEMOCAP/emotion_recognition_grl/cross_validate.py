@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""Cross-validates the recipe under an evaluation protocol.
+
+Each fold is a normal ``train.py`` run into ``<output_folder>/<fold>/``;
+finished folds are skipped and interrupted ones resume, so rerunning the
+same command continues where it stopped. Then it writes, in
+``<output_folder>``, ``cv_summary.json``/``.md`` and
+``confusion_matrix.png`` (or, for ``lowres``, ``lowres_summary.json``/
+``.md`` and ``lowres_curve.png``).
+
+> python cross_validate.py hparams/demo_grl.yaml --protocol session
+> python cross_validate.py hparams/wav2vec2_grl.yaml --protocol speaker \
+>     --data_folder=/path/to/IEMOCAP_full_release --folds 1,2
+> python cross_validate.py hparams/demo_grl.yaml --protocol lowres \
+>     --lowres_sizes 5,10 --lowres_draws 2
+
+Any other ``--key=value`` is a hparam override passed to every fold.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+from speechbrain_grl.protocols import (
+    LOWRES_SIZES,
+    PROTOCOL_KEYS,
+    PROTOCOLS,
+    ProtocolError,
+    make_folds,
+    parse_overrides,
+    resolve_hparams,
+    run_folds,
+    select_folds,
+)
+from speechbrain_grl.report import (
+    summarize_folds,
+    summarize_lowres,
+    write_cv_report,
+    write_lowres_report,
+)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _ints(text, option):
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise ProtocolError(f"{option} {text}: use positive integers "
+                            "like 5,10")
+    return values
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("hparams_file")
+    parser.add_argument("--protocol", required=True, choices=PROTOCOLS)
+    parser.add_argument("--folds", default=None,
+                        help="fold numbers to run, e.g. 1,3 (default all)")
+    parser.add_argument("--lowres_sizes",
+                        default=",".join(map(str, LOWRES_SIZES)))
+    parser.add_argument("--lowres_draws", type=int, default=5)
+    args, extra = parser.parse_known_args(argv)
+    overrides = parse_overrides(extra)
+    clash = sorted(set(overrides) & set(PROTOCOL_KEYS))
+    if clash:
+        raise ProtocolError(
+            f"--{clash[0]} is set per fold by --protocol {args.protocol}; "
+            "drop it")
+    hparams = resolve_hparams(args.hparams_file, overrides)
+    output_folder = os.path.abspath(str(hparams["output_folder"]))
+    os.makedirs(output_folder, exist_ok=True)
+    need_probe = bool(hparams.get("probe_speakers", False))
+    extra = [f"--{k}={v}" for k, v in overrides.items()
+             if k != "output_folder"]
+    train = os.path.join(HERE, "train.py")
+    folds = make_folds(args.protocol,
+                       _ints(args.lowres_sizes, "--lowres_sizes"),
+                       args.lowres_draws)
+    if args.protocol == "lowres":
+        if args.lowres_draws < 1:
+            raise ProtocolError("--lowres_draws: use at least 1")
+        if args.folds:
+            raise ProtocolError("--folds does not apply to lowres; use "
+                                "--lowres_sizes and --lowres_draws")
+        sizes = {f.name: f.overrides["train_per_class"] for f in folds}
+        results = run_folds(train, args.hparams_file, folds, output_folder,
+                            extra, need_probe,
+                            stop=lambda f, m: _covers_all(output_folder, f,
+                                                        args.lowres_draws))
+        summary = summarize_lowres(results, sizes)
+        write_lowres_report(output_folder, summary)
+        print(f"lowres: AUC {summary['auc']:.2f}; see "
+              f"{output_folder}/lowres_summary.md")
+        return
+    folds = select_folds(folds, args.folds)
+    results = run_folds(train, args.hparams_file, folds, output_folder,
+                        extra, need_probe)
+    summary = summarize_folds(results, args.protocol)
+    write_cv_report(output_folder, summary)
+    mean, std = summary["mean"], summary["std"]
+    print(f"{args.protocol}: UA {mean['UA']:.2f} ± {std['UA']:.2f}, "
+          f"WA {mean['WA']:.2f} ± {std['WA']:.2f}; see "
+          f"{output_folder}/cv_summary.md")
+
+
+def _covers_all(output_folder, fold, draws):
+    """True after the last draw of an N that reaches every class's size:
+    larger N would train on the same full set, so they are not run."""
+    if not fold.name.endswith(f"_draw{draws}"):
+        return False
+    path = os.path.join(output_folder, fold.name, "train.json")
+    with open(path, encoding="utf-8") as fin:
+        entries = json.load(fin)
+    counts = {}
+    for e in entries.values():
+        counts[e["emo"]] = counts.get(e["emo"], 0) + 1
+    return fold.overrides["train_per_class"] >= max(counts.values())
+
+
+if __name__ == "__main__":
+    try:
+        main(sys.argv[1:])
+    except ProtocolError as err:
+        sys.exit(f"cross_validate.py: error: {err}")

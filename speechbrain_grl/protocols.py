@@ -1,0 +1,215 @@
+"""Evaluation protocols: fold definitions and resumable fold runs.
+
+Every fold is a normal training run of the recipe's ``train.py`` into
+``<output_folder>/<fold>/`` with the protocol's overrides. A fold whose
+``test_metrics.json`` is complete is not rerun; an interrupted one resumes
+from its checkpoints (SpeechBrain's Checkpointer, same folder).
+
+- ``session``: 5-fold leave-one-session-out (speaker independent).
+- ``speaker``: 10-fold leave-one-speaker-out; validation is the other
+  speaker of the test session, training the 8 others.
+- ``random``: speaker dependent, 5 seeds of a stratified random split.
+- ``lowres``: the session split with test session 5, trained on N
+  utterances per class, several random draws per N.
+"""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+
+import ruamel.yaml
+from hyperpyyaml import resolve_references
+
+__all__ = ["PROTOCOLS", "SPEAKERS", "Fold", "make_folds", "select_folds",
+           "parse_overrides", "resolve_hparams", "fold_complete",
+           "run_folds", "ProtocolError"]
+
+PROTOCOLS = ("session", "speaker", "random", "lowres")
+SPEAKERS = tuple(f"Ses0{s}{g}" for s in range(1, 6) for g in "FM")
+LOWRES_SIZES = (50, 100, 200, 500, 1000)
+#: Keys a protocol sets per fold; the user may not override them.
+PROTOCOL_KEYS = ("split", "test_session", "test_speaker", "seed",
+                 "train_per_class", "train_subset_seed")
+
+
+class ProtocolError(ValueError):
+    """A one-line problem with the protocol options, saying what to do."""
+
+
+@dataclasses.dataclass
+class Fold:
+    """One run of a protocol: its folder name and its hparam overrides."""
+
+    name: str
+    overrides: dict
+
+
+def make_folds(protocol, lowres_sizes=LOWRES_SIZES, lowres_draws=5):
+    """The folds of a protocol, in order.
+
+    Example
+    -------
+    >>> [f.name for f in make_folds("session")]
+    ['fold_1', 'fold_2', 'fold_3', 'fold_4', 'fold_5']
+    >>> make_folds("speaker")[4].overrides
+    {'split': 'speaker', 'test_speaker': 'Ses03F'}
+    >>> [f.name for f in make_folds("lowres", [5, 10], 2)]
+    ['n5_draw1', 'n5_draw2', 'n10_draw1', 'n10_draw2']
+    """
+    if protocol == "session":
+        return [Fold(f"fold_{k}", {"split": "session", "test_session": k})
+                for k in range(1, 6)]
+    if protocol == "speaker":
+        return [Fold(f"fold_{k}", {"split": "speaker", "test_speaker": spk})
+                for k, spk in enumerate(SPEAKERS, 1)]
+    if protocol == "random":
+        return [Fold(f"fold_{k}", {"split": "random", "seed": k})
+                for k in range(1, 6)]
+    if protocol == "lowres":
+        return [Fold(f"n{n}_draw{d}",
+                     {"split": "session", "test_session": 5,
+                      "train_per_class": n, "train_subset_seed": d})
+                for n in sorted(lowres_sizes)
+                for d in range(1, lowres_draws + 1)]
+    raise ProtocolError(
+        f"--protocol {protocol}: unknown; use one of {', '.join(PROTOCOLS)}")
+
+
+def select_folds(folds, spec):
+    """Keeps the folds numbered (from 1) in ``spec``, e.g. ``"1,3"``.
+
+    Example
+    -------
+    >>> [f.name for f in select_folds(make_folds("session"), "1,3")]
+    ['fold_1', 'fold_3']
+    """
+    if not spec:
+        return folds
+    try:
+        wanted = sorted({int(x) for x in str(spec).split(",") if x.strip()})
+    except ValueError:
+        raise ProtocolError(f"--folds {spec}: use numbers like 1,3") from None
+    bad = [k for k in wanted if not 1 <= k <= len(folds)]
+    if bad or not wanted:
+        raise ProtocolError(
+            f"--folds {spec}: this protocol has folds 1..{len(folds)}")
+    return [folds[k - 1] for k in wanted]
+
+
+def parse_overrides(args):
+    """``--key=value`` / ``--key value`` arguments → ``{key: str}``.
+
+    Example
+    -------
+    >>> parse_overrides(["--a=1", "--b", "x", "--flag"])
+    {'a': '1', 'b': 'x', 'flag': 'True'}
+    """
+    out, i = {}, 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--"):
+            raise ProtocolError(f"unexpected argument {arg!r}; overrides "
+                                "look like --key=value")
+        if "=" in arg:
+            key, value = arg[2:].split("=", 1)
+        elif i + 1 < len(args) and not args[i + 1].startswith("--"):
+            key, value = arg[2:], args[i + 1]
+            i += 1
+        else:
+            key, value = arg[2:], "True"
+        out[key] = value
+        i += 1
+    return out
+
+
+def resolve_hparams(hparams_file, overrides=None):
+    """Plain values of a recipe yaml after overrides, nothing instantiated.
+
+    ``!ref`` are resolved; objects (``!new``, ``!apply``...) are left as
+    ruamel nodes, so reading e.g. ``output_folder`` costs nothing.
+    """
+    text = "".join(f"{k}: {v}\n" for k, v in (overrides or {}).items())
+    try:
+        with open(hparams_file, encoding="utf-8") as fin:
+            resolved = resolve_references(fin, text or None)
+    except OSError as err:
+        raise ProtocolError(f"{hparams_file}: {err.strerror}") from None
+    except ValueError as err:
+        raise ProtocolError(
+            f"{hparams_file}: {err}; pass it as --key=value") from None
+    return ruamel.yaml.YAML().load(resolved.getvalue())
+
+
+def fold_complete(folder, need_probe=True):
+    """True if ``folder/test_metrics.json`` holds a finished test (and the
+    speaker probe when ``need_probe``)."""
+    path = os.path.join(folder, "test_metrics.json")
+    try:
+        with open(path, encoding="utf-8") as fin:
+            metrics = json.load(fin)
+    except (OSError, ValueError):
+        return False
+    keys = ["WA", "UA", "macro_F1", "confusion_matrix"]
+    if need_probe:
+        keys.append("speaker_probe")
+    return all(k in metrics for k in keys)
+
+
+def run_folds(train_script, hparams_file, folds, output_folder,
+              extra_args=(), need_probe=True, stop=None):
+    """Runs (or skips, if complete) each fold; returns their metrics.
+
+    Arguments
+    ---------
+    train_script : str
+        The recipe's ``train.py``.
+    hparams_file : str
+        Its yaml.
+    folds : list of Fold
+        Folds to run, in order.
+    output_folder : str
+        Parent of the fold folders.
+    extra_args : list of str
+        Passed to every run before the fold's overrides.
+    need_probe : bool
+        Whether a complete fold must carry the speaker probe.
+    stop : callable, optional
+        ``stop(fold, metrics)`` → True skips the remaining folds.
+
+    Returns
+    -------
+    dict
+        ``{fold name: test metrics}``, in fold order.
+    """
+    results = {}
+    for i, fold in enumerate(folds, 1):
+        folder = os.path.join(output_folder, fold.name)
+        tag = f"[{i}/{len(folds)}] {fold.name}"
+        if fold_complete(folder, need_probe):
+            print(f"{tag}: complete, skipped", flush=True)
+        else:
+            args = [f"--{k}={v}" for k, v in fold.overrides.items()]
+            cmd = [sys.executable, train_script, hparams_file,
+                   *extra_args, *args, f"--output_folder={folder}"]
+            print(f"{tag}: running {' '.join(args)}", flush=True)
+            start = time.time()
+            res = subprocess.run(cmd)
+            if res.returncode != 0 or not fold_complete(folder, need_probe):
+                raise ProtocolError(
+                    f"fold {fold.name} failed (exit {res.returncode}); see "
+                    f"{folder}/log.txt, then rerun to resume it")
+            print(f"{tag}: done in {time.time() - start:.0f} s", flush=True)
+        with open(os.path.join(folder, "test_metrics.json"),
+                  encoding="utf-8") as fin:
+            results[fold.name] = json.load(fin)
+        m = results[fold.name]
+        probe = (m.get("speaker_probe") or {}).get("accuracy")
+        print(f"{tag}: UA {m['UA']:.2f} WA {m['WA']:.2f} "
+              f"probe {probe if probe is None else round(probe, 2)}",
+              flush=True)
+        if stop is not None and stop(fold, m):
+            break
+    return results

@@ -1,0 +1,284 @@
+"""Reports of protocol runs: fold summaries, tables, plots, comparisons.
+
+Means are over folds; ``std`` is the sample standard deviation (ddof=1,
+0 for a single fold). Accuracies are in %. The pooled confusion matrix is
+the sum of the folds' count matrices.
+"""
+
+import math
+import os
+
+import matplotlib
+import numpy as np
+
+from speechbrain_grl.brain import write_json_atomic
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+__all__ = ["summarize_folds", "write_cv_report", "plot_confusion",
+           "summarize_lowres", "write_lowres_report", "compare_summaries",
+           "METRICS"]
+
+METRICS = ("WA", "UA", "macro_F1", "probe_acc", "probe_acc_before")
+
+
+def _mean_std(values):
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return None, None
+    std = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
+    return float(np.mean(vals)), std
+
+
+def _fold_row(m):
+    probe = m.get("speaker_probe") or {}
+    before = m.get("speaker_probe_before") or {}
+    return {"WA": m.get("WA"), "UA": m["UA"], "macro_F1": m.get("macro_F1"),
+            "probe_acc": probe.get("accuracy"),
+            "probe_acc_before": before.get("accuracy"),
+            "probe_chance": probe.get("chance"),
+            "n_speakers": probe.get("n_speakers"),
+            "n_test": m.get("n_utterances")}
+
+
+def summarize_folds(results, protocol=None):
+    """Per-fold metrics, their mean ± std and the pooled confusion matrix.
+
+    Arguments
+    ---------
+    results : dict
+        ``{fold name: test_metrics}`` (see ``SpeakerAdversarialBrain``).
+    protocol : str, optional
+        Recorded as is.
+
+    Example
+    -------
+    >>> m = {"WA": 50.0, "UA": 40.0, "macro_F1": 30.0, "labels": ["a", "b"],
+    ...      "confusion_matrix": [[1, 1], [0, 2]],
+    ...      "speaker_probe": {"accuracy": 20.0, "chance": 12.5,
+    ...                        "n_speakers": 8}}
+    >>> s = summarize_folds({"fold_1": m, "fold_2": dict(m, UA=60.0)})
+    >>> s["mean"]["UA"], round(s["std"]["UA"], 3)
+    (50.0, 14.142)
+    >>> s["confusion_matrix"]
+    [[2, 2], [0, 4]]
+    """
+    if not results:
+        raise ValueError("no folds to summarise")
+    labels = None
+    pooled = None
+    for name, m in results.items():
+        if labels is None:
+            labels = list(m["labels"])
+        elif list(m["labels"]) != labels:
+            raise ValueError(f"fold {name} has labels {m['labels']}, "
+                             f"others {labels}")
+        cm = np.asarray(m["confusion_matrix"], dtype=np.int64)
+        pooled = cm if pooled is None else pooled + cm
+    folds = {name: _fold_row(m) for name, m in results.items()}
+    mean, std = {}, {}
+    for key in METRICS:
+        mean[key], std[key] = _mean_std([f[key] for f in folds.values()])
+    return {"protocol": protocol, "n_folds": len(folds), "folds": folds,
+            "mean": mean, "std": std, "labels": labels,
+            "confusion_matrix": pooled.tolist()}
+
+
+def _fmt(v):
+    return "–" if v is None else f"{v:.2f}"
+
+
+def summary_markdown(summary, title="Cross-validation"):
+    """The summary as a Markdown table (one row per fold, then mean ± std).
+    """
+    head = ["fold", "WA", "UA", "macro-F1", "probe acc", "probe acc before",
+            "probe chance"]
+    lines = [f"# {title} ({summary['protocol']}, {summary['n_folds']} "
+             "folds)", "", "| " + " | ".join(head) + " |",
+             "|" + "---|" * len(head)]
+    for name, f in summary["folds"].items():
+        lines.append("| " + " | ".join(
+            [name] + [_fmt(f[k]) for k in METRICS] + [_fmt(f["probe_chance"])]
+        ) + " |")
+    mean, std = summary["mean"], summary["std"]
+    lines.append("| **mean ± std** | " + " | ".join(
+        "–" if mean[k] is None else f"{mean[k]:.2f} ± {std[k]:.2f}"
+        for k in METRICS) + " | |")
+    lines += ["", "Accuracies in %; std is the sample std over folds. The "
+              "speaker probe is a fresh logistic regression (5-fold CV) on "
+              "frozen embeddings of the training speakers' held-out "
+              "utterances.", "", "Pooled confusion matrix (rows: reference, "
+              "columns: prediction, counts):", "",
+              "| | " + " | ".join(summary["labels"]) + " |",
+              "|" + "---|" * (len(summary["labels"]) + 1)]
+    for lab, row in zip(summary["labels"], summary["confusion_matrix"]):
+        lines.append(f"| {lab} | " + " | ".join(map(str, row)) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_confusion(cm, labels, path, title=None):
+    """Saves a row-normalised (%) confusion matrix as a PNG.
+
+    Example
+    -------
+    >>> p = getfixture("tmp_path") / "cm.png"
+    >>> plot_confusion([[3, 1], [0, 4]], ["a", "b"], p)
+    >>> p.stat().st_size > 0
+    True
+    """
+    cm = np.asarray(cm, dtype=float)
+    pct = 100 * cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(1.2 * len(labels) + 2,
+                                    1.2 * len(labels) + 1.5))
+    ax.imshow(pct, cmap="Blues", vmin=0, vmax=100)
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("reference")
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            ax.text(j, i, f"{pct[i, j]:.1f}", ha="center", va="center",
+                    color="white" if pct[i, j] > 50 else "black")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_cv_report(folder, summary):
+    """Writes ``cv_summary.json``, ``cv_summary.md`` and
+    ``confusion_matrix.png`` to ``folder``."""
+    write_json_atomic(summary, os.path.join(folder, "cv_summary.json"))
+    with open(os.path.join(folder, "cv_summary.md"), "w",
+              encoding="utf-8") as fout:
+        fout.write(summary_markdown(summary))
+    plot_confusion(
+        summary["confusion_matrix"], summary["labels"],
+        os.path.join(folder, "confusion_matrix.png"),
+        title=f"{summary['protocol']}: pooled over {summary['n_folds']} "
+              "folds (row %)")
+
+
+def summarize_lowres(results, sizes):
+    """UA vs N per class (mean ± std over draws) and its area.
+
+    ``auc`` is the trapezoid area of mean UA over log10(N), divided by the
+    log10 span of N: an average UA (in %) over the log-spaced sizes (the
+    UA itself when only one N ran).
+
+    Arguments
+    ---------
+    results : dict
+        ``{fold name: test_metrics}`` of the lowres folds.
+    sizes : dict
+        ``{fold name: N}``.
+
+    Example
+    -------
+    >>> r = {"a": {"UA": 40.0}, "b": {"UA": 60.0}, "c": {"UA": 80.0}}
+    >>> s = summarize_lowres(r, {"a": 10, "b": 10, "c": 100})
+    >>> s["curve"]
+    [{'n': 10, 'UA_mean': 50.0, 'UA_std': 14.142135623730951, 'draws': 2}, \
+{'n': 100, 'UA_mean': 80.0, 'UA_std': 0.0, 'draws': 1}]
+    >>> s["auc"]
+    65.0
+    """
+    by_n = {}
+    for name, m in results.items():
+        by_n.setdefault(sizes[name], []).append(m["UA"])
+    curve = []
+    for n in sorted(by_n):
+        mean, std = _mean_std(by_n[n])
+        curve.append({"n": n, "UA_mean": mean, "UA_std": std,
+                      "draws": len(by_n[n])})
+    x = np.log10([c["n"] for c in curve])
+    y = np.array([c["UA_mean"] for c in curve])
+    if len(curve) > 1:
+        area = float(np.sum((y[1:] + y[:-1]) / 2 * np.diff(x)))
+        auc = area / float(x[-1] - x[0])
+    else:
+        auc = float(y[0])
+    return {"protocol": "lowres", "curve": curve, "auc": auc,
+            "auc_definition": "trapezoid of mean UA over log10(N) divided "
+                              "by log10(N_max / N_min), in %",
+            "folds": {n: _fold_row(m) for n, m in results.items()}}
+
+
+def write_lowres_report(folder, summary):
+    """Writes ``lowres_summary.json``, ``lowres_summary.md`` and
+    ``lowres_curve.png`` to ``folder``."""
+    write_json_atomic(summary, os.path.join(folder, "lowres_summary.json"))
+    lines = ["# Low-resource curve (session split, test session 5)", "",
+             "| N per class | draws | UA mean ± std |", "|---|---|---|"]
+    for c in summary["curve"]:
+        lines.append(f"| {c['n']} | {c['draws']} | {c['UA_mean']:.2f} ± "
+                     f"{c['UA_std']:.2f} |")
+    lines += ["", f"AUC: {summary['auc']:.2f} "
+              f"({summary['auc_definition']}).", ""]
+    with open(os.path.join(folder, "lowres_summary.md"), "w",
+              encoding="utf-8") as fout:
+        fout.write("\n".join(lines))
+    n = [c["n"] for c in summary["curve"]]
+    y = np.array([c["UA_mean"] for c in summary["curve"]])
+    e = np.array([c["UA_std"] for c in summary["curve"]])
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.errorbar(n, y, yerr=e, marker="o", capsize=3)
+    ax.fill_between(n, y - e, y + e, alpha=0.2)
+    ax.set_xscale("log")
+    ax.set_xlabel("training utterances per class (N)")
+    ax.set_ylabel("UA (%)")
+    ax.set_title(f"UA vs N (AUC {summary['auc']:.1f})")
+    fig.tight_layout()
+    fig.savefig(os.path.join(folder, "lowres_curve.png"), dpi=120)
+    plt.close(fig)
+
+
+def compare_summaries(a, b, name_a="A", name_b="B"):
+    """Side-by-side table and paired per-fold differences (B − A).
+
+    Raises
+    ------
+    ValueError
+        If the two summaries do not cover the same folds.
+
+    Example
+    -------
+    >>> row = {"WA": 50.0, "UA": 50.0, "probe_acc": 30.0}
+    >>> a = {"folds": {"fold_1": row, "fold_2": row}}
+    >>> b = {"folds": {"fold_1": dict(row, UA=54.0),
+    ...                "fold_2": dict(row, UA=52.0)}}
+    >>> compare_summaries(a, b).splitlines()[-3].split("|")[4]
+    ' 3.00 ± 1.41 '
+    """
+    fa, fb = list(a["folds"]), list(b["folds"])
+    if sorted(fa) != sorted(fb):
+        raise ValueError(f"the fold sets differ: {name_a} has {sorted(fa)}, "
+                         f"{name_b} has {sorted(fb)}; run the same folds")
+    keys = (("UA", "UA"), ("WA", "WA"), ("probe_acc", "probe acc"))
+    head = ["fold"]
+    for _, label in keys:
+        head += [f"{label} {name_a}", f"{label} {name_b}", "Δ"]
+    lines = [f"# {name_b} vs {name_a} (paired over {len(fa)} folds, "
+             f"Δ = {name_b} − {name_a})", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    diffs = {k: [] for k, _ in keys}
+    for fold in sorted(fa):
+        cells = [fold]
+        for k, _ in keys:
+            va, vb = a["folds"][fold].get(k), b["folds"][fold].get(k)
+            d = None if va is None or vb is None else vb - va
+            if d is not None:
+                diffs[k].append(d)
+            cells += [_fmt(va), _fmt(vb), _fmt(d)]
+        lines.append("| " + " | ".join(cells) + " |")
+    cells = ["**mean ± std**"]
+    for k, _ in keys:
+        mean, std = _mean_std(diffs[k])
+        cells += ["", "", "–" if mean is None or math.isnan(mean)
+                  else f"{mean:.2f} ± {std:.2f}"]
+    lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Accuracies in %; std is the sample std of the paired "
+              "differences.", ""]
+    return "\n".join(lines)

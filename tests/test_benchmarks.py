@@ -1,0 +1,54 @@
+"""The benchmarks run end to end and write well-formed results.
+
+No timing is asserted: only that every number is there and sane.
+"""
+
+import json
+import math
+import subprocess
+import sys
+
+from conftest import REPO, recipe_env
+
+MODES = ("none", "grl", "tap", "snp")
+
+
+def test_run_all_quick(tmp_path):
+    out = tmp_path / "results.md"
+    res = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "run_all.py"), "--quick",
+         "--threads", "1", "--output", str(out), "--workdir",
+         str(tmp_path / "work")],
+        env=recipe_env(), capture_output=True, text=True, timeout=600,
+    )
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    text = out.read_text()
+    assert "## train_step_tiny" in text and "## epoch_tiny" in text
+    assert "Machine:" in text and "torch" in text
+    for mode in MODES:
+        assert f"| {mode} |" in text
+
+    step = json.loads((tmp_path / "results" / "train_step_tiny.json")
+                      .read_text())
+    assert set(step["timing"]) == set(MODES)
+    assert step["timing"]["none"]["step_ratio"] == 1.0
+    for mode in MODES:
+        timing = step["timing"][mode]
+        assert timing["step"]["median"] > 0 and timing["step"]["n"] == 4
+        assert math.isfinite(timing["iteration_ratio"])
+        mem = step["memory"][mode]
+        assert mem["peak_mb"] >= mem["before_mb"] > 0
+    for mode in ("tap", "snp"):
+        timing = step["timing"][mode]
+        pair = timing["pair"]["median"]
+        assert timing["speaker_step"]["median"] < pair
+        assert timing["emotion_step"]["median"] < pair
+
+    ep = json.loads((tmp_path / "results" / "epoch_tiny.json").read_text())
+    settings = ep["settings"]
+    fixed = settings["fixed batch 4, random order"]
+    dynamic = settings["dynamic 80 s, 20 buckets"]
+    assert fixed["ratio"] == 1.0 and dynamic["ratio"] > 0
+    assert fixed["steps"] == math.ceil(ep["corpus"]["n_utts"] / 4)
+    assert 0 <= dynamic["padding_ratio"] < fixed["padding_ratio"] < 1
+    assert 0.6 <= ep["corpus"]["min_s"] <= ep["corpus"]["max_s"] <= 34

@@ -1,0 +1,28 @@
+"""Mixed precision on a CPU: bf16 trains, fp16 is refused in one line."""
+
+import json
+import math
+
+from conftest import demo_args, run_recipe
+
+
+def test_bf16_demo_epoch(demo_assets, tmp_path):
+    out = tmp_path / "bf16"
+    run_recipe("train.py", *demo_args(
+        demo_assets, out, "--precision=bf16", "--number_of_epochs=1",
+        "--adversary=tap"))
+    metrics = json.loads((out / "test_metrics.json").read_text())
+    assert math.isfinite(metrics["loss"]) and metrics["n_utterances"] > 0
+    log = (out / "train_log.txt").read_text()
+    assert "epoch: 1" in log and "nan" not in log.lower()
+    assert "--precision=bf16" in (out / "log.txt").read_text()
+
+
+def test_fp16_on_cpu_is_a_clear_error(demo_assets, tmp_path):
+    res = run_recipe("train.py", *demo_args(
+        demo_assets, tmp_path / "fp16", "--precision=fp16",
+        "--number_of_epochs=1"), check=False)
+    assert res.returncode != 0
+    assert "Traceback" not in res.stderr
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith("train.py: error:") and "bf16" in last

@@ -1,0 +1,162 @@
+"""Evaluation protocols on the demo: fold runs, reports, probe, resume."""
+
+import json
+import shutil
+
+import pytest
+from conftest import demo_args, run_recipe
+
+from speechbrain_grl.iemocap import make_splits
+from speechbrain_grl.protocols import SPEAKERS, make_folds
+
+FAST = ["--number_of_epochs=1"]
+
+
+def _cv(demo_assets, out, *extra):
+    args = demo_args(demo_assets, out, *FAST, *extra)
+    return run_recipe("cross_validate.py", *args)
+
+
+def _json(path):
+    return json.loads(path.read_text())
+
+
+@pytest.fixture(scope="module")
+def session_cv(demo_assets, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cv") / "session"
+    res = _cv(demo_assets, out, "--protocol", "session", "--folds", "1,2")
+    return out, res
+
+
+def test_session_report(session_cv):
+    out, res = session_cv
+    for name in ("cv_summary.json", "cv_summary.md", "confusion_matrix.png"):
+        assert (out / name).stat().st_size > 0
+    summary = _json(out / "cv_summary.json")
+    assert list(summary["folds"]) == ["fold_1", "fold_2"]
+    pooled = None
+    for fold in ("fold_1", "fold_2"):
+        m = _json(out / fold / "test_metrics.json")
+        assert summary["folds"][fold]["UA"] == pytest.approx(m["UA"])
+        probe = m["speaker_probe"]
+        assert probe["n_speakers"] == 8  # the training speakers
+        assert probe["chance"] == pytest.approx(100 / probe["n_speakers"])
+        assert 0 <= probe["accuracy"] <= 100
+        assert m["speaker_probe_before"]["n_speakers"] == 8
+        assert (out / fold / "speaker_probe_before.json").is_file()
+        cm = m["confusion_matrix"]
+        pooled = cm if pooled is None else [
+            [a + b for a, b in zip(r, s)] for r, s in zip(pooled, cm)]
+        # Speaker independence: no test speaker in train or valid.
+        spk = {s: {e["spk_id"] for e in _json(out / fold / f"{s}.json")
+                   .values()} for s in ("train", "valid", "test")}
+        assert spk["test"] == {f"Ses0{fold[-1]}F", f"Ses0{fold[-1]}M"}
+        assert not spk["test"] & (spk["train"] | spk["valid"])
+    for key in ("UA", "WA", "macro_F1", "probe_acc"):
+        vals = [f[key] for f in summary["folds"].values()]
+        assert summary["mean"][key] == pytest.approx(sum(vals) / 2)
+    assert summary["confusion_matrix"] == pooled
+    assert "mean ± std" in (out / "cv_summary.md").read_text()
+
+
+def test_rerun_skips_finished_folds(demo_assets, session_cv):
+    out, _ = session_cv
+    stamp = (out / "fold_1" / "test_metrics.json").stat().st_mtime_ns
+    res = _cv(demo_assets, out, "--protocol", "session", "--folds", "1,2")
+    assert res.stdout.count("complete, skipped") == 2
+    assert "running" not in res.stdout
+    assert (out / "fold_1" / "test_metrics.json").stat().st_mtime_ns == stamp
+
+
+def test_incomplete_fold_resumes(demo_assets, session_cv, tmp_path):
+    out, _ = session_cv
+    # A fold killed after its checkpoint but before its test: it resumes
+    # from the checkpoint (no training epoch) and is tested again.
+    copy = tmp_path / "session"
+    shutil.copytree(out / "fold_1", copy / "fold_1")
+    (copy / "fold_1" / "test_metrics.json").unlink()
+    _cv(demo_assets, copy, "--protocol", "session", "--folds", "1")
+    m = _json(copy / "fold_1" / "test_metrics.json")
+    assert m["UA"] == pytest.approx(_json(out / "fold_1" /
+                                          "test_metrics.json")["UA"])
+    log = (copy / "fold_1" / "train_log.txt").read_text()
+    assert log.count("epoch: 1,") == 1  # not retrained
+
+
+def test_compare(session_cv, tmp_path):
+    out, _ = session_cv
+    other = tmp_path / "other"
+    other.mkdir()
+    summary = _json(out / "cv_summary.json")
+    for fold in summary["folds"].values():
+        fold["UA"] += 2.0
+    (other / "cv_summary.json").write_text(json.dumps(summary))
+    res = run_recipe("compare.py", out, other)
+    assert "2.00 ± 0.00" in res.stdout
+    assert list(other.glob("compare_*_vs_*.md"))
+    del summary["folds"]["fold_2"]
+    (other / "cv_summary.json").write_text(json.dumps(summary))
+    res = run_recipe("compare.py", out, other, check=False)
+    assert res.returncode != 0 and "fold sets differ" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_random_protocol_and_averaging(demo_assets, tmp_path):
+    out = tmp_path / "random"
+    _cv(demo_assets, out, "--protocol", "random", "--folds", "1",
+        "--number_of_epochs=2", "--avg_checkpoints=2")
+    m = _json(out / "fold_1" / "test_metrics.json")
+    assert m["averaged_checkpoints"] == 2
+    assert len(list((out / "fold_1" / "save").glob("CKPT*"))) == 2
+    assert _json(out / "cv_summary.json")["protocol"] == "random"
+    assert (out / "confusion_matrix.png").is_file()
+
+
+def test_speaker_protocol(demo_assets, tmp_path):
+    out = tmp_path / "speaker"
+    _cv(demo_assets, out, "--protocol", "speaker", "--folds", "3")
+    spk = {s: {e["spk_id"] for e in _json(out / "fold_3" / f"{s}.json")
+               .values()} for s in ("train", "valid", "test")}
+    assert spk["test"] == {"Ses02F"} and spk["valid"] == {"Ses02M"}
+    assert len(spk["train"]) == 8
+    m = _json(out / "fold_3" / "test_metrics.json")
+    # Validation is an unseen speaker: the probe uses training utterances.
+    assert m["speaker_probe"]["probe_set"] == "train"
+    assert (out / "cv_summary.md").is_file()
+
+
+def test_lowres_protocol(demo_assets, tmp_path):
+    out = tmp_path / "lowres"
+    _cv(demo_assets, out, "--protocol", "lowres", "--lowres_sizes", "4,6",
+        "--lowres_draws", "1", "--probe_speakers=False")
+    summary = _json(out / "lowres_summary.json")
+    assert [c["n"] for c in summary["curve"]] == [4, 6]
+    n = {}
+    for e in _json(out / "n4_draw1" / "train.json").values():
+        n[e["emo"]] = n.get(e["emo"], 0) + 1
+    assert min(n.values()) >= 4  # the manifest is full; training is cut
+    assert (out / "lowres_curve.png").stat().st_size > 0
+    assert "AUC" in (out / "lowres_summary.md").read_text()
+
+
+def test_every_speaker_fold_is_speaker_independent():
+    entries = {f"{s}_impro01_{s[-1]}{i:03d}": {
+        "emo": "neu hap ang sad".split()[i % 4], "spk_id": s,
+        "session": int(s[4])} for s in SPEAKERS for i in range(8)}
+    for fold in make_folds("speaker"):
+        out = make_splits(entries, **fold.overrides)
+        test = {e["spk_id"] for e in out["test"].values()}
+        others = {e["spk_id"] for k in ("train", "valid")
+                  for e in out[k].values()}
+        assert len(test) == 1 and not test & others
+
+
+def test_bad_options(demo_assets, tmp_path):
+    res = run_recipe("cross_validate.py", *demo_args(
+        demo_assets, tmp_path, "--protocol", "session", "--test_session=2"),
+        check=False)
+    assert res.returncode != 0 and "set per fold" in res.stderr
+    res = run_recipe("cross_validate.py", *demo_args(
+        demo_assets, tmp_path, "--protocol", "session", "--folds", "7"),
+        check=False)
+    assert "folds 1..5" in res.stderr and "Traceback" not in res.stderr
