@@ -23,7 +23,7 @@ from scipy.signal import lfilter
 RELEASE = "IEMOCAP_full_release"
 STAMP = "demo_corpus.json"
 _MARKER = ".demo_corpus"
-_VERSION = 1
+_VERSION = 2
 # 20 labels: after exc->hap, 4 of each kept class, plus 2 fru and 2 xxx.
 _LABEL_CYCLE = (
     ["neu"] * 4 + ["hap"] * 2 + ["exc"] * 2 + ["ang"] * 4 + ["sad"] * 4
@@ -59,9 +59,44 @@ def _resonate(x, freq, bw, sr):
     return lfilter([1.0 - r], a, x)
 
 
+def _channel(rng, k):
+    """Draw the recording channel (microphone and room) of speaker ``k``.
+
+    A fixed spectral tilt, a broad microphone resonance, a mains hum and a
+    coloured noise floor, as each IEMOCAP actor wore their own microphone.
+    Tilt and resonance follow low-discrepancy sequences over the speaker
+    index so that no two channels are alike.
+    """
+    u = (k * 0.6180339887 + rng.uniform(0.0, 0.1)) % 1.0
+    v = (k * 0.4142135624 + rng.uniform(0.0, 0.1)) % 1.0
+    return {
+        "tilt": -0.95 + 1.9 * u,
+        "peak": (300.0 * (5000.0 / 300.0) ** v, rng.uniform(1.0, 3.0)),
+        "hum": (rng.choice([50.0, 60.0]), rng.uniform(0.003, 0.012),
+                rng.uniform(0.2, 1.0)),
+        "floor": (rng.uniform(0.003, 0.012), rng.uniform(-0.9, 0.9)),
+    }
+
+
+def _apply_channel(rng, x, channel, sr):
+    """Colour ``x`` by the speaker's channel, keeping its RMS."""
+    rms = np.sqrt(np.mean(x**2))
+    y = lfilter([1.0, -channel["tilt"]], [1.0], x)
+    freq, gain = channel["peak"]
+    y = y + gain * _resonate(y, freq, 0.5 * freq, sr) * 4.0
+    y *= rms / (np.sqrt(np.mean(y**2)) + 1e-12)
+    t = np.arange(len(x)) / sr
+    mains, level, second = channel["hum"]
+    y += level * (np.sin(2.0 * np.pi * mains * t)
+                  + second * np.sin(4.0 * np.pi * mains * t + 1.0))
+    level, colour = channel["floor"]
+    noise = lfilter([1.0], [1.0, -colour], rng.standard_normal(len(x)))
+    return y + level * noise * np.sqrt(1.0 - colour**2)
+
+
 def _synth(rng, voice, emo, sr):
     """Synthesize one utterance for a speaker ``voice`` and emotion."""
-    f0, formants = voice
+    f0, formants, channel = voice
     gain, rate, pitch, slope, jitter, noise, tilt = _STYLE[emo]
     gain *= rng.uniform(0.85, 1.15)
     rate *= rng.uniform(0.9, 1.1)
@@ -85,7 +120,7 @@ def _synth(rng, voice, emo, sr):
     amps = 0.7 + 0.3 * rng.random(idx[-1] + 1)
     env = np.where(frac < 0.7, np.sin(np.pi * frac / 0.7) ** 2, 0.0)
     env *= amps[idx] * np.minimum(1.0, np.minimum(t, t[::-1]) / 0.02)
-    return gain * env * out + 0.002 * rng.standard_normal(n)
+    return _apply_channel(rng, gain * env * out, channel, sr)
 
 
 def _label_block(rng, start, end, utt, code):
@@ -112,10 +147,12 @@ def _session(root, rng, s, n_utts, sr):
     emo_dir = root / f"Session{s}" / "dialog" / "EmoEvaluation"
     wav_dir = root / f"Session{s}" / "sentences" / "wav"
     voices = {
-        "F": (180.0 + 55.0 * (s - 1) / 4 + rng.uniform(-3, 3),
-              rng.uniform([600, 1700, 2800], [850, 2300, 3300])),
-        "M": (90.0 + 45.0 * (s - 1) / 4 + rng.uniform(-3, 3),
-              rng.uniform([450, 1100, 2300], [650, 1600, 2700])),
+        "F": (165.0 + 90.0 * (s - 1) / 4 + rng.uniform(-3, 3),
+              rng.uniform(0.85, 1.15) * np.array([700, 2000, 3000]),
+              _channel(rng, 2 * s - 2)),
+        "M": (85.0 + 60.0 * (s - 1) / 4 + rng.uniform(-3, 3),
+              rng.uniform(0.85, 1.15) * np.array([550, 1350, 2500]),
+              _channel(rng, 2 * s - 1)),
     }
     emo_dir.mkdir(parents=True, exist_ok=True)
     turns = {d: [] for d in dialogs}
