@@ -97,7 +97,7 @@ if __name__ == "__main__":
             train_loader_kwargs, brain.device, workers
         ),
         valid_loader_kwargs=loader_options(
-            hparams["dataloader_options"], brain.device, workers
+            hparams["valid_dataloader_options"], brain.device, workers
         ),
     )
     check_ranks_in_sync(brain.modules)  # DDP: all processes agree
