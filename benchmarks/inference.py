@@ -14,12 +14,14 @@ about that divided by the thread count.
 """
 
 import argparse
+import json
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from common import machine, set_threads
 
 from speechbrain_grl.export import _build_heads, _fill_template
 from speechbrain_grl.tiny_ssl import make_tiny_ssl
@@ -64,6 +66,26 @@ def rtf(clf, batch_size, seconds, n, repeats):
     return best[0] / (n * seconds), best[1] / (n * seconds)
 
 
+def table(result):
+    """Markdown table of a result."""
+    c = result["config"]
+    lines = [
+        f"Stock `EncoderClassifier.classify_batch`, {c['n']} utterances of "
+        f"{c['seconds']:g} s of random audio, best of {c['repeats']}. RTF ="
+        " wall seconds / audio seconds (target for the base-sized encoder: "
+        "≤ 0.05 on 2 cores); CPU s per audio s counts all threads.",
+        "",
+        "| encoder | batch | RTF | x real time | CPU s per audio s |",
+        "|---|---|---|---|---|",
+    ]
+    for row in result["rows"]:
+        lines.append(
+            f"| {row['size']} | {row['batch']} | {row['rtf']:.4f} | "
+            f"{1 / row['rtf']:.0f} | {row['cpu_per_audio_s']:.4f} |"
+        )
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -73,8 +95,12 @@ def main():
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--sizes", default="tiny,base")
+    parser.add_argument("--workdir", default=None,
+                        help="unused; accepted for run_all.py")
+    parser.add_argument("--json", default=None, help="write results here")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    set_threads(args.threads)
+    rows = []
     from speechbrain.inference.classifiers import EncoderClassifier
 
     tmp = Path(tempfile.mkdtemp(prefix="sb-grl-bench-"))
@@ -91,8 +117,16 @@ def main():
                 print(f"{size:5s} batch={bs:<3d} RTF={value:.4f} "
                       f"({1 / value:.0f}x real time), CPU s per audio s "
                       f"{cpu:.4f}", flush=True)
+                rows.append({"size": size, "batch": bs, "rtf": value,
+                             "cpu_per_audio_s": cpu})
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    if args.json:
+        config = {k: getattr(args, k)
+                  for k in ("threads", "seconds", "n", "batch", "repeats")}
+        Path(args.json).write_text(json.dumps(
+            {"benchmark": "inference", "machine": machine(),
+             "config": config, "rows": rows}, indent=2))
 
 
 if __name__ == "__main__":

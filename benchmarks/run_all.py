@@ -20,6 +20,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import epoch  # noqa: E402
+import inference  # noqa: E402
 import train_step  # noqa: E402
 
 NOTE = (
@@ -36,6 +37,9 @@ def jobs(quick, threads):
         return [
             ("train_step_tiny", "train_step.py", ["--quick", *t]),
             ("epoch_tiny", "epoch.py", ["--quick", *t]),
+            ("inference_tiny", "inference.py",
+             ["--sizes", "tiny", "--n", "4", "--batch", "4", "--seconds",
+              "2", *t]),
         ]
     return [
         ("train_step_tiny", "train_step.py", ["--size", "tiny", *t]),
@@ -43,6 +47,7 @@ def jobs(quick, threads):
          ["--size", "base", "--reps", "3", "--warmup", "1",
           "--batch_size", "2", "--seconds", "3", *t]),
         ("epoch_tiny", "epoch.py", [*t]),
+        ("inference", "inference.py", [*t]),
     ]
 
 
@@ -109,6 +114,8 @@ def report(results, wall, quick):
             )
             lines.append("")
             lines.append(train_step.table(res))
+        elif res["benchmark"] == "inference":
+            lines.append(inference.table(res))
         else:
             lines.append(epoch.table(res))
         lines.append("")

@@ -70,6 +70,7 @@ def find_output_folder(path):
         raise ExportError(f"--from {path}: no such folder")
 
     def is_run(p):
+        """True for a training output folder."""
         return (p / "hyperparams.yaml").is_file() and (p / "save").is_dir()
 
     if is_run(path):

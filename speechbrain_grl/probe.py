@@ -115,6 +115,7 @@ def probe_dataset(annotation, data_folder, sample_rate=16000,
     @sb.utils.data_pipeline.takes("wav")
     @sb.utils.data_pipeline.provides("sig")
     def audio(wav):
+        """The whole utterance at the encoder's rate."""
         return read_audio(wav, sample_rate)
 
     sb.dataio.dataset.add_dynamic_item([data], audio)

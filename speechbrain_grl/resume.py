@@ -67,6 +67,7 @@ def guard_checkpoints(checkpointer):
 
     @functools.wraps(save)
     def save_and_mark(*args, **kwargs):
+        """Saves, then marks the checkpoint complete."""
         ckpt = save(*args, **kwargs)
         if ckpt is not None and if_main_process():
             (ckpt.path / COMPLETE).write_text("")

@@ -51,4 +51,10 @@ def test_run_all_quick(tmp_path):
     assert fixed["ratio"] == 1.0 and dynamic["ratio"] > 0
     assert fixed["steps"] == math.ceil(ep["corpus"]["n_utts"] / 4)
     assert 0 <= dynamic["padding_ratio"] < fixed["padding_ratio"] < 1
+    inf = json.loads((tmp_path / "results" / "inference_tiny.json")
+                     .read_text())
+    assert [(r["size"], r["batch"]) for r in inf["rows"]] == [
+        ("tiny", 1), ("tiny", 4)]
+    assert all(r["rtf"] > 0 and r["cpu_per_audio_s"] > 0 for r in inf["rows"])
+    assert "## inference_tiny" in text
     assert 0.6 <= ep["corpus"]["min_s"] <= ep["corpus"]["max_s"] <= 34

@@ -44,6 +44,7 @@ def _names(a, b):
 
 
 def main(argv):
+    """Compares two cross-validation folders fold by fold."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("cv_dir_a")
     parser.add_argument("cv_dir_b")

@@ -55,6 +55,7 @@ def _ints(text, option):
 
 
 def main(argv):
+    """Runs the folds of a protocol, then writes the report."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("hparams_file")
     parser.add_argument("--protocol", required=True, choices=PROTOCOLS)
