@@ -17,7 +17,6 @@ SSL encoder → masked mean pooling → projection (the utterance embedding)
   encoder then runs without gradient).
 """
 
-import json
 import logging
 import os
 
@@ -28,33 +27,18 @@ from speechbrain.core import INTRA_EPOCH_CKPT_FLAG
 from speechbrain.utils.distributed import main_process_only
 
 from speechbrain_grl.grl import GradientReversal
+from speechbrain_grl.jsonio import write_json_atomic
 from speechbrain_grl.metrics import emotion_metrics
 from speechbrain_grl.resume import guard_checkpoints, trim_train_log
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SpeakerAdversarialBrain", "ADVERSARIES", "write_json_atomic"]
+__all__ = ["SpeakerAdversarialBrain", "ADVERSARIES", "unwrap"]
 
 ADVERSARIES = ("none", "grl", "tap", "snp")
 
 
-def write_json_atomic(obj, path):
-    """Writes ``obj`` as JSON to ``path`` through a temporary file.
-
-    Example
-    -------
-    >>> p = getfixture("tmp_path") / "x.json"
-    >>> write_json_atomic({"a": 1}, p)
-    >>> p.read_text()
-    '{\\n  "a": 1\\n}'
-    """
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as fout:
-        json.dump(obj, fout, indent=2)
-    os.replace(tmp, path)
-
-
-def _unwrap(module):
+def unwrap(module):
     """The module inside a DDP wrapper, or the module itself."""
     return getattr(module, "module", module)
 
@@ -332,7 +316,7 @@ class SpeakerAdversarialBrain(sb.Brain):
         )
         for name in ("ssl", "projection", "emo_head", "spk_head"):
             avg = sb.utils.checkpoints.average_checkpoints(ckpts, name)
-            _unwrap(self.modules[name]).load_state_dict(avg, strict=True)
+            unwrap(self.modules[name]).load_state_dict(avg, strict=True)
         self.averaged_checkpoints = len(ckpts)
         logger.info("testing the average of %d checkpoints", len(ckpts))
 

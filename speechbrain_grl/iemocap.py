@@ -17,10 +17,11 @@ import logging
 import os
 import pathlib
 import re
-import tempfile
 
 import numpy as np
 import soundfile as sf
+
+from speechbrain_grl.jsonio import write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -430,20 +431,6 @@ def _fingerprint(root, sessions):
     return digest.hexdigest()
 
 
-def _write_json(path, obj):
-    """Write ``obj`` to ``path`` atomically (temp file, then replace)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                               suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _load(save_folder):
     """Load the three manifests from ``save_folder``."""
     return {name: json.loads((save_folder / f"{name}.json").read_text())
@@ -545,6 +532,6 @@ def prepare_iemocap(data_folder, save_folder, split="session",
     save_folder.mkdir(parents=True, exist_ok=True)
     (save_folder / "prepare_opts.json").unlink(missing_ok=True)
     for name in SPLITS:
-        _write_json(save_folder / f"{name}.json", out[name])
-    _write_json(save_folder / "prepare_opts.json", opts)
+        write_json_atomic(out[name], save_folder / f"{name}.json")
+    write_json_atomic(opts, save_folder / "prepare_opts.json")
     return out

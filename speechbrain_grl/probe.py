@@ -20,8 +20,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from speechbrain.dataio.dataset import DynamicItemDataset
 
-from speechbrain_grl.brain import write_json_atomic
+from speechbrain_grl.brain import unwrap
 from speechbrain_grl.dataio import read_audio
+from speechbrain_grl.jsonio import write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -123,10 +124,6 @@ def probe_dataset(annotation, data_folder, sample_rate=16000,
     return data.filtered_sorted(sort_key="duration")
 
 
-def _unwrap(module):
-    return getattr(module, "module", module)
-
-
 @torch.no_grad()
 def extract_embeddings(brain, dataset, batch_size=1):
     """Pooled projection outputs (``brain.embed``) of a dataset, frozen.
@@ -140,7 +137,7 @@ def extract_embeddings(brain, dataset, batch_size=1):
         ``[n, emb_dim]`` embeddings and the speaker of each row.
     """
     names = ("ssl", "pooling", "projection")
-    mods = {n: _unwrap(brain.modules[n]) for n in names}
+    mods = {n: unwrap(brain.modules[n]) for n in names}
     flags = {n: m.training for n, m in mods.items()}
     for m in mods.values():
         m.eval()
