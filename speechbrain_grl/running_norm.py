@@ -6,10 +6,13 @@ speaker slowly, while a probe on standardised features finds it at once.
 Batch normalisation would fix that but fails on one-utterance batches,
 which dynamic batching produces. This layer standardises with running
 estimates of the mean and the second moment instead, so it works for any
-batch size and under DDP (its buffers are broadcast like BatchNorm's).
+batch size. Under DDP the batch statistics are summed over all processes
+first, so N processes with B utterances each normalise exactly as one
+process with N·B would.
 """
 
 import torch
+import torch.distributed as dist
 
 __all__ = ["RunningNorm"]
 
@@ -19,8 +22,9 @@ class RunningNorm(torch.nn.Module):
 
     In training, the statistics first absorb the batch (exponential moving
     average of the mean and of the second moment; the first batch sets
-    them), then normalise it; in evaluation they are fixed. No affine
-    parameters: gradients pass through scaled by 1/std.
+    them; under DDP the batch is the global one), then normalise it; in
+    evaluation they are fixed. No affine parameters: gradients pass
+    through scaled by 1/std.
 
     Arguments
     ---------
@@ -55,7 +59,13 @@ class RunningNorm(torch.nn.Module):
         if self.training:
             with torch.no_grad():
                 flat = x.detach().reshape(-1, x.shape[-1]).float()
-                mean, sq = flat.mean(0), (flat**2).mean(0)
+                n = flat.new_full((1,), flat.shape[0])
+                sums = torch.cat([flat.sum(0), (flat**2).sum(0), n])
+                if dist.is_available() and dist.is_initialized():
+                    dist.all_reduce(sums)
+                size = x.shape[-1]
+                mean = sums[:size] / sums[-1]
+                sq = sums[size:2 * size] / sums[-1]
                 w = 1.0 if self.count == 0 else self.momentum
                 self.mean.mul_(1 - w).add_(mean, alpha=w)
                 self.sq_mean.mul_(1 - w).add_(sq, alpha=w)

@@ -6,7 +6,7 @@ in ``--debug`` mode on:
 - ``tests/samples/IEMOCAP_full_release``: a mini corpus in the IEMOCAP
   release layout, made by :func:`speechbrain_grl.demo_corpus.
   make_demo_corpus` (5 sessions, 10 speakers, 4 labelled turns per
-  speaker, seed 0: the session split then has every emotion in train,
+  speaker, seed 1: the session split then has every emotion in train,
   valid and test), with every wav cut to its first ``CROP_SECONDS`` to
   keep the committed data small (16 kHz is kept);
 - ``tests/samples/tiny_wav2vec2`` and ``tests/samples/tiny_hubert``:
@@ -30,7 +30,7 @@ from speechbrain_grl.tiny_ssl import make_tiny_ssl
 
 MARKER = ".demo_corpus"  # written by make_demo_corpus into the release
 UTTS_PER_SPEAKER = 4
-CORPUS_SEED = 0
+CORPUS_SEED = 1
 CROP_SECONDS = 0.75
 MODELS = {"tiny_wav2vec2": "wav2vec2", "tiny_hubert": "hubert"}
 

@@ -14,7 +14,17 @@ from conftest import REPO, demo_args, recipe_env, run_recipe
 
 # Runs in a process where speechbrain_grl cannot be imported.
 STOCK_SCRIPT = r"""
-import json, shutil, sys, torch
+import importlib.abc, json, shutil, sys, torch
+
+
+class NoPlugin(importlib.abc.MetaPathFinder):
+    # As if speechbrain_grl were not installed (CI installs it).
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "speechbrain_grl":
+            raise ImportError("no speechbrain_grl here")
+
+
+sys.meta_path.insert(0, NoPlugin())
 try:
     import speechbrain_grl  # noqa
     sys.exit("speechbrain_grl is importable")

@@ -19,6 +19,7 @@ The embedded demo needs no data and no network:
 import sys
 
 import speechbrain as sb
+import torch
 from hyperpyyaml import load_hyperpyyaml
 from iemocap_prepare import prepare_iemocap
 from speechbrain.utils.distributed import run_on_main
@@ -111,3 +112,6 @@ if __name__ == "__main__":
     )
     if hparams.get("probe_speakers", False):
         run_on_main(probe_after, args=[brain, hparams])
+    if torch.distributed.is_initialized():  # a clean exit for every rank
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
