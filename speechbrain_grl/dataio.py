@@ -5,6 +5,7 @@ to the model's rate and, for training, cropped to ``max_train_duration`` so
 that memory stays bounded on long files.
 """
 
+import functools
 import logging
 import math
 
@@ -20,7 +21,7 @@ from speechbrain_grl.subset import subsample_per_class
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["read_audio", "dataio_prep"]
+__all__ = ["read_audio", "audio_dataset", "dataio_prep"]
 
 
 def read_audio(path, sample_rate=16000, max_duration=None, generator=None):
@@ -73,10 +74,55 @@ def read_audio(path, sample_rate=16000, max_duration=None, generator=None):
     return sig
 
 
-def _dataset(json_path, data_root):
-    return DynamicItemDataset.from_json(
-        json_path=str(json_path), replacements={"data_root": str(data_root)}
+def audio_dataset(json_path, data_folder, sample_rate=16000,
+                  max_duration=None, select=None):
+    """A manifest as a dataset whose dynamic item ``sig`` is the audio.
+
+    Arguments
+    ---------
+    json_path : str
+        A SpeechBrain JSON manifest with ``wav`` paths.
+    data_folder : str
+        Replaces ``{data_root}`` in the paths (audio is read in place).
+    sample_rate : int
+        Rate of the encoder.
+    max_duration : float, optional
+        Random crop of longer files (training).
+    select : callable, optional
+        ``entries -> entries`` applied to the manifest first, e.g. a
+        subsample or a speaker filter.
+
+    Returns
+    -------
+    DynamicItemDataset
+
+    Example
+    -------
+    >>> import json, numpy as np, soundfile as sf
+    >>> tmp = getfixture("tmp_path")
+    >>> sf.write(tmp / "a.wav", np.zeros(8000), 8000)
+    >>> _ = (tmp / "m.json").write_text(json.dumps(
+    ...     {"a": {"wav": "{data_root}/a.wav", "duration": 1.0}}))
+    >>> data = audio_dataset(tmp / "m.json", tmp)
+    >>> data.set_output_keys(["id", "sig"])
+    >>> data[0]["sig"].shape
+    torch.Size([16000])
+    """
+    data = DynamicItemDataset.from_json(
+        json_path=str(json_path),
+        replacements={"data_root": str(data_folder)},
     )
+    if select is not None:
+        data = DynamicItemDataset(select(data.data))
+
+    @sb.utils.data_pipeline.takes("wav")
+    @sb.utils.data_pipeline.provides("sig")
+    def audio(wav):
+        """The waveform, randomly cropped if ``max_duration`` is set."""
+        return read_audio(wav, sample_rate, max_duration=max_duration)
+
+    sb.dataio.dataset.add_dynamic_item([data], audio)
+    return data
 
 
 def dataio_prep(hparams):
@@ -104,26 +150,19 @@ def dataio_prep(hparams):
     root = hparams["data_folder"]
     rate = hparams["sample_rate"]
     crop = hparams.get("max_train_duration")
+    subset = None
+    if hparams.get("train_per_class"):  # low-resource training set
+        subset = functools.partial(
+            subsample_per_class, per_class=hparams["train_per_class"],
+            seed=hparams.get("train_subset_seed", 0))
     datasets = {
-        split: _dataset(hparams[f"{split}_annotation"], root)
+        split: audio_dataset(
+            hparams[f"{split}_annotation"], root, rate,
+            max_duration=crop if split == "train" else None,
+            select=subset if split == "train" else None,
+        )
         for split in ("train", "valid", "test")
     }
-    if hparams.get("train_per_class"):  # low-resource training set
-        datasets["train"] = DynamicItemDataset(subsample_per_class(
-            datasets["train"].data, hparams["train_per_class"],
-            hparams.get("train_subset_seed", 0)))
-
-    @sb.utils.data_pipeline.takes("wav")
-    @sb.utils.data_pipeline.provides("sig")
-    def train_audio(wav):
-        """Training audio, randomly cropped to ``max_train_duration``."""
-        return read_audio(wav, rate, max_duration=crop)
-
-    @sb.utils.data_pipeline.takes("wav")
-    @sb.utils.data_pipeline.provides("sig")
-    def eval_audio(wav):
-        """Evaluation audio, whole."""
-        return read_audio(wav, rate)
 
     label_encoder = CategoricalEncoder()
     label_encoder.update_from_iterable(hparams["emotions"])
@@ -150,9 +189,7 @@ def dataio_prep(hparams):
         index = spk_encoder.lab2ind.get(spk_id, -1)
         yield torch.LongTensor([index])
 
-    for split, data in datasets.items():
-        audio = train_audio if split == "train" else eval_audio
-        sb.dataio.dataset.add_dynamic_item([data], audio)
+    for data in datasets.values():
         sb.dataio.dataset.add_dynamic_item([data], labels)
         sb.dataio.dataset.set_output_keys(
             [data], ["id", "sig", "emo_encoded", "spk_encoded", "emo"]

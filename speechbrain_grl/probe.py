@@ -18,10 +18,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from speechbrain.dataio.dataset import DynamicItemDataset
 
 from speechbrain_grl.brain import unwrap
-from speechbrain_grl.dataio import read_audio
+from speechbrain_grl.dataio import audio_dataset
 from speechbrain_grl.jsonio import write_json_atomic
 
 logger = logging.getLogger(__name__)
@@ -103,23 +102,12 @@ def probe_dataset(annotation, data_folder, sample_rate=16000,
     speakers : set of str, optional
         Keep only these speakers' utterances.
     """
-    with open(annotation, encoding="utf-8") as fin:
-        entries = json.load(fin)
-    if speakers is not None:
-        entries = {u: e for u, e in entries.items()
-                   if e["spk_id"] in speakers}
-    root = str(data_folder)
-    for e in entries.values():
-        e["wav"] = e["wav"].replace("{data_root}", root)
-    data = DynamicItemDataset(entries)
+    def keep(entries):
+        """Only the given speakers' utterances."""
+        return {u: e for u, e in entries.items() if e["spk_id"] in speakers}
 
-    @sb.utils.data_pipeline.takes("wav")
-    @sb.utils.data_pipeline.provides("sig")
-    def audio(wav):
-        """The whole utterance at the encoder's rate."""
-        return read_audio(wav, sample_rate)
-
-    sb.dataio.dataset.add_dynamic_item([data], audio)
+    data = audio_dataset(annotation, data_folder, sample_rate,
+                         select=None if speakers is None else keep)
     sb.dataio.dataset.set_output_keys([data], ["id", "sig", "spk_id"])
     return data.filtered_sorted(sort_key="duration")
 
