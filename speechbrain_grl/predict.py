@@ -27,6 +27,8 @@ from tqdm import tqdm
 
 from speechbrain_grl.dataio import read_audio
 
+logger = logging.getLogger(__name__)
+
 __all__ = ["find_audio", "plan_batches", "load_model", "predict", "main"]
 
 AUDIO_SUFFIXES = (".wav", ".flac")
@@ -36,25 +38,30 @@ SAMPLE_RATE = 16000
 def find_audio(paths):
     """Files given, plus ``*.wav``/``*.flac`` under folders given (sorted).
 
-    Paths that do not exist are kept: they become error rows.
+    Paths that do not exist are kept: they become error rows. In folders,
+    macOS AppleDouble files (``._*``, as in real IEMOCAP copies) are
+    skipped and counted in a log line; a file named explicitly is kept.
 
     Example
     -------
     >>> tmp = getfixture("tmp_path")
     >>> (tmp / "a" / "b").mkdir(parents=True)
-    >>> for name in ("a/x.wav", "a/b/y.FLAC", "a/notes.txt"):
+    >>> for name in ("a/x.wav", "a/b/y.FLAC", "a/notes.txt", "a/._x.wav"):
     ...     _ = (tmp / name).write_text("")
     >>> [p.name for p in find_audio([tmp / "a"])]
     ['y.FLAC', 'x.wav']
     """
-    out = []
+    out, apple = [], 0
     for path in map(Path, paths):
-        if path.is_dir():
-            out += sorted(p for p in path.rglob("*")
-                          if p.suffix.lower() in AUDIO_SUFFIXES
-                          and p.is_file())
-        else:
+        if not path.is_dir():
             out.append(path)
+            continue
+        found = [p for p in path.rglob("*")
+                 if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()]
+        apple += sum(p.name.startswith("._") for p in found)
+        out += sorted(p for p in found if not p.name.startswith("._"))
+    if apple:
+        logger.warning("skipped %d AppleDouble (._*) files", apple)
     return out
 
 

@@ -153,6 +153,7 @@ def _write_inputs(folder, demo_wav):
     (folder / "d_corrupt.wav").write_bytes(b"RIFF\x00garbage" * 10)
     sf.write(folder / "e_empty.wav", np.zeros(0), 16000)
     (folder / "notes.txt").write_text("not audio")
+    (folder / "._a_8k.wav").write_bytes(b"\x00\x05\x16\x07" + bytes(80))
     data, rate = sf.read(demo_wav)
     sf.write(folder / "f_demo.wav", data, rate)
 
