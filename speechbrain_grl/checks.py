@@ -7,7 +7,6 @@ what to do; ``train.py`` prints it and exits.
 """
 
 import difflib
-import io
 import os
 
 import ruamel.yaml
@@ -20,6 +19,7 @@ __all__ = [
     "check_overrides",
     "check_ssl_source",
     "check_ranks_in_sync",
+    "resolve_hparams",
 ]
 
 
@@ -108,6 +108,33 @@ def check_ssl_source(source, option="ssl_hub"):
         )
 
 
+def resolve_hparams(hparams_file, overrides=None):
+    """Plain values of a recipe yaml after overrides, nothing instantiated.
+
+    ``!ref`` are resolved; objects (``!new``, ``!apply``...) are left as
+    ruamel nodes, so reading e.g. ``output_folder`` costs nothing.
+
+    Arguments
+    ---------
+    hparams_file : str
+        The recipe's YAML file.
+    overrides : str or dict, optional
+        As ``sb.parse_arguments`` returns them, or ``{key: value}``.
+
+    Example
+    -------
+    >>> p = getfixture("tmp_path") / "h.yaml"
+    >>> _ = p.write_text("a: 1\\nb: !ref <a>\\n")
+    >>> dict(resolve_hparams(p, {"a": 2}))
+    {'a': 2, 'b': 2}
+    """
+    if isinstance(overrides, dict):
+        overrides = "".join(f"{k}: {v}\n" for k, v in overrides.items())
+    with open(hparams_file, encoding="utf-8") as fin:
+        resolved = resolve_references(fin, overrides or None)
+    return _yaml_load(resolved.getvalue()) or {}
+
+
 def check_hparams(hparams_file, overrides):
     """All checks that can run before the YAML instantiates anything.
 
@@ -126,12 +153,7 @@ def check_hparams(hparams_file, overrides):
     speechbrain_grl.checks.RecipeError: ssl_hub: ... has no config.json; ...
     """
     check_overrides(hparams_file, overrides)
-    with open(hparams_file, encoding="utf-8") as fin:
-        resolved = resolve_references(fin, overrides or None)
-    text = resolved.getvalue() if isinstance(resolved, io.StringIO) else (
-        resolved.read()
-    )
-    source = (_yaml_load(text) or {}).get("ssl_hub")
+    source = resolve_hparams(hparams_file, overrides).get("ssl_hub")
     if isinstance(source, str):
         check_ssl_source(source)
 

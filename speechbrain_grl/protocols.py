@@ -20,8 +20,7 @@ import subprocess
 import sys
 import time
 
-import ruamel.yaml
-from hyperpyyaml import resolve_references
+from speechbrain_grl import checks
 
 __all__ = ["PROTOCOLS", "SPEAKERS", "Fold", "make_folds", "select_folds",
            "parse_overrides", "resolve_hparams", "fold_complete",
@@ -126,21 +125,15 @@ def parse_overrides(args):
 
 
 def resolve_hparams(hparams_file, overrides=None):
-    """Plain values of a recipe yaml after overrides, nothing instantiated.
-
-    ``!ref`` are resolved; objects (``!new``, ``!apply``...) are left as
-    ruamel nodes, so reading e.g. ``output_folder`` costs nothing.
-    """
-    text = "".join(f"{k}: {v}\n" for k, v in (overrides or {}).items())
+    """:func:`speechbrain_grl.checks.resolve_hparams`, with its errors as
+    one-line :class:`ProtocolError`."""
     try:
-        with open(hparams_file, encoding="utf-8") as fin:
-            resolved = resolve_references(fin, text or None)
+        return checks.resolve_hparams(hparams_file, overrides)
     except OSError as err:
         raise ProtocolError(f"{hparams_file}: {err.strerror}") from None
     except ValueError as err:
         raise ProtocolError(
             f"{hparams_file}: {err}; pass it as --key=value") from None
-    return ruamel.yaml.YAML().load(resolved.getvalue())
 
 
 def fold_complete(folder, need_probe=True):
