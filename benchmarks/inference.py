@@ -27,13 +27,14 @@ from speechbrain_grl.export import _build_heads, _fill_template
 from speechbrain_grl.tiny_ssl import make_tiny_ssl
 
 
-def build_folder(folder, size, emb_dim=256, n_emotions=4):
+def build_folder(folder, size, emb_dim=256, n_emotions=4, kind="wav2vec2"):
     """An exported-layout folder around a random SSL model."""
     from speechbrain.dataio.encoder import CategoricalEncoder
 
     folder = Path(folder)
-    make_tiny_ssl(folder / "ssl", size=size)
-    hidden = 32 if size == "tiny" else 768
+    make_tiny_ssl(folder / "ssl", kind=kind, size=size)
+    config = json.loads((folder / "ssl" / "config.json").read_text())
+    hidden = config["hidden_size"]
     text = _fill_template(
         {"model_dir": str(folder.resolve()), "encoder_dim": hidden,
          "emb_dim": emb_dim, "n_emotions": n_emotions,

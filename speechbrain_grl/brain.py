@@ -70,6 +70,7 @@ class SpeakerAdversarialBrain(sb.Brain):
                 "does not support grad_accumulation_factor > 1"
             )
         self.grl = GradientReversal(self.schedule.value)
+        self.ascent_skipped = 0  # speaker steps skipped on inf/NaN
         # SpeechBrain's StatisticsPooling adds random noise (scale eps) to
         # the mean, even in eval: off, so that evaluations are repeatable
         # and exported models reproduce them.
@@ -193,19 +194,48 @@ class SpeakerAdversarialBrain(sb.Brain):
         if tap:
             adversarial += list(self.modules.ssl.parameters())
         adversarial = [p for p in adversarial if p.grad is not None]
-        grads = [p.grad for p in adversarial]
-        with torch.no_grad():
-            if self.scaler.is_enabled():  # fp16: the scale stays on device
-                torch._foreach_div_(grads, self.scaler._get_scale_async())
-            torch._foreach_add_(
-                adversarial, grads, alpha=self.hparams.ascent_step
-            )
+        skipped = self._ascend(adversarial, self.hparams.ascent_step)
         for param in adversarial:
             param.grad = None
         self.optimizers_step()
+        if skipped:
+            self.ascent_skipped += 1
+            if self.scaler.is_enabled():  # fp16: back off as GradScaler does
+                self.scaler.update(
+                    self.scaler.get_scale() * self.scaler.get_backoff_factor()
+                )
         self.zero_grad(set_to_none=True)
         self.on_fit_batch_end(batch, None, spk_loss, True)
         return spk_loss.detach()
+
+    def _ascend(self, params, step):
+        """θ ← θ + step·∇ℓ_spk on ``params``; skipped on inf/NaN gradients.
+
+        As ``GradScaler`` does for optimizers: the gradients are unscaled
+        (fp16) and checked in one fused pass; if any is not finite the
+        ascent is skipped and ``True`` is returned (the caller backs the
+        fp16 loss scale off). One host sync, as ``GradScaler.step`` has.
+        """
+        grads = [p.grad for p in params]
+        if not grads:
+            return False
+        with torch.no_grad():
+            device = grads[0].device
+            found_inf = torch.zeros(1, device=device)
+            inv_scale = torch.ones(1, device=device)
+            if self.scaler.is_enabled():  # fp16: the scale stays on device
+                inv_scale = self.scaler._get_scale_async().double()
+                inv_scale = inv_scale.reciprocal().float().to(device)
+            torch._amp_foreach_non_finite_check_and_unscale_(
+                grads, found_inf, inv_scale
+            )
+            if found_inf.item():
+                logger.warning(
+                    "speaker step: non-finite gradients, ascent skipped"
+                )
+                return True
+            torch._foreach_add_(params, grads, alpha=step)
+        return False
 
     def init_optimizers(self):
         """Two optimizers, as SpeechBrain's wav2vec2 IEMOCAP recipe has."""
@@ -215,13 +245,33 @@ class SpeakerAdversarialBrain(sb.Brain):
             for p in self.modules[name].parameters()
         ]
         ssl = [p for p in self.modules.ssl.parameters() if p.requires_grad]
-        self.optimizers_dict = {"heads": self.hparams.heads_opt_class(heads)}
+        self.optimizers_dict = {
+            "heads": self._optimizer(self.hparams.heads_opt_class, heads)
+        }
         if ssl:  # a frozen encoder (freeze: True) has nothing to train
-            self.optimizers_dict["ssl"] = self.hparams.ssl_opt_class(ssl)
+            self.optimizers_dict["ssl"] = self._optimizer(
+                self.hparams.ssl_opt_class, ssl
+            )
         self.optimizer = self.optimizers_dict["heads"]
         if self.checkpointer is not None:
             for name, opt in self.optimizers_dict.items():
                 self.checkpointer.add_recoverable(f"{name}_opt", opt)
+
+    def _optimizer(self, opt_class, params):
+        """``opt_class(params)``, with the fused CUDA kernel on a GPU.
+
+        Adam and AdamW take ``fused=True`` on CUDA (one kernel for all
+        parameters); ``fused_optimizers: False`` turns it off, and an
+        optimizer without that option is built as given.
+        """
+        if str(self.device).startswith("cuda") and getattr(
+            self.hparams, "fused_optimizers", True
+        ):
+            try:
+                return opt_class(params, fused=True)
+            except (TypeError, RuntimeError):
+                pass
+        return opt_class(params)
 
     def on_fit_start(self):
         """Sets the schedule's horizon once the train loader is known."""

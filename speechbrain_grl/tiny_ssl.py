@@ -48,6 +48,21 @@ BASE = dict(
     mask_time_prob=0.0,
 )
 
+# The Large models' shape (HuBERT Large, WavLM Large, wav2vec2 Large lv60:
+# 24 layers of 1024, layer-normed conv front end, pre-norm transformer),
+# ~316M parameters: GPU speed measurements.
+LARGE = dict(
+    BASE,
+    hidden_size=1024,
+    num_hidden_layers=24,
+    num_attention_heads=16,
+    intermediate_size=4096,
+    feat_extract_norm="layer",
+    do_stable_layer_norm=True,
+    conv_bias=True,
+)
+SIZES = {"tiny": TINY, "base": BASE, "large": LARGE}
+
 
 def _classes(kind):
     import transformers as tf
@@ -78,8 +93,9 @@ def make_tiny_ssl(folder, kind="wav2vec2", size="tiny", seed=0,
     kind : str
         ``"wav2vec2"``, ``"hubert"`` or ``"wavlm"``.
     size : str
-        ``"tiny"`` (32 dims, 2 layers) or ``"base"`` (wav2vec2-base's
-        shape, 95M parameters, for speed measurements).
+        ``"tiny"`` (32 dims, 2 layers), ``"base"`` (wav2vec2-base's
+        shape, 95M parameters) or ``"large"`` (HuBERT/WavLM Large's
+        shape, ~316M parameters); the last two for speed measurements.
     seed : int
         Seed of the random initialisation.
     do_normalize : bool
@@ -116,9 +132,11 @@ def make_tiny_ssl(folder, kind="wav2vec2", size="tiny", seed=0,
         if json.loads(stamp_file.read_text()) == stamp:
             return str(folder)
     config_cls, model_cls = _classes(kind)
-    if size not in ("tiny", "base"):
-        raise ValueError(f"unknown size {size!r}; use 'tiny' or 'base'")
-    shape = TINY if size == "tiny" else BASE
+    if size not in SIZES:
+        raise ValueError(
+            f"unknown size {size!r}; use one of {', '.join(SIZES)}"
+        )
+    shape = SIZES[size]
     state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     try:
