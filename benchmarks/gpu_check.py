@@ -78,8 +78,9 @@ def parse_args(argv=None):
     parser.add_argument("--out", default=None,
                         help="folder of gpu_results.md/.json (default: "
                              "benchmarks/, or a temporary one with --smoke)")
-    parser.add_argument("--sections", default="steps,opts,epoch,inference,"
-                        "ddp", help="comma-separated, in this order")
+    parser.add_argument("--sections", default="steps,opts,epoch,profile,"
+                        "inference,ddp", help="comma-separated, in this "
+                        "order")
     parser.add_argument("--workdir", default=None,
                         help="encoders and corpus (default: temporary)")
     parser.add_argument("--budget_s", type=float, default=450.0,
@@ -92,8 +93,11 @@ def parse_args(argv=None):
     parser.add_argument("--n_utts", type=int, default=IEMOCAP_UTTS)
     parser.add_argument("--epoch_adversaries", default="grl",
                         help="modes to run the epoch for")
-    parser.add_argument("--max_batch_length", default="80,240",
-                        help="dynamic batch sizes (s) for the epoch")
+    parser.add_argument("--epoch_variants",
+                        default="quantile:80,quantile:240",
+                        help="epoch settings, comma-separated, each "
+                             "BUCKETING:MAX_BATCH_S[:expand] (expand = the "
+                             "CUDA allocator's expandable segments)")
     parser.add_argument("--workers", type=int, default=None,
                         help="loader workers (default: the yaml's)")
     args = parser.parse_args(argv)
@@ -101,7 +105,7 @@ def parse_args(argv=None):
         args.reps, args.warmup = 1, 1
         args.batch_size, args.seconds = 2, 1.5
         args.n_utts = min(args.n_utts, 40)
-        args.max_batch_length = "24"
+        args.epoch_variants = "warping:24,quantile:24:expand"
         args.budget_s = max(args.budget_s, 600.0)
     return args
 
@@ -347,15 +351,20 @@ class Check:
         log(f"epoch: corpus of {hours:.2f} h ready")
         flops = None
         for adv in self.args.epoch_adversaries.split(","):
-            for max_len in self.args.max_batch_length.split(","):
-                key = f"{adv}, dynamic {max_len} s"
+            for variant in self.args.epoch_variants.split(","):
+                bucketing, max_len, *extra = variant.split(":")
+                expand = "expand" in extra
+                key = f"{adv}, {bucketing} {max_len} s" + (
+                    ", expandable segments" if expand else "")
                 if self.over_budget():
                     sec[key] = {"skipped": "time budget"}
                     continue
                 log(f"epoch: {key}")
                 try:
+                    set_expandable(expand and self.cuda)
                     res, brain = self._epoch_one(
-                        size, encoder, manifest, adv, float(max_len))
+                        size, encoder, manifest, adv, float(max_len),
+                        bucketing)
                     if flops is None:
                         flops = flop_model(brain, self.device)
                         sec["flop_model"] = flops
@@ -368,7 +377,8 @@ class Check:
                 self._free()
                 self.save()
 
-    def _epoch_one(self, size, encoder, manifest, adversary, max_len):
+    def _epoch_one(self, size, encoder, manifest, adversary, max_len,
+                   bucketing="quantile"):
         from speechbrain.utils.epoch_loop import EpochCounter
 
         from speechbrain_grl.brain import SpeakerAdversarialBrain
@@ -381,7 +391,7 @@ class Check:
             data_folder=str(manifest.parent),
             train_annotation=str(manifest), valid_annotation=str(manifest),
             test_annotation=str(manifest), max_batch_length=max_len,
-            number_of_epochs=1,
+            number_of_epochs=1, bucketing=bucketing,
             output_folder=str(self.work / f"epoch_{adversary}_{max_len:g}"),
         )
         datasets = dataio_prep(hp)
@@ -428,9 +438,50 @@ class Check:
                "padding_ratio": 1 - real / total,
                "audio_h_padded": total / 16000 / 3600,
                "step_median_s": steady[len(steady) // 2],
+               "steps_sum_s": sum(step_s),
+               "first5_steps_s": sum(step_s[:5]),
                "loader_wait_s": sum(gaps),
                "shapes": [s[:2] for s in shapes]}
         return res, brain
+
+    def section_profile(self):
+        """torch.profiler over a few recipe-sized steps (Large, bf16)."""
+        from torch.profiler import ProfilerActivity, profile
+
+        sec = self.results["sections"].setdefault("profile", {})
+        kind, size = self.kinds[1], self.sizes[1]
+        encoder = self.encoder(kind, size)
+        hp = self.hparams(size, encoder, adversary="none")
+        prec = "bf16" if self.cuda else "fp32"
+        brain = common.build_brain(hp, self.device, prec)
+        n, secs = (2, 1.5) if self.smoke else (7, 12.0)
+        batches = common.fixed_batches(2, n, secs,
+                                       n_speakers=hp["n_speakers"])
+        for _ in range(2):
+            self._unit(brain, "none", batches)
+        acts = [ProfilerActivity.CPU] + (
+            [ProfilerActivity.CUDA] if self.cuda else [])
+        self._sync()
+        start = time.perf_counter()
+        with profile(activities=acts) as prof:
+            for _ in range(2):
+                self._unit(brain, "none", batches)
+        self._sync()
+        wall = time.perf_counter() - start
+        sort = "self_cuda_time_total" if self.cuda else "self_cpu_time_total"
+        table = prof.key_averages().table(sort_by=sort, row_limit=30)
+        cpu = prof.key_averages().table(sort_by="cpu_time_total",
+                                        row_limit=20)
+        (self.out / "gpu_profile.txt").write_text(
+            f"by {sort}\n{table}\n\nby cpu_time_total\n{cpu}\n")
+        events = prof.key_averages()
+        dev = sum(getattr(e, "self_device_time_total", 0) or 0
+                  for e in events) / 1e6
+        sec.update({"steps": 4, "batch": f"{n} x {secs:g} s",
+                    "wall_s": wall, "device_busy_s": dev,
+                    "busy_ratio": dev / wall})
+        log(f"profile: wall {wall:.3f} s, device busy {dev:.3f} s")
+        del brain
 
     def section_inference(self):
         import torch
@@ -507,6 +558,17 @@ class Check:
                 res["stderr_tail"] = proc.stderr[-1500:]
             sec[key] = res
             self.save()
+
+
+def set_expandable(on):
+    """The CUDA caching allocator's expandable segments, on or off."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return
+    torch.cuda.empty_cache()
+    torch.cuda.memory._set_allocator_settings(
+        f"expandable_segments:{'True' if on else 'False'}")
 
 
 def set_attention(model, impl):
@@ -737,26 +799,38 @@ def report(results):
                   "loader workers. FLOPs counted with FlopCounterMode on "
                   "the epoch's padded batch shapes; limit = those FLOPs at "
                   "40% of the bf16 peak (target: epoch ≤ 30 s).", "",
-                  "| setting | epoch (s) | steps | median step (ms) | loader "
-                  "wait (s) | padding | PFLOP | TFLOP/s | MFU | limit (s) "
-                  "| epoch / limit |", "|---|---|---|---|---|---|---|---|---"
-                  "|---|---|"]
+                  "| setting | epoch (s) | steps | median step (ms) | sum of "
+                  "steps (s) | loader wait (s) | padding | PFLOP | TFLOP/s "
+                  "| MFU | limit (s) | epoch / limit |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for key, res in s.items():
             if key in ("corpus", "flop_model", "error"):
                 continue
             if "epoch_s" not in res:
                 why = res.get("error") or res.get("skipped")
-                lines.append(f"| {key} | {why} |||||||||")
+                lines.append(f"| {key} | {why} ||||||||||")
                 continue
             lines.append(
                 f"| {key}, {res['precision']}, {res['workers']} workers | "
                 f"{res['epoch_s']:.1f} | {res['steps']} | "
                 f"{1000 * res['step_median_s']:.0f} | "
+                f"{res.get('steps_sum_s', math.nan):.1f} | "
                 f"{res['loader_wait_s']:.1f} | {res['padding_ratio']:.3f} | "
                 f"{res['epoch_pflop']:.2f} | {res['achieved_tflops']:.0f} | "
                 f"{res.get('mfu', math.nan):.2f} | "
                 f"{res.get('limit_s_at_40pct', math.nan):.1f} | "
                 f"{res.get('ratio_to_limit', math.nan):.2f} |")
+        if "error" in s:
+            lines.append(f"\nerror: {s['error']}")
+    if "profile" in sec:
+        s = sec["profile"]
+        lines += ["", "## Profile", ""]
+        if "wall_s" in s:
+            lines.append(
+                f"{s['steps']} steps of batch {s['batch']} (Large, none): "
+                f"wall {s['wall_s']:.3f} s, device busy "
+                f"{s['device_busy_s']:.3f} s ({100 * s['busy_ratio']:.0f}%)."
+                " Top kernels: `gpu_profile.txt`.")
         if "error" in s:
             lines.append(f"\nerror: {s['error']}")
     if "inference" in sec:
