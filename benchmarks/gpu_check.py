@@ -732,6 +732,10 @@ def report(results):
         "weights); synthetic audio. Timings are medians over repetitions "
         "that interleave the compared settings round-robin.",
     ]
+    for k, run in enumerate(results.get("runs", []), 1):
+        what = run.get("note") or run.get("command")
+        lines.append(f"Run {k} ({run['wall_s']:.0f} s): sections "
+                     f"{run['sections']}; {what}.")
     sec = results["sections"]
     if "steps" in sec:
         s = sec["steps"]
@@ -822,6 +826,12 @@ def report(results):
                 f"{res.get('ratio_to_limit', math.nan):.2f} |")
         if "error" in s:
             lines.append(f"\nerror: {s['error']}")
+        for key, res in sec.get("epoch_first_run", {}).items():
+            if "epoch_s" in res:
+                lines.append(f"\nRun 1 (another machine of the same kind): "
+                             f"{key} (SpeechBrain's warping buckets): "
+                             f"{res['epoch_s']:.1f} s, {res['steps']} steps,"
+                             f" padding {res['padding_ratio']:.3f}.")
     if "profile" in sec:
         s = sec["profile"]
         lines += ["", "## Profile", ""]
