@@ -24,6 +24,7 @@ import torch
 from common import machine, set_threads
 
 from speechbrain_grl.export import _build_heads, _fill_template
+from speechbrain_grl.predict import quantize_int8
 from speechbrain_grl.tiny_ssl import make_tiny_ssl
 
 
@@ -99,8 +100,9 @@ def main():
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--sizes", default="tiny,base")
-    parser.add_argument("--precisions", default="fp32,bf16",
-                        help="bf16 = autocast (predict --precision bf16)")
+    parser.add_argument("--precisions", default="fp32,bf16,int8",
+                        help="bf16 = autocast, int8 = dynamic quantisation "
+                             "(predict --precision bf16|int8)")
     parser.add_argument("--workdir", default=None,
                         help="unused; accepted for run_all.py")
     parser.add_argument("--json", default=None, help="write results here")
@@ -115,9 +117,11 @@ def main():
     try:
         for size in args.sizes.split(","):
             folder = build_folder(tmp / size, size)
-            clf = EncoderClassifier.from_hparams(
-                source=str(folder), savedir=str(tmp / f"{size}-sd"))
             for prec in args.precisions.split(","):
+                clf = EncoderClassifier.from_hparams(
+                    source=str(folder), savedir=str(tmp / f"{size}-sd"))
+                if prec == "int8":
+                    quantize_int8(clf)
                 for bs in (1, args.batch):
                     value, cpu = rtf(clf, bs, args.seconds, args.n,
                                      args.repeats, prec)

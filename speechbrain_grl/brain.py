@@ -4,19 +4,38 @@ SSL encoder → masked mean pooling → projection (the utterance embedding)
 → emotion head, plus a speaker head over the training speakers. The hparam
 ``adversary`` picks how the speaker head talks back to the encoder:
 
-- ``none``: the baseline. The speaker head trains on a detached embedding,
-  so it is monitored but sends no gradient to the encoder.
-- ``grl``: joint loss ℓ_emo + α·ℓ_spk with a gradient reversal layer in
-  front of the speaker head (Ganin et al.).
+- ``none``: the baseline. The speaker head trains on a detached embedding
+  with its own optimizer, so it is monitored but changes nothing else.
+- ``grl``: a gradient reversal layer in front of the speaker head (Ganin
+  et al.): the encoder and projection receive ∇ℓ_emo − s·∇ℓ_spk.
 - ``tap`` / ``snp``: the alternating scheme of Gat et al. (ICASSP 2022).
-  Odd steps are emotion steps (descent on everything); even steps are
-  speaker steps on another batch: the speaker head descends while the
-  adversarial parameters take a plain gradient *ascent* step of size λ
-  (hparam ``ascent_step``, 1e-3 in the paper) on ℓ_spk. TAP ascends the
-  whole encoder and the projection; SNP ascends the projection only (the
-  encoder then runs without gradient).
+  Emotion turns (descent on everything but the speaker head) alternate
+  with speaker turns on the next batch: the speaker head descends while
+  the adversarial parameters take a gradient *ascent* step on ℓ_spk. TAP
+  ascends the whole encoder and the projection; SNP the projection only
+  (the encoder then runs without gradient).
+- ``spknorm``: no adversary; the pooled encoder features are standardised
+  with each speaker's own statistics (:mod:`speechbrain_grl.speaker_norm`).
+
+How strong the adversary is (``adversary_scale``):
+
+- ``relative`` (default): scale-free. GRL's reversed gradient at the
+  embedding has λ times the norm of the emotion gradient there (λ:
+  ``lambda_schedule``'s value, ``lambda_max`` optionally ramped); the
+  TAP/SNP ascent moves each parameter group by ``ascent_ratio`` (ramped
+  the same way) times its optimizer's learning rate (RMS over the group),
+  a fraction of an Adam step.
+- ``absolute``: the textbook forms. GRL adds α·λ·∇ℓ_spk reversed; the
+  ascent is a plain SGD step of ``ascent_step`` (the paper's λ = 1e-3).
+
+With ``adversary_conditional`` the speaker head is one classifier per
+emotion (:class:`speechbrain_grl.speaker_head.SpeakerHead`), so the
+adversary removes only the speaker information that the emotion does not
+explain (see that module for why an unconditional adversary collapses
+when speakers carry an emotion shortcut).
 """
 
+import json
 import logging
 import os
 
@@ -30,12 +49,15 @@ from speechbrain_grl.grl import GradientReversal
 from speechbrain_grl.jsonio import write_json_atomic
 from speechbrain_grl.metrics import emotion_metrics
 from speechbrain_grl.resume import guard_checkpoints, trim_train_log
+from speechbrain_grl.speaker_head import SpeakerHead
+from speechbrain_grl.speaker_norm import speaker_stats
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SpeakerAdversarialBrain", "ADVERSARIES", "unwrap"]
+__all__ = ["SpeakerAdversarialBrain", "ADVERSARIES", "SCALES", "unwrap"]
 
-ADVERSARIES = ("none", "grl", "tap", "snp")
+ADVERSARIES = ("none", "grl", "tap", "snp", "spknorm")
+SCALES = ("relative", "absolute")
 
 
 def _expandable_segments(on):
@@ -77,6 +99,11 @@ class SpeakerAdversarialBrain(sb.Brain):
                 f"adversary: {self.hparams.adversary!r} is unknown; use "
                 f"one of {', '.join(ADVERSARIES)}"
             )
+        if self.scale not in SCALES:
+            raise ValueError(
+                f"adversary_scale: {self.scale!r} is unknown; use one of "
+                f"{', '.join(SCALES)}"
+            )
         if self.alternating and self.grad_accumulation_factor > 1:
             raise ValueError(
                 f"adversary: {self.hparams.adversary} alternates steps and "
@@ -87,6 +114,12 @@ class SpeakerAdversarialBrain(sb.Brain):
                 getattr(self.hparams, "expandable_segments", True))
         self.grl = GradientReversal(self.schedule.value)
         self.ascent_skipped = 0  # speaker steps skipped on inf/NaN
+        self._speaker_phase = False  # inside a speaker step's update
+        self._loaders = {}
+        if self.speaker_norm and "spk_norm" not in self.modules:
+            raise ValueError(
+                "speaker normalisation needs a spk_norm module "
+                "(speechbrain_grl.speaker_norm.SpeakerNorm) in modules")
         # SpeechBrain's StatisticsPooling adds random noise (scale eps) to
         # the mean, even in eval: off, so that evaluations are repeatable
         # and exported models reproduce them.
@@ -105,36 +138,107 @@ class SpeakerAdversarialBrain(sb.Brain):
         return self.hparams.adversary in ("tap", "snp")
 
     @property
+    def same_batch(self):
+        """TAP/SNP take the speaker turn on the batch of the emotion turn
+        (hparam ``alternate: same_batch``) rather than on the next batch
+        (``next_batch``, the paper's): every batch then gets an emotion
+        update, as in the baseline, at twice the cost per batch."""
+        return getattr(self.hparams, "alternate", "next_batch") == (
+            "same_batch")
+
+    @property
+    def speaker_turn(self):
+        """True when the next TAP/SNP step is a speaker turn.
+
+        With ``alternate: next_batch`` the alternation counts the global
+        step on the λ schedule's counter, which the checkpoints keep:
+        steps 0, 2, 4, … are emotion turns, steps 1, 3, 5, … speaker
+        turns. With ``same_batch`` every step is both, in that order.
+        """
+        return (self.alternating and not self.same_batch
+                and self.schedule.current_step % 2 == 1)
+
+    @property
+    def scale(self):
+        """``relative`` or ``absolute`` (hparam ``adversary_scale``)."""
+        return getattr(self.hparams, "adversary_scale", "absolute")
+
+    @property
     def schedule(self):
         """The λ schedule; its step counter is the global step."""
         return self.hparams.lambda_schedule
 
     @property
     def current_lambda(self):
-        """GRL coefficient (grl), ascent step (tap, snp) or 0 (none)."""
-        if self.alternating:
+        """The adversary's strength now: λ of the schedule (grl),
+        ``ascent_ratio`` times the schedule's ramp (tap/snp, relative),
+        ``ascent_step`` (tap/snp, absolute), or 0 (none, spknorm)."""
+        if self.alternating and self.scale == "absolute":
             return self.hparams.ascent_step
-        return self.schedule.value if self.hparams.adversary == "grl" else 0
+        if self.alternating:
+            return self.hparams.ascent_ratio * self._ramp()
+        if self.hparams.adversary == "grl":
+            return self.schedule.value
+        return 0
 
-    def embed(self, wavs, lens, encoder_grad=True):
-        """Waveforms → utterance embeddings ``[batch, 1, emb_dim]``."""
+    def _ramp(self):
+        """The schedule's progress factor in [0, 1] (1: constant)."""
+        top = self.schedule.lambda_max
+        return self.schedule.value / top if top else 0.0
+
+    @property
+    def speaker_norm(self):
+        """True when pooled features are standardised per speaker
+        (``adversary: spknorm``, or ``speaker_norm: True`` with any
+        adversary)."""
+        return self.hparams.adversary == "spknorm" or bool(
+            getattr(self.hparams, "speaker_norm", False))
+
+    def embed(self, wavs, lens, encoder_grad=True, batch=None):
+        """Waveforms → utterance embeddings ``[batch, 1, emb_dim]``.
+
+        With :attr:`speaker_norm`, ``batch`` gives the speakers (training:
+        ``spk_encoded``; evaluation: ``spk_id``).
+        """
         with torch.set_grad_enabled(
             encoder_grad and torch.is_grad_enabled()
         ):
             feats = self.modules.ssl(wavs, lens)
             pooled = self.modules.pooling(feats, lens)
+        if self.speaker_norm:
+            norm = self.modules.spk_norm
+            if norm.training:
+                pooled = norm(pooled,
+                              speaker_index=batch.spk_encoded.data.squeeze(1))
+            else:
+                pooled = norm(pooled, speaker_ids=batch.spk_id)
         return self.modules.projection(pooled)
 
-    def speaker_logp(self, emb):
-        """Speaker log-probabilities ``[batch, n_speakers]``."""
-        return self.hparams.log_softmax(self.modules.spk_head(emb)).squeeze(1)
+    def speaker_logp(self, emb, emotion=None, module=None):
+        """Speaker log-probabilities ``[batch, n_speakers]``.
+
+        A per-emotion head (:class:`SpeakerHead`) picks the classifier of
+        ``emotion`` (``[batch]`` indices); ``module`` overrides the head
+        (the unwrapped one, outside DDP's bookkeeping).
+        """
+        head = module if module is not None else self.modules.spk_head
+        if getattr(self.hparams, "adversary_input", "embedding") == (
+                "emotion"):
+            # The speaker head reads the emotion posterior (log-probs)
+            # computed from the embedding (an equalised-odds adversary).
+            emb = self.hparams.log_softmax(self.modules.emo_head(emb))
+        if isinstance(unwrap(head), SpeakerHead):
+            logits = head(emb, emotion)
+        else:  # a plain module (older yaml files)
+            logits = head(emb)
+        return self.hparams.log_softmax(logits).squeeze(1)
 
     # -- forward and losses ------------------------------------------------
     def compute_forward(self, batch, stage):
         """Emotion log-probabilities and, in training, speaker ones."""
         batch = batch.to(self.device)
         wavs, lens = batch.sig
-        emb = self.embed(wavs, lens)
+        emb = self.embed(wavs, lens, batch=batch)
         out = {
             "emb": emb,
             "emo": self.hparams.log_softmax(
@@ -142,20 +246,26 @@ class SpeakerAdversarialBrain(sb.Brain):
             ).squeeze(1),
         }
         if stage == sb.Stage.TRAIN and not self.alternating:
-            # The only difference between the baseline and GRL: a detached
-            # embedding (no speaker gradient into the encoder) or a
-            # reversed one.
+            # The baseline (and relative GRL, which reverses the speaker
+            # gradient itself in _relative_grl_step) train the speaker
+            # head on a detached embedding; absolute GRL reverses here.
+            absolute_grl = (self.hparams.adversary == "grl"
+                            and self.scale == "absolute")
             self.grl.lambda_ = self.schedule.value
-            spk_in = self.grl(emb) if self.hparams.adversary == "grl" else (
-                emb.detach()
-            )
-            out["spk"] = self.speaker_logp(spk_in)
+            spk_in = self.grl(emb) if absolute_grl else emb.detach()
+            out["spk"] = self.speaker_logp(spk_in, self._emotions(batch))
         return out
 
+    @staticmethod
+    def _emotions(batch):
+        return batch.emo_encoded.data.squeeze(1)
+
     def compute_objectives(self, predictions, batch, stage):
-        """ℓ_emo (+ α·ℓ_spk in none/grl training); collects predictions."""
-        emo = batch.emo_encoded.data.squeeze(1)
+        """ℓ_emo (+ α·ℓ_spk in training outside TAP/SNP); collects
+        predictions. ``predictions["emo_loss"]`` keeps ℓ_emo alone."""
+        emo = self._emotions(batch)
         loss = F.nll_loss(predictions["emo"], emo)
+        predictions["emo_loss"] = loss
         if stage == sb.Stage.TRAIN:
             self._add_stat("emo_loss", loss.detach(), len(emo))
             if "spk" in predictions:
@@ -167,12 +277,19 @@ class SpeakerAdversarialBrain(sb.Brain):
         self._preds["logp"].append(predictions["emo"].detach())
         return loss
 
-    def _speaker_loss(self, spk_logp, batch):
+    def _speaker_loss(self, spk_logp, batch, record=True):
         spk = batch.spk_encoded.data.squeeze(1)
-        spk_loss = F.nll_loss(spk_logp, spk)
-        self._add_stat("spk_loss", spk_loss.detach(), len(spk))
-        correct = (spk_logp.detach().argmax(-1) == spk).float().mean()
-        self._add_stat("spk_acc", correct, len(spk))
+        weights = getattr(self, "_cell_weight", None)
+        if weights is not None:  # balance speakers within each emotion
+            w = weights.to(spk_logp.device)[spk, self._emotions(batch)]
+            spk_loss = (F.nll_loss(spk_logp, spk, reduction="none") * w
+                        ).sum() / w.sum().clamp_min(1e-12)
+        else:
+            spk_loss = F.nll_loss(spk_logp, spk)
+        if record:
+            self._add_stat("spk_loss", spk_loss.detach(), len(spk))
+            correct = (spk_logp.detach().argmax(-1) == spk).float().mean()
+            self._add_stat("spk_acc", correct, len(spk))
         return spk_loss
 
     def _add_stat(self, name, value, count):
@@ -183,37 +300,95 @@ class SpeakerAdversarialBrain(sb.Brain):
     # -- training steps ----------------------------------------------------
     def fit_batch(self, batch):
         """One optimisation step; TAP/SNP alternate emotion and speaker."""
-        if not self.alternating or self.schedule.current_step % 2 == 0:
+        if self.alternating and self.same_batch:
             loss = super().fit_batch(batch)
-        else:
+            self._speaker_step(batch)
+        elif self.speaker_turn:
             loss = self._speaker_step(batch)
+        elif self.hparams.adversary == "grl" and self.scale == "relative":
+            loss = self._relative_grl_step(batch)
+        else:
+            loss = super().fit_batch(batch)
         self.schedule.step()
         return loss
 
     def freeze_optimizers(self, optimizers):
-        """Speaker steps only let the heads' optimizer step."""
-        if self.alternating and self.schedule.current_step % 2 == 1:
-            return {"heads": optimizers["heads"]}
+        """Speaker turns step the speaker head's optimizer only; TAP/SNP
+        emotion turns leave it out (it had no gradient)."""
+        if self._speaker_phase:
+            return {"spk": optimizers["spk"]}
+        if self.alternating:
+            return {k: v for k, v in optimizers.items() if k != "spk"}
         return optimizers
 
+    def _relative_grl_step(self, batch):
+        """GRL whose reversed gradient is λ·‖g_emo‖ long at the embedding.
+
+        g_emo = ∂ℓ_emo/∂emb and g_spk = ∂ℓ_spk/∂emb are taken through the
+        heads only (cheap); one backward pass through the encoder then
+        carries g_emo − λ·(‖g_emo‖ / ‖g_spk‖)·g_spk, while the heads
+        descend on their own losses as in the baseline.
+        """
+        should_step = (self.step % self.grad_accumulation_factor) == 0
+        self.on_fit_batch_start(batch, should_step)
+        with self.no_sync(not should_step):
+            with self.training_ctx:
+                out = self.compute_forward(batch, sb.Stage.TRAIN)
+                loss = self.compute_objectives(out, batch, sb.Stage.TRAIN)
+                emb = out["emb"]
+                direction = self._speaker_loss(
+                    self.speaker_logp(emb, self._emotions(batch),
+                                      unwrap(self.modules.spk_head)),
+                    batch, record=False)
+            g_emo, = torch.autograd.grad(out["emo_loss"], emb,
+                                         retain_graph=True)
+            g_spk, = torch.autograd.grad(direction, emb, retain_graph=True)
+            with torch.no_grad():
+                coef = self.schedule.value * g_emo.float().norm() / (
+                    g_spk.float().norm() + 1e-12)
+                reverse = (-coef * g_spk.float()).to(g_spk.dtype)
+                if self.scaler.is_enabled():
+                    reverse = reverse * self.scaler._get_scale_async().to(
+                        reverse.dtype)
+            scaled = self.scaler.scale(loss / self.grad_accumulation_factor)
+            self.check_loss_isfinite(scaled)
+            torch.autograd.backward(
+                [scaled, emb],
+                [None, reverse / self.grad_accumulation_factor])
+        if should_step:
+            self.optimizers_step()
+        self.on_fit_batch_end(batch, out, loss, should_step)
+        return loss.detach().cpu()
+
     def _speaker_step(self, batch):
-        """Speaker head descends; adversarial parameters ascend by λ."""
-        self.on_fit_batch_start(batch, True)
+        """Speaker head descends; adversarial parameters ascend."""
+        if not self.same_batch:
+            self.on_fit_batch_start(batch, True)
         batch = batch.to(self.device)
         wavs, lens = batch.sig
         tap = self.hparams.adversary == "tap"
         with self.training_ctx:
-            emb = self.embed(wavs, lens, encoder_grad=tap)
-            spk_loss = self._speaker_loss(self.speaker_logp(emb), batch)
+            emb = self.embed(wavs, lens, encoder_grad=tap, batch=batch)
+            spk_loss = self._speaker_loss(
+                self.speaker_logp(emb, self._emotions(batch)), batch)
         self.scaler.scale(spk_loss).backward()
-        adversarial = list(self.modules.projection.parameters())
+        groups = [(list(self.modules.projection.parameters()), "heads")]
+        if getattr(self.hparams, "adversary_input", "embedding") == (
+                "emotion"):
+            groups[0][0].extend(self.modules.emo_head.parameters())
         if tap:
-            adversarial += list(self.modules.ssl.parameters())
-        adversarial = [p for p in adversarial if p.grad is not None]
-        skipped = self._ascend(adversarial, self.hparams.ascent_step)
-        for param in adversarial:
-            param.grad = None
-        self.optimizers_step()
+            groups.append((list(self.modules.ssl.parameters()), "ssl"))
+        groups = [([p for p in params if p.grad is not None], name)
+                  for params, name in groups]
+        skipped = self._ascend(groups)
+        for params, _ in groups:
+            for param in params:
+                param.grad = None
+        self._speaker_phase = True
+        try:
+            self.optimizers_step()
+        finally:
+            self._speaker_phase = False
         if skipped:
             self.ascent_skipped += 1
             if self.scaler.is_enabled():  # fp16: back off as GradScaler does
@@ -221,48 +396,86 @@ class SpeakerAdversarialBrain(sb.Brain):
                     self.scaler.get_scale() * self.scaler.get_backoff_factor()
                 )
         self.zero_grad(set_to_none=True)
-        self.on_fit_batch_end(batch, None, spk_loss, True)
+        if not self.same_batch:
+            self.on_fit_batch_end(batch, None, spk_loss, True)
         return spk_loss.detach()
 
-    def _ascend(self, params, step):
-        """θ ← θ + step·∇ℓ_spk on ``params``; skipped on inf/NaN gradients.
+    def _ascent_sizes(self, groups):
+        """Step size per group: ``ascent_step`` (absolute), or
+        ``ascent_ratio`` (ramped like λ) times the group's learning rate
+        (relative)."""
+        if self.scale == "absolute":
+            return [self.hparams.ascent_step for _ in groups]
+        lam = self.current_lambda
+        sizes = []
+        for _, name in groups:
+            opt = self.optimizers_dict.get(name)
+            lr = opt.param_groups[0]["lr"] if opt is not None else 0.0
+            sizes.append(lam * lr)
+        return sizes
 
-        As ``GradScaler`` does for optimizers: the gradients are unscaled
+    def _ascend(self, groups):
+        """θ ← θ + size·∇ℓ_spk per group, skipped on inf/NaN gradients.
+
+        ``groups`` is a list of ``(params, optimizer name)``. With the
+        relative scale each group's gradient is divided by its RMS first,
+        so every parameter moves by about λ·lr, as an Adam step does. As
+        ``GradScaler`` does for optimizers, the gradients are unscaled
         (fp16) and checked in one fused pass; if any is not finite the
         ascent is skipped and ``True`` is returned (the caller backs the
         fp16 loss scale off). One host sync, as ``GradScaler.step`` has.
         """
-        grads = [p.grad for p in params]
-        if not grads:
+        groups = [(params, size) for (params, _), size in
+                  zip(groups, self._ascent_sizes(groups)) if params]
+        if not groups:
             return False
         with torch.no_grad():
-            device = grads[0].device
+            device = groups[0][0][0].grad.device
             found_inf = torch.zeros(1, device=device)
             inv_scale = torch.ones(1, device=device)
             if self.scaler.is_enabled():  # fp16: the scale stays on device
                 inv_scale = self.scaler._get_scale_async().double()
                 inv_scale = inv_scale.reciprocal().float().to(device)
-            torch._amp_foreach_non_finite_check_and_unscale_(
-                grads, found_inf, inv_scale
-            )
+            rms = []
+            for params, _ in groups:
+                grads = [p.grad for p in params]
+                torch._amp_foreach_non_finite_check_and_unscale_(
+                    grads, found_inf, inv_scale
+                )
+                if self.scale == "relative":
+                    sq = torch.stack([n.float() ** 2 for n in
+                                      torch._foreach_norm(grads)]).sum()
+                    count = sum(g.numel() for g in grads)
+                    rms.append(torch.sqrt(sq / count))
             if found_inf.item():
                 logger.warning(
                     "speaker step: non-finite gradients, ascent skipped"
                 )
                 return True
-            torch._foreach_add_(params, grads, alpha=step)
+            rms = [float(r) for r in rms] or [1.0] * len(groups)
+            for (params, size), r in zip(groups, rms):
+                torch._foreach_add_(params, [p.grad for p in params],
+                                    alpha=size / max(r, 1e-20))
         return False
 
     def init_optimizers(self):
-        """Two optimizers, as SpeechBrain's wav2vec2 IEMOCAP recipe has."""
+        """Three optimizers: the encoder's and the emotion path's (as
+        SpeechBrain's wav2vec2 IEMOCAP recipe has two), and the speaker
+        head's own (``spk_opt_class``, by default ``heads_opt_class``),
+        so that the speaker head shares no moments, step or clipping with
+        the emotion path."""
         heads = [
             p
-            for name in ("projection", "emo_head", "spk_head")
+            for name in ("projection", "emo_head")
             for p in self.modules[name].parameters()
         ]
+        spk = list(self.modules.spk_head.parameters())
         ssl = [p for p in self.modules.ssl.parameters() if p.requires_grad]
+        spk_class = getattr(self.hparams, "spk_opt_class", None) or (
+            self.hparams.heads_opt_class)
         self.optimizers_dict = {
-            "heads": self._optimizer(self.hparams.heads_opt_class, heads)
+            "heads": self._optimizer(self.hparams.heads_opt_class, heads),
+            "spk": self._optimizer(spk_class, spk),
         }
         if ssl:  # a frozen encoder (freeze: True) has nothing to train
             self.optimizers_dict["ssl"] = self._optimizer(
@@ -271,7 +484,10 @@ class SpeakerAdversarialBrain(sb.Brain):
         self.optimizer = self.optimizers_dict["heads"]
         if self.checkpointer is not None:
             for name, opt in self.optimizers_dict.items():
-                self.checkpointer.add_recoverable(f"{name}_opt", opt)
+                # Runs saved before the speaker head had its own
+                # optimizer still load.
+                self.checkpointer.add_recoverable(
+                    f"{name}_opt", opt, optional_load=name == "spk")
 
     def _optimizer(self, opt_class, params):
         """``opt_class(params)``, with the fused CUDA kernel on a GPU.
@@ -301,19 +517,66 @@ class SpeakerAdversarialBrain(sb.Brain):
             self.schedule.total_steps = limit * per_epoch
 
     def make_dataloader(self, dataset, stage, *args, **kwargs):
-        """Keeps a dynamic batch sampler reachable for ``set_epoch``."""
+        """Keeps a dynamic batch sampler reachable for ``set_epoch``, and
+        the evaluation loaders for the speaker statistics pass."""
         loader = super().make_dataloader(dataset, stage, *args, **kwargs)
+        self._loaders[stage] = loader
+        if stage == sb.Stage.TRAIN and getattr(
+                self.hparams, "spk_loss_balance", False):
+            self._cell_weight = self._balance_weights(dataset)
         if stage == sb.Stage.TRAIN:
             if self.train_sampler is None:
                 self.train_sampler = kwargs.get("batch_sampler")
             self._steps_per_epoch = len(loader)
         return loader
 
+    def _balance_weights(self, dataset):
+        """``[n_speakers, n_emotions]`` weights 1/count of each (speaker,
+        emotion) cell of the training set, normalised to mean 1 per
+        utterance: every speaker counts equally within an emotion."""
+        spk_enc = self.hparams.spk_encoder
+        emo_enc = self.hparams.label_encoder
+        counts = torch.zeros(self.hparams.n_speakers, len(emo_enc))
+        for entry in dataset.data.values():
+            counts[spk_enc.lab2ind[entry["spk_id"]],
+                   emo_enc.lab2ind[entry["emo"]]] += 1
+        weights = torch.where(counts > 0, 1.0 / counts.clamp_min(1), 0.0)
+        return weights * counts.sum() / (weights * counts).sum()
+
     # -- stages ------------------------------------------------------------
     def on_stage_start(self, stage, epoch=None):
-        """Resets the statistics of the stage."""
+        """Resets the statistics of the stage; with :attr:`speaker_norm`,
+        computes the evaluated speakers' statistics first."""
         self._stats = {}
         self._preds = {"ids": [], "true": [], "logp": []}
+        if self.speaker_norm and stage != sb.Stage.TRAIN:
+            self._speaker_stats_pass(self._loaders.get(stage))
+
+    @torch.no_grad()
+    def _speaker_stats_pass(self, loader):
+        """Per-speaker statistics of the set about to be evaluated, from
+        its own (unlabelled) audio: the transductive step of spknorm."""
+        if loader is None:
+            raise RuntimeError("speaker_norm: no loader for this stage")
+        mods = [self.modules.ssl, self.modules.pooling]
+        flags = [m.training for m in mods]
+        for m in mods:
+            m.eval()
+        feats, speakers = [], []
+        try:
+            for batch in loader:
+                batch = batch.to(self.device)
+                wavs, lens = batch.sig
+                with self.evaluation_ctx:
+                    pooled = self.modules.pooling(
+                        self.modules.ssl(wavs, lens), lens)
+                feats.append(pooled.reshape(len(wavs), -1).float())
+                speakers.extend(batch.spk_id)
+        finally:
+            for m, flag in zip(mods, flags):
+                m.train(flag)
+        self.modules.spk_norm.set_eval_stats(
+            speaker_stats(torch.cat(feats), speakers))
 
     def _stage_metrics(self):
         true = torch.cat(self._preds["true"]).cpu().tolist()
@@ -356,6 +619,7 @@ class SpeakerAdversarialBrain(sb.Brain):
                     getattr(self.hparams, "avg_checkpoints", 1) or 1,
                 ),
             )
+            self._write_valid_summary(epoch, stats)
             # Intra-epoch checkpoints (--ckpt_interval_steps) carry no UA:
             # the end-of-epoch one supersedes them, so drop them now.
             self.checkpointer.delete_checkpoints(
@@ -385,6 +649,25 @@ class SpeakerAdversarialBrain(sb.Brain):
             unwrap(self.modules[name]).load_state_dict(avg, strict=True)
         self.averaged_checkpoints = len(ckpts)
         logger.info("testing the average of %d checkpoints", len(ckpts))
+
+    @main_process_only
+    def _write_valid_summary(self, epoch, stats):
+        """``valid_summary.json``: validation UA per epoch and the best
+        (the checkpoint that will be tested). Hyperparameter sweeps read
+        this file and never the test metrics."""
+        path = os.path.join(self.hparams.output_folder, "valid_summary.json")
+        summary = {"valid_UA": {}}
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as fin:
+                summary = json.load(fin)
+        summary["valid_UA"][str(epoch)] = stats["UA"]
+        summary["valid_UA"] = {k: v for k, v in summary["valid_UA"].items()
+                               if int(k) <= epoch}  # a resumed run redoes
+        best = max(summary["valid_UA"].items(), key=lambda kv: kv[1])
+        summary.update(best_valid_UA=best[1], best_epoch=int(best[0]),
+                       epochs_done=epoch,
+                       number_of_epochs=self.hparams.epoch_counter.limit)
+        write_json_atomic(summary, path)
 
     @main_process_only
     def _write_test_outputs(self, metrics, stage_loss):

@@ -229,7 +229,8 @@ def dataio_prep(hparams):
     for data in datasets.values():
         sb.dataio.dataset.add_dynamic_item([data], labels)
         sb.dataio.dataset.set_output_keys(
-            [data], ["id", "sig", "emo_encoded", "spk_encoded", "emo"]
+            [data],
+            ["id", "sig", "emo_encoded", "spk_encoded", "emo", "spk_id"]
         )
     out = dict(datasets, label_encoder=label_encoder,
                spk_encoder=spk_encoder)

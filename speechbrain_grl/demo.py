@@ -16,19 +16,35 @@ from speechbrain_grl.tiny_ssl import make_tiny_ssl
 __all__ = ["demo_corpus", "demo_ssl"]
 
 
-def demo_corpus(folder, utts_per_speaker=40, seed=0):
+def demo_corpus(folder, utts_per_speaker=40, seed=0, speaker_bias=0.0,
+                emotion_strength=1.0, unbiased_sessions=(5,)):
     """Generates (once) the demo corpus and returns its release folder.
+
+    Each shortcut setting (``speaker_bias``, ``emotion_strength``,
+    ``unbiased_sessions``) other than the default gets its own cached
+    folder beside ``folder`` (``<folder>_b0.9_e1_u5``), so switching
+    settings never regenerates.
 
     Example
     -------
     >>> root = demo_corpus(getfixture("tmp_path"), utts_per_speaker=4)
     >>> root.endswith("IEMOCAP_full_release")
     True
+    >>> biased = demo_corpus(getfixture("tmp_path") / "c", 4, speaker_bias=0.9)
+    >>> Path(biased).parent.name
+    'c_b0.9_e1_u5'
     """
+    unbiased = sorted(int(s) for s in unbiased_sessions)
+    if float(speaker_bias) > 0 or float(emotion_strength) != 1.0:
+        folder = Path(f"{Path(folder)}_b{float(speaker_bias):g}"
+                      f"_e{float(emotion_strength):g}_u"
+                      + "-".join(map(str, unbiased)))
     run_on_main(
         make_demo_corpus,
         kwargs={"folder": folder, "utts_per_speaker": utts_per_speaker,
-                "seed": seed},
+                "seed": seed, "speaker_bias": float(speaker_bias),
+                "emotion_strength": float(emotion_strength),
+                "unbiased_sessions": unbiased},
     )
     return str(Path(folder) / "IEMOCAP_full_release")
 

@@ -10,6 +10,13 @@ formant set; emotions differ in loudness, syllable rate, pitch level and
 contour, and spectral tilt, so that a small model can learn them quickly.
 Utterances of both speakers appear in every dialog, so the dialog prefix
 often differs from the true speaker.
+
+Two knobs make the speaker a shortcut, as a small real corpus can:
+``speaker_bias`` b gives every speaker outside ``unbiased_sessions`` a
+favourite emotion (seeded, each emotion the favourite of equally many
+speakers) which they say with probability b (the other three share
+1 − b); ``emotion_strength`` scales how far each emotion's prosody moves
+from neutral (1 = the default styles, 0 = no emotion cue at all).
 """
 
 import json
@@ -43,6 +50,7 @@ _NAMES = {
     "neu": "Neutral", "hap": "Happiness", "exc": "Excited", "ang": "Anger",
     "sad": "Sadness", "fru": "Frustration", "xxx": "Other",
 }
+_KEPT = ("neu", "hap", "ang", "sad")  # hap is written as hap or exc
 _APPLEDOUBLE = b"\x00\x05\x16\x07\x00\x02\x00\x00" + bytes(4088)
 
 
@@ -94,10 +102,18 @@ def _apply_channel(rng, x, channel, sr):
     return y + level * noise * np.sqrt(1.0 - colour**2)
 
 
-def _synth(rng, voice, emo, sr):
+def _style(emo, strength):
+    """The emotion's style moved ``strength`` of the way from neutral."""
+    if strength == 1.0:
+        return _STYLE[emo]
+    neu = _STYLE["neu"]
+    return tuple(n + strength * (e - n) for n, e in zip(neu, _STYLE[emo]))
+
+
+def _synth(rng, voice, emo, sr, strength=1.0):
     """Synthesize one utterance for a speaker ``voice`` and emotion."""
     f0, formants, channel = voice
-    gain, rate, pitch, slope, jitter, noise, tilt = _STYLE[emo]
+    gain, rate, pitch, slope, jitter, noise, tilt = _style(emo, strength)
     gain *= rng.uniform(0.85, 1.15)
     rate *= rng.uniform(0.9, 1.1)
     n = int(rng.uniform(1.0, 2.5) * sr)
@@ -110,10 +126,13 @@ def _synth(rng, voice, emo, sr):
     src = 2.0 * (np.cumsum(track / sr) % 1.0) - 1.0
     out = sum(_resonate(src, f, 80.0 + 0.06 * f, sr) for f in formants)
     if tilt > 0:
-        out = np.append(out[0], np.diff(out)) * 2.0 + out
+        tilted = np.append(out[0], np.diff(out)) * 2.0 + out
+        out = tilted if tilt == 1 else out + tilt * (tilted - out)
     elif tilt < 0:
         a = np.exp(-2.0 * np.pi * 600.0 / sr)
-        out = lfilter([1.0 - a], [1.0, -a], lfilter([1.0 - a], [1.0, -a], out))
+        tilted = lfilter([1.0 - a], [1.0, -a],
+                         lfilter([1.0 - a], [1.0, -a], out))
+        out = tilted if tilt == -1 else out - tilt * (tilted - out)
     out /= np.sqrt(np.mean(out**2)) + 1e-9
     out += noise * 3.0 * rng.standard_normal(n)
     frac = syl % 1.0
@@ -139,7 +158,46 @@ def _label_block(rng, start, end, utt, code):
     ]
 
 
-def _session(root, rng, s, n_utts, sr):
+def _biased_codes(codes, favourite, bias, rng):
+    """Relabel the kept codes: ``favourite`` with probability ``bias``,
+    each other kept emotion with (1 - bias) / 3; dropped codes stay."""
+    out = list(codes)
+    others = [e for e in _KEPT if e != favourite]
+    for i, code in enumerate(out):
+        if code not in ("neu", "hap", "exc", "ang", "sad"):
+            continue
+        emo = favourite if rng.random() < bias else others[
+            rng.integers(len(others))]
+        if emo == "hap":
+            emo = "hap" if rng.random() < 0.5 else "exc"
+        out[i] = emo
+    return out
+
+
+def favourites(n_sessions, unbiased_sessions, seed=0):
+    """Each biased speaker's favourite emotion, ``{"Ses01F": "ang", ...}``.
+
+    Speakers of the sessions not in ``unbiased_sessions`` get the four
+    emotions in a seeded order, each emotion equally often (up to one).
+
+    Example
+    -------
+    >>> fav = favourites(5, [5])
+    >>> len(fav), sorted(set(fav.values()))
+    (8, ['ang', 'hap', 'neu', 'sad'])
+    >>> sorted(fav.values()).count("ang")
+    2
+    """
+    speakers = [f"Ses{s:02d}{g}" for s in range(1, n_sessions + 1)
+                if s not in set(unbiased_sessions) for g in "FM"]
+    rng = np.random.default_rng([seed, 104729])
+    pool = list(_KEPT) * (-(-len(speakers) // len(_KEPT)))
+    order = rng.permutation(len(pool))[:len(speakers)]
+    return {spk: pool[k] for spk, k in zip(speakers, order)}
+
+
+def _session(root, rng, s, n_utts, sr, bias=0.0, favourite=None,
+             strength=1.0, seed=0):
     """Write the label files, wavs and junk of session ``s``."""
     ses = f"Ses{s:02d}"
     dialogs = [f"{ses}F_impro01", f"{ses}M_impro02",
@@ -159,6 +217,11 @@ def _session(root, rng, s, n_utts, sr):
     for g in "FM":
         reps = -(-n_utts // len(_LABEL_CYCLE))
         codes = rng.permutation(_LABEL_CYCLE * reps)[:n_utts]
+        spk = f"{ses}{g}"
+        if bias > 0 and favourite and spk in favourite:
+            codes = _biased_codes(
+                codes, favourite[spk], bias,
+                np.random.default_rng([seed, s, ord(g)]))
         for i, code in enumerate(codes):
             turns[dialogs[i % len(dialogs)]].append((g, str(code)))
     for d in dialogs:
@@ -170,7 +233,7 @@ def _session(root, rng, s, n_utts, sr):
             g, code = turns[d][k]
             utt = f"{d}_{g}{count[g]:03d}"
             count[g] += 1
-            sig = _synth(rng, voices[g], code, sr)
+            sig = _synth(rng, voices[g], code, sr, strength)
             _write_wav(wav_dir / d / f"{utt}.wav", sig, sr)
             start += rng.uniform(0.2, 1.5)
             end = start + len(sig) / sr
@@ -191,7 +254,9 @@ def _session(root, rng, s, n_utts, sr):
 
 
 def make_demo_corpus(folder, n_sessions=5, utts_per_speaker=40,
-                     sample_rate=16000, seed=0, overwrite=False):
+                     sample_rate=16000, seed=0, overwrite=False,
+                     speaker_bias=0.0, emotion_strength=1.0,
+                     unbiased_sessions=(5,)):
     """Generate (or reuse) a synthetic IEMOCAP-layout corpus.
 
     Parameters
@@ -210,6 +275,13 @@ def make_demo_corpus(folder, n_sessions=5, utts_per_speaker=40,
         Seed; the same parameters give byte-identical files.
     overwrite : bool
         Regenerate even if a corpus with the same parameters exists.
+    speaker_bias : float
+        0..1: each speaker outside ``unbiased_sessions`` says their
+        seeded favourite emotion with this probability (0: no shortcut).
+    emotion_strength : float
+        How strongly prosody carries the emotion (1: the default styles).
+    unbiased_sessions : sequence of int
+        Sessions kept unbiased (the test session of the demo).
 
     Returns
     -------
@@ -239,12 +311,25 @@ def make_demo_corpus(folder, n_sessions=5, utts_per_speaker=40,
         raise ValueError(f"n_sessions={n_sessions}: use 1 to 9")
     if int(utts_per_speaker) < 1 or int(sample_rate) < 8000:
         raise ValueError("utts_per_speaker must be >= 1, sample_rate >= 8000")
+    if not 0.0 <= float(speaker_bias) <= 1.0:
+        raise ValueError(f"speaker_bias={speaker_bias}: use 0 to 1")
+    if float(emotion_strength) < 0.0:
+        raise ValueError(f"emotion_strength={emotion_strength}: use >= 0")
     folder = pathlib.Path(folder)
     root, stamp = folder / RELEASE, folder / STAMP
     params = {"n_sessions": int(n_sessions),
               "utts_per_speaker": int(utts_per_speaker),
               "sample_rate": int(sample_rate), "seed": int(seed),
               "version": _VERSION}
+    bias, strength = float(speaker_bias), float(emotion_strength)
+    fav = None
+    if bias > 0:  # old stamps (no shortcut) stay valid
+        fav = favourites(params["n_sessions"], unbiased_sessions, seed)
+        params.update(speaker_bias=bias, favourites=fav,
+                      unbiased_sessions=sorted(int(x)
+                                               for x in unbiased_sessions))
+    if strength != 1.0:
+        params["emotion_strength"] = strength
     if stamp.is_file() and root.is_dir() and not overwrite:
         try:
             if json.loads(stamp.read_text()) == params:
@@ -262,6 +347,7 @@ def make_demo_corpus(folder, n_sessions=5, utts_per_speaker=40,
     (root / _MARKER).write_text("generated by make_demo_corpus\n")
     rng = np.random.default_rng(seed)
     for s in range(1, params["n_sessions"] + 1):
-        _session(root, rng, s, params["utts_per_speaker"], int(sample_rate))
+        _session(root, rng, s, params["utts_per_speaker"], int(sample_rate),
+                 bias, fav, strength, int(seed))
     stamp.write_text(json.dumps(params, indent=2) + "\n")
     return root

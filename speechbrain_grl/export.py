@@ -273,6 +273,12 @@ def export_model(source, model_dir, overwrite=False):
                 f"--from {run}: hyperparams.yaml has no {key!r}; is this "
                 "a speechbrain-grl run?"
             )
+    if hparams.get("adversary") == "spknorm" or hparams.get("speaker_norm"):
+        raise ExportError(
+            f"--from {run}: the model normalises each speaker with "
+            "statistics of that speaker's audio (spknorm), which the stock "
+            "EncoderClassifier cannot do; export a model trained without it"
+        )
     states, ckpts = _states(run, hparams)
     ssl = hparams["ssl"]
     ssl.load_state_dict(states["ssl"], strict=True)

@@ -326,8 +326,12 @@ def _stratified(ids, key, frac, rng):
             [u for u in sorted(ids) if u not in held])
 
 
+VALID_FROM = ("held_out_speakers", "training_speakers")
+
+
 def make_splits(entries, split="session", test_session=5, valid_ratio=0.2,
-                seed=1234, test_speaker=None) -> dict[str, dict]:
+                seed=1234, test_speaker=None,
+                valid_from=None) -> dict[str, dict]:
     """Split utterance entries into train, valid and test.
 
     Parameters
@@ -350,6 +354,22 @@ def make_splits(entries, split="session", test_session=5, valid_ratio=0.2,
         Seed; the same seed gives the same split.
     test_speaker : str, optional
         Test speaker (e.g. ``"Ses03F"``) for ``split="speaker"``.
+    valid_from : str, optional
+        None: ``held_out_speakers`` for ``speaker``, else
+        ``training_speakers``.
+        ``"training_speakers"``: validation is held-out utterances of the
+        training speakers (``session``, ``random``), as above.
+        ``"held_out_speakers"``: validation speakers are in neither train
+        nor test, so model selection rewards what carries over to new
+        speakers (at the price of fewer training speakers):
+        ``session`` validates on the whole session after the test one
+        (cyclically, among the prepared sessions), which trains nothing;
+        ``speaker`` on the other speaker of the test session (as
+        described above); ``random`` on the session ``seed`` picks, and
+        splits the others at random into train and test. With
+        ``"training_speakers"``, ``speaker`` validates on
+        ``valid_ratio`` of the training speakers' utterances and trains
+        on the other speaker of the test session too.
 
     Returns
     -------
@@ -372,18 +392,49 @@ def make_splits(entries, split="session", test_session=5, valid_ratio=0.2,
     """
     if not 0.0 < valid_ratio < 1.0:
         raise IEMOCAPError(f"valid_ratio={valid_ratio}: use a value in (0, 1)")
+    if valid_from is None:
+        valid_from = VALID_FROM[split != "speaker"]
+    if valid_from not in VALID_FROM:
+        raise IEMOCAPError(
+            f"valid_from={valid_from!r} is unknown; use "
+            f"{' or '.join(VALID_FROM)}")
+    held_out = valid_from == "held_out_speakers"
     rng = np.random.default_rng(seed)
+    present = sorted({e["session"] for e in entries.values()})
+
+    def by_emo_spk(u):
+        return (entries[u]["emo"], entries[u]["spk_id"])
+
     if split == "session":
-        present = sorted({e["session"] for e in entries.values()})
         if test_session not in present:
             raise IEMOCAPError(
                 f"test_session={test_session} is not among the prepared "
                 f"sessions {present}; pick one of them")
         test = [u for u, e in entries.items() if e["session"] == test_session]
         rest = [u for u in entries if entries[u]["session"] != test_session]
-        valid, train = _stratified(
-            rest, lambda u: (entries[u]["emo"], entries[u]["spk_id"]),
-            valid_ratio, rng)
+        if held_out:
+            if len(present) < 3:
+                raise IEMOCAPError(
+                    "valid_from=held_out_speakers needs 3 sessions or more "
+                    f"(prepared: {present}); use training_speakers")
+            k = present.index(test_session)
+            valid_session = present[(k + 1) % len(present)]
+            valid = [u for u in rest if entries[u]["session"] == valid_session]
+            train = [u for u in rest if entries[u]["session"] != valid_session]
+        else:
+            valid, train = _stratified(rest, by_emo_spk, valid_ratio, rng)
+    elif split == "random" and held_out:
+        if len(present) < 2:
+            raise IEMOCAPError(
+                "valid_from=held_out_speakers needs 2 sessions or more "
+                f"(prepared: {present}); use training_speakers")
+        valid_session = present[seed % len(present)]
+        valid = [u for u, e in entries.items()
+                 if e["session"] == valid_session]
+        rest = [u for u, e in entries.items()
+                if e["session"] != valid_session]
+        test, train = _stratified(
+            rest, lambda u: (entries[u]["emo"],), valid_ratio / 2, rng)
     elif split == "speaker":
         speakers = sorted({e["spk_id"] for e in entries.values()})
         if test_speaker not in speakers:
@@ -392,9 +443,14 @@ def make_splits(entries, split="session", test_session=5, valid_ratio=0.2,
                 f"{speakers}; pass one of them with split=speaker")
         other = test_speaker[:-1] + ("M" if test_speaker[-1] == "F" else "F")
         test = [u for u, e in entries.items() if e["spk_id"] == test_speaker]
-        valid = [u for u, e in entries.items() if e["spk_id"] == other]
-        train = [u for u, e in entries.items()
-                 if e["spk_id"] not in (test_speaker, other)]
+        if held_out:
+            valid = [u for u, e in entries.items() if e["spk_id"] == other]
+            train = [u for u, e in entries.items()
+                     if e["spk_id"] not in (test_speaker, other)]
+        else:
+            rest = [u for u, e in entries.items()
+                    if e["spk_id"] != test_speaker]
+            valid, train = _stratified(rest, by_emo_spk, valid_ratio, rng)
     elif split == "random":
         def emo(u):
             return (entries[u]["emo"],)
@@ -457,7 +513,8 @@ def _stale_reason(save_folder, opts):
 def prepare_iemocap(data_folder, save_folder, split="session",
                     test_session=5, test_speaker=None, valid_ratio=0.2,
                     seed=1234, sessions=(1, 2, 3, 4, 5), emotions=EMOTIONS,
-                    merge=None, skip_prep=False) -> dict[str, dict]:
+                    merge=None, skip_prep=False,
+                    valid_from=None) -> dict[str, dict]:
     """Prepare IEMOCAP train/valid/test JSON manifests.
 
     Writes ``train.json``, ``valid.json`` and ``test.json`` and finally
@@ -473,7 +530,7 @@ def prepare_iemocap(data_folder, save_folder, split="session",
         ``IEMOCAP_full_release`` or the folder that contains it.
     save_folder : str or pathlib.Path
         Where the manifests go (created if needed).
-    split, test_session, test_speaker, valid_ratio, seed
+    split, test_session, test_speaker, valid_ratio, seed, valid_from
         Passed to :func:`make_splits`.
     sessions, emotions, merge
         Passed to :func:`scan_corpus`.
@@ -514,7 +571,8 @@ def prepare_iemocap(data_folder, save_folder, split="session",
         "data_folder": str(pathlib.Path(data_folder).resolve()),
         "split": split, "test_session": test_session,
         "test_speaker": test_speaker, "valid_ratio": valid_ratio,
-        "seed": seed, "sessions": sessions, "emotions": list(emotions),
+        "valid_from": valid_from, "seed": seed, "sessions": sessions,
+        "emotions": list(emotions),
         "merge": dict(sorted(merge.items())),
         "fingerprint": _fingerprint(root, sessions),
     }
@@ -528,7 +586,7 @@ def prepare_iemocap(data_folder, save_folder, split="session",
                 summary["kept"], summary["per_class"],
                 {k: summary[k] for k in SKIP_COUNTERS if summary[k]})
     out = make_splits(entries, split, test_session, valid_ratio, seed,
-                      test_speaker)
+                      test_speaker, valid_from)
     save_folder.mkdir(parents=True, exist_ok=True)
     (save_folder / "prepare_opts.json").unlink(missing_ok=True)
     for name in SPLITS:

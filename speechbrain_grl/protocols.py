@@ -24,7 +24,9 @@ from speechbrain_grl import checks
 
 __all__ = ["PROTOCOLS", "SPEAKERS", "Fold", "make_folds", "select_folds",
            "parse_overrides", "resolve_hparams", "fold_complete",
-           "run_folds", "ProtocolError"]
+           "valid_complete", "run_folds", "parse_sweep", "sweep_tag",
+           "pick_by_valid",
+           "ProtocolError"]
 
 PROTOCOLS = ("session", "speaker", "random", "lowres")
 SPEAKERS = tuple(f"Ses0{s}{g}" for s in range(1, 6) for g in "FM")
@@ -151,8 +153,21 @@ def fold_complete(folder, need_probe=True):
     return all(k in metrics for k in keys)
 
 
+def valid_complete(folder):
+    """The fold's ``valid_summary.json`` if its training finished, else
+    None (what a sweep reads: never the test metrics)."""
+    path = os.path.join(folder, "valid_summary.json")
+    try:
+        with open(path, encoding="utf-8") as fin:
+            summary = json.load(fin)
+    except (OSError, ValueError):
+        return None
+    done = summary.get("epochs_done") == summary.get("number_of_epochs")
+    return summary if done else None
+
+
 def run_folds(train_script, hparams_file, folds, output_folder,
-              extra_args=(), need_probe=True, stop=None):
+              extra_args=(), need_probe=True, stop=None, test=True):
     """Runs (or skips, if complete) each fold; returns their metrics.
 
     Arguments
@@ -171,17 +186,28 @@ def run_folds(train_script, hparams_file, folds, output_folder,
         Whether a complete fold must carry the speaker probe.
     stop : callable, optional
         ``stop(fold, metrics)`` → True skips the remaining folds.
+    test : bool
+        False: train and validate only (``--run_test=False``); the
+        results are then the folds' ``valid_summary.json``, and no test
+        metric is computed or read.
 
     Returns
     -------
     dict
-        ``{fold name: test metrics}``, in fold order.
+        ``{fold name: test metrics}`` (or validation summaries), in fold
+        order.
     """
     results = {}
+    if test:
+        def complete(folder):
+            return fold_complete(folder, need_probe)
+    else:
+        complete = valid_complete
+        extra_args = [*extra_args, "--run_test=False"]
     for i, fold in enumerate(folds, 1):
         folder = os.path.join(output_folder, fold.name)
         tag = f"[{i}/{len(folds)}] {fold.name}"
-        if fold_complete(folder, need_probe):
+        if complete(folder):
             print(f"{tag}: complete, skipped", flush=True)
         else:
             args = [f"--{k}={v}" for k, v in fold.overrides.items()]
@@ -190,19 +216,82 @@ def run_folds(train_script, hparams_file, folds, output_folder,
             print(f"{tag}: running {' '.join(args)}", flush=True)
             start = time.time()
             res = subprocess.run(cmd)
-            if res.returncode != 0 or not fold_complete(folder, need_probe):
+            if res.returncode != 0 or not complete(folder):
                 raise ProtocolError(
                     f"fold {fold.name} failed (exit {res.returncode}); see "
                     f"{folder}/log.txt, then rerun to resume it")
             print(f"{tag}: done in {time.time() - start:.0f} s", flush=True)
+        if not test:
+            results[fold.name] = valid_complete(folder)
+            print(f"{tag}: best valid UA "
+                  f"{results[fold.name]['best_valid_UA']:.2f}", flush=True)
+            continue
         with open(os.path.join(folder, "test_metrics.json"),
                   encoding="utf-8") as fin:
             results[fold.name] = json.load(fin)
         m = results[fold.name]
-        probe = (m.get("speaker_probe") or {}).get("accuracy")
+        probe = m.get("speaker_probe") or {}
+        probe = probe.get("balanced_accuracy", probe.get("accuracy"))
         print(f"{tag}: UA {m['UA']:.2f} WA {m['WA']:.2f} "
               f"probe {probe if probe is None else round(probe, 2)}",
               flush=True)
         if stop is not None and stop(fold, m):
             break
     return results
+
+
+def parse_sweep(specs):
+    """``["lambda_max=0.1,0.3"]`` → the grid of override dicts.
+
+    Example
+    -------
+    >>> parse_sweep(["lambda_max=0.1,0.3", "adversary=grl"])
+    [{'lambda_max': '0.1', 'adversary': 'grl'}, \
+{'lambda_max': '0.3', 'adversary': 'grl'}]
+    """
+    grid = [{}]
+    for spec in specs:
+        key, sep, values = spec.partition("=")
+        values = [v for v in values.split(",") if v.strip()]
+        if not sep or not key or not values:
+            raise ProtocolError(f"--sweep {spec}: use KEY=V1,V2,...")
+        if key in PROTOCOL_KEYS:
+            raise ProtocolError(f"--sweep {key}: set per fold by the "
+                                "protocol; sweep another key")
+        grid = [dict(g, **{key: v}) for g in grid for v in values]
+    return grid
+
+
+def sweep_tag(values):
+    """A folder name for one point of a sweep.
+
+    Example
+    -------
+    >>> sweep_tag({"lambda_max": "0.3", "adversary": "tap"})
+    'lambda_max-0.3_adversary-tap'
+    """
+    return "_".join(f"{k}-{v}" for k, v in values.items()).replace("/", "-")
+
+
+def pick_by_valid(results):
+    """The sweep point with the best mean validation UA over its folds.
+
+    Arguments
+    ---------
+    results : dict
+        ``{tag: {fold: valid_summary}}``.
+
+    Returns
+    -------
+    (str, dict)
+        The tag picked, and ``{tag: mean best validation UA}``.
+
+    Example
+    -------
+    >>> pick_by_valid({"a": {"f1": {"best_valid_UA": 60.0}},
+    ...                "b": {"f1": {"best_valid_UA": 70.0}}})
+    ('b', {'a': 60.0, 'b': 70.0})
+    """
+    means = {tag: sum(f["best_valid_UA"] for f in folds.values())
+             / len(folds) for tag, folds in results.items()}
+    return max(means, key=lambda t: (means[t], -list(means).index(t))), means

@@ -31,12 +31,17 @@ def _mean_std(values):
     return float(np.mean(vals)), std
 
 
+def _probe_score(probe):
+    """Balanced accuracy of a probe (plain accuracy in older runs)."""
+    return probe.get("balanced_accuracy", probe.get("accuracy"))
+
+
 def _fold_row(m):
     probe = m.get("speaker_probe") or {}
     before = m.get("speaker_probe_before") or {}
     return {"WA": m.get("WA"), "UA": m["UA"], "macro_F1": m.get("macro_F1"),
-            "probe_acc": probe.get("accuracy"),
-            "probe_acc_before": before.get("accuracy"),
+            "probe_acc": _probe_score(probe),
+            "probe_acc_before": _probe_score(before),
             "probe_chance": probe.get("chance"),
             "n_speakers": probe.get("n_speakers"),
             "n_test": m.get("n_utterances")}

@@ -34,6 +34,9 @@ class RunningNorm(torch.nn.Module):
         Weight of each new batch in the running estimates.
     eps : float
         Added to the variance.
+    scale : bool
+        False: centre only (subtract the running mean), which leaves the
+        gradient that flows back unscaled.
 
     Example
     -------
@@ -46,10 +49,11 @@ class RunningNorm(torch.nn.Module):
     torch.Size([1, 1, 2])
     """
 
-    def __init__(self, input_size, momentum=0.05, eps=1e-5):
+    def __init__(self, input_size, momentum=0.05, eps=1e-5, scale=True):
         super().__init__()
         self.momentum = momentum
         self.eps = eps
+        self.scale = scale
         self.register_buffer("mean", torch.zeros(input_size))
         self.register_buffer("sq_mean", torch.ones(input_size))
         self.register_buffer("count", torch.zeros((), dtype=torch.long))
@@ -70,5 +74,7 @@ class RunningNorm(torch.nn.Module):
                 self.mean.mul_(1 - w).add_(mean, alpha=w)
                 self.sq_mean.mul_(1 - w).add_(sq, alpha=w)
                 self.count += 1
+        if not self.scale:
+            return x - self.mean
         var = (self.sq_mean - self.mean**2).clamp_min(0.0)
         return (x - self.mean) / torch.sqrt(var + self.eps)

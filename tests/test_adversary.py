@@ -7,6 +7,7 @@ gradients computed by hand.
 """
 
 import copy
+import math
 
 import pytest
 import speechbrain as sb
@@ -19,7 +20,7 @@ from speechbrain_grl.brain import SpeakerAdversarialBrain
 from speechbrain_grl.dataio import dataio_prep
 from speechbrain_grl.iemocap import prepare_iemocap
 
-ALPHA, LAMBDA, ASCENT = 0.8, 0.5, 0.01
+ALPHA, LAMBDA, ASCENT, RATIO = 0.8, 0.5, 0.01, 0.3
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +33,9 @@ def setup(demo_assets, tmp_path_factory):
         "lambda_max": LAMBDA,
         "lambda_kind": "constant",
         "ascent_step": ASCENT,
+        "ascent_ratio": RATIO,
+        "adversary_conditional": True,
+        "alternate": "next_batch",  # one turn per fit_batch: checkable
     }
     with open(DEMO_YAML, encoding="utf-8") as fin:
         hparams = load_hyperpyyaml(fin, overrides)
@@ -43,9 +47,9 @@ def setup(demo_assets, tmp_path_factory):
     return hparams, next(batches), next(batches)
 
 
-def make_brain(setup, adversary):
+def make_brain(setup, adversary, scale="relative"):
     hparams, _, _ = setup
-    hp = dict(hparams, adversary=adversary)
+    hp = dict(hparams, adversary=adversary, adversary_scale=scale)
     modules = copy.deepcopy(hparams["modules"])
     hp["modules"] = modules
     brain = SpeakerAdversarialBrain(
@@ -83,8 +87,9 @@ def emo_and_spk_losses(brain, batch):
     wavs, lens = batch.sig
     emb = brain.embed(wavs, lens)
     emo_logp = brain.hparams.log_softmax(brain.modules.emo_head(emb))
-    emo = F.nll_loss(emo_logp.squeeze(1), batch.emo_encoded.data.squeeze(1))
-    spk = F.nll_loss(brain.speaker_logp(emb),
+    emotions = batch.emo_encoded.data.squeeze(1)
+    emo = F.nll_loss(emo_logp.squeeze(1), emotions)
+    spk = F.nll_loss(brain.speaker_logp(emb, emotions),
                      batch.spk_encoded.data.squeeze(1))
     return emo, spk
 
@@ -98,9 +103,9 @@ def ssl_names(g):
     return [n for n in g if n.startswith("ssl.") and g[n] is not None]
 
 
-def test_grl_reverses_exactly_alpha_lambda_speaker_gradient(setup):
+def test_absolute_grl_reverses_exactly_alpha_lambda_speaker_gradient(setup):
     _, batch, _ = setup
-    brain = make_brain(setup, "grl")
+    brain = make_brain(setup, "grl", "absolute")
     emo, spk = emo_and_spk_losses(brain, batch)
     g_emo = grads(brain, emo)
     emo, spk = emo_and_spk_losses(brain, batch)
@@ -121,6 +126,54 @@ def test_grl_reverses_exactly_alpha_lambda_speaker_gradient(setup):
             close(g_grl[n], ALPHA * g_spk[n], scale_of([g_spk[n]]))
 
 
+def test_relative_grl_reverses_lambda_times_the_emotion_gradient(setup):
+    """Relative GRL: the encoder receives the backprop of g_emo − c·g_spk
+    from the embedding, c = λ‖g_emo‖/‖g_spk‖ at the embedding, in one
+    backward pass; the speaker head descends on ℓ_spk as in the
+    baseline."""
+    _, batch, _ = setup
+    brain = make_brain(setup, "grl", "relative")
+    wavs, lens = batch.sig
+    emb = brain.embed(wavs, lens)
+    emotions = batch.emo_encoded.data.squeeze(1)
+    emo = F.nll_loss(
+        brain.hparams.log_softmax(brain.modules.emo_head(emb)).squeeze(1),
+        emotions)
+    spk = F.nll_loss(brain.speaker_logp(emb, emotions),
+                     batch.spk_encoded.data.squeeze(1))
+    g_e, = torch.autograd.grad(emo, emb, retain_graph=True)
+    g_s, = torch.autograd.grad(spk, emb, retain_graph=True)
+    coef = LAMBDA * g_e.norm() / g_s.norm()
+    brain.modules.zero_grad(set_to_none=True)
+    emb.backward(g_e - coef * g_s)
+    expected = {n: p.grad.clone() for n, p in brain.modules.named_parameters()
+                if p.grad is not None and not n.startswith("emo_head.")}
+    brain.modules.zero_grad(set_to_none=True)
+    g_spk_head = grads(brain, emo_and_spk_losses(brain, batch)[1])
+    brain.modules.zero_grad(set_to_none=True)
+    before = params(brain)
+    spy = {}
+    original = brain.optimizers_step
+
+    def capture():
+        spy.update({n: None if p.grad is None else p.grad.clone()
+                    for n, p in brain.modules.named_parameters()})
+        original()
+
+    brain.optimizers_step = capture
+    brain.fit_batch(batch)
+    names = [n for n in expected if n.startswith(("ssl.", "projection."))]
+    assert len(names) > 10
+    scale = scale_of(expected[n] for n in names)
+    for n in names:
+        close(spy[n], expected[n], scale)
+    for n in g_spk_head:
+        if n.startswith("spk_head.") and g_spk_head[n] is not None:
+            close(spy[n], ALPHA * g_spk_head[n], scale_of([g_spk_head[n]]))
+    assert any(not torch.equal(before[n], p) for n, p in
+               params(brain).items() if n.startswith("ssl."))
+
+
 def test_baseline_sends_no_speaker_gradient_to_the_encoder(setup):
     _, batch, _ = setup
     brain = make_brain(setup, "none")
@@ -132,17 +185,31 @@ def test_baseline_sends_no_speaker_gradient_to_the_encoder(setup):
     for n in names:
         close(g_none[n], g_emo[n], scale)
     # ...while its speaker head still learns (it is monitored).
-    assert g_none["spk_head.1.w.weight"].abs().sum() > 0
+    assert g_none["spk_head.hidden.0.weight"].abs().sum() > 0
 
 
 def params(brain):
     return {n: p.detach().clone() for n, p in brain.modules.named_parameters()}
 
 
+def expected_ascent(brain, g_spk, scale, names, group):
+    """The ascent of one parameter group: size·g (absolute), or
+    λ·lr·g / RMS(g over the group) (relative)."""
+    if scale == "absolute":
+        return {n: ASCENT * g_spk[n] for n in names}
+    grads_ = [g_spk[n] for n in names]
+    rms = math.sqrt(sum(float((g ** 2).sum()) for g in grads_)
+                     / sum(g.numel() for g in grads_))
+    lr = brain.optimizers_dict[group].param_groups[0]["lr"]
+    return {n: RATIO * lr * g_spk[n] / rms for n in names}
+
+
+@pytest.mark.parametrize("scale", ["relative", "absolute"])
 @pytest.mark.parametrize("adversary", ["tap", "snp"])
-def test_speaker_step_ascends_the_adversarial_parameters(setup, adversary):
+def test_speaker_step_ascends_the_adversarial_parameters(setup, adversary,
+                                                         scale):
     _, batch, _ = setup
-    brain = make_brain(setup, adversary)
+    brain = make_brain(setup, adversary, scale)
     _, spk = emo_and_spk_losses(brain, batch)
     g_spk = grads(brain, spk)
     brain.modules.zero_grad(set_to_none=True)
@@ -151,14 +218,19 @@ def test_speaker_step_ascends_the_adversarial_parameters(setup, adversary):
     brain.fit_batch(batch)
     after = params(brain)
     assert brain.schedule.current_step == 2
-    scale = scale_of(ASCENT * g for n, g in g_spk.items()
-                     if g is not None and not n.startswith("spk_head."))
+    proj = [n for n in before if n.startswith("projection.")]
+    ssl = [n for n in before if n.startswith("ssl.") and g_spk[n] is not None]
+    expected = expected_ascent(brain, g_spk, scale, proj, "heads")
+    if adversary == "tap":
+        expected.update(expected_ascent(brain, g_spk, scale, ssl, "ssl"))
+    for group in ([proj, ssl] if adversary == "tap" else [proj]):
+        size = scale_of(expected[n] for n in group)
+        for n in group:
+            close(after[n] - before[n], expected[n], size, rel=1e-2)
     for n in before:
         delta = after[n] - before[n]
-        if n.startswith("projection.") or (
-            adversary == "tap" and n.startswith("ssl.") and g_spk[n] is not None
-        ):
-            close(delta, ASCENT * g_spk[n], scale, rel=1e-2)
+        if n in expected:
+            continue
         elif n.startswith("spk_head."):
             continue
         else:  # emo head; the encoder under SNP
@@ -189,3 +261,71 @@ def test_emotion_step_of_tap_leaves_the_speaker_head_alone(setup):
                            before["emo_head.w.weight"])
     assert any(not torch.equal(after[n], before[n])
                for n in before if n.startswith("ssl."))
+
+
+@pytest.mark.parametrize("fp16_scaler", [False, True])
+def test_non_finite_speaker_gradient_skips_the_ascent(setup, fp16_scaler):
+    """An inf in one encoder gradient (as an fp16 overflow gives) must not
+    reach the weights: the ascent is skipped, the speaker head still
+    steps, and with a loss scaler the scale backs off."""
+    _, batch, _ = setup
+    brain = make_brain(setup, "tap")
+    if fp16_scaler:  # GradScaler's own logic, on the CPU
+        brain.scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    target = next(p for n, p in brain.modules.named_parameters()
+                  if n.startswith("ssl.") and p.requires_grad)
+    handle = target.register_hook(lambda g: torch.full_like(g, math.inf))
+    before = params(brain)
+    brain.schedule.current_step = 1  # a speaker turn
+    try:
+        brain.fit_batch(batch)
+    finally:
+        handle.remove()
+    after = params(brain)
+    assert brain.ascent_skipped == 1
+    for n in before:
+        if n.startswith(("ssl.", "projection.", "emo_head.")):
+            assert torch.equal(after[n], before[n]), n
+        assert torch.isfinite(after[n]).all(), n
+    assert any(not torch.equal(after[n], before[n])
+               for n in before if n.startswith("spk_head."))
+    if fp16_scaler:
+        assert brain.scaler.get_scale() < 1024.0
+    # The next speaker turn, with finite gradients, ascends again.
+    brain.schedule.current_step = 1
+    brain.fit_batch(batch)
+    assert brain.ascent_skipped == 1
+    assert any(not torch.equal(params(brain)[n], after[n])
+               for n in after if n.startswith("ssl."))
+
+
+def test_same_batch_takes_both_turns_on_one_batch(setup):
+    """``alternate: same_batch``: one fit_batch is the emotion turn (the
+    emotion path descends, as in the baseline) and then the speaker turn
+    (the speaker head descends, the adversarial parameters ascend)."""
+    _, batch, _ = setup
+    base = make_brain(setup, "none")
+    brain = make_brain(setup, "tap")
+    brain.hparams.alternate = "same_batch"
+    before = params(brain)
+    base.fit_batch(batch)  # the baseline's step from the same weights
+    emotion_only = params(base)
+    start = brain.schedule.current_step
+    spy = []
+    original = brain._speaker_step
+    brain._speaker_step = lambda b: spy.append(params(brain)) or original(b)
+    brain.fit_batch(batch)
+    after = params(brain)
+    assert brain.schedule.current_step == start + 1 and len(spy) == 1
+    mid = spy[0]  # after the emotion turn, before the speaker turn
+    for n in before:
+        if n.startswith(("ssl.", "projection.", "emo_head.")):
+            close(mid[n], emotion_only[n], scale_of([before[n]]), rel=1e-5)
+        if n.startswith("spk_head."):
+            assert torch.equal(mid[n], before[n]), n
+    assert any(not torch.equal(after[n], mid[n]) for n in after
+               if n.startswith("ssl."))
+    assert any(not torch.equal(after[n], mid[n]) for n in after
+               if n.startswith("spk_head."))
+    assert all(torch.equal(after[n], mid[n]) for n in after
+               if n.startswith("emo_head."))

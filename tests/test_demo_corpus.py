@@ -78,3 +78,56 @@ def test_labels_balanced_and_emotion_cues(tmp_path):
         rms[code].append(np.sqrt(np.mean(x**2)))
     mean = {c: np.mean(v) for c, v in rms.items()}
     assert mean["ang"] > mean["hap"] > mean["neu"] > mean["sad"]
+
+
+def test_speaker_shortcut_in_training_sessions_only(tmp_path):
+    """With speaker_bias 0.9 every speaker outside the unbiased session
+    says a favourite emotion about 90% of the time, each emotion is the
+    favourite of two speakers, and the test session is as balanced as
+    the unbiased corpus."""
+    from speechbrain_grl.iemocap import scan_corpus
+
+    root = make_demo_corpus(tmp_path / "b", utts_per_speaker=40,
+                            speaker_bias=0.9, unbiased_sessions=[5])
+    plain = make_demo_corpus(tmp_path / "p", utts_per_speaker=40)
+    entries, _ = scan_corpus(root)
+    counts = collections.defaultdict(collections.Counter)
+    for e in entries.values():
+        counts[e["spk_id"]][e["emo"]] += 1
+    favourites = {}
+    for spk, c in counts.items():
+        emo, n = c.most_common(1)[0]
+        share = n / sum(c.values())
+        if spk.startswith("Ses05"):
+            assert share == 0.25, (spk, c)  # 8 of each, as unbiased
+        else:
+            assert 0.8 <= share <= 0.97, (spk, c)
+            favourites[spk] = emo
+    assert sorted(collections.Counter(favourites.values()).values()) == [
+        2, 2, 2, 2]
+    plain_entries, _ = scan_corpus(plain)
+    assert len(plain_entries) == len(entries)  # as many kept utterances
+    with pytest.raises(ValueError, match="speaker_bias"):
+        make_demo_corpus(tmp_path / "x", speaker_bias=1.5)
+
+
+def test_emotion_strength_scales_the_cue(tmp_path):
+    """At strength 0 every emotion is rendered with neutral prosody: the
+    loudness no longer differs between angry and sad utterances."""
+    from speechbrain_grl.iemocap import scan_corpus
+
+    def rms_by_emotion(root):
+        entries, _ = scan_corpus(root, sessions=[1])
+        out = collections.defaultdict(list)
+        for e in entries.values():
+            sig, _ = sf.read(e["wav"].replace("{data_root}", str(root)))
+            out[e["emo"]].append(float(np.sqrt(np.mean(sig ** 2))))
+        return {k: float(np.mean(v)) for k, v in out.items()}
+
+    full = rms_by_emotion(make_demo_corpus(tmp_path / "f", n_sessions=1,
+                                           utts_per_speaker=20))
+    flat = rms_by_emotion(make_demo_corpus(tmp_path / "z", n_sessions=1,
+                                           utts_per_speaker=20,
+                                           emotion_strength=0.0))
+    assert full["ang"] / full["sad"] > 3
+    assert 0.7 < flat["ang"] / flat["sad"] < 1.4

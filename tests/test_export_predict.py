@@ -226,3 +226,25 @@ def test_cli_bad_model(tmp_path):
     assert res.returncode != 0
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "--model" in lines[0], res.stderr
+
+
+def test_int8_agrees_with_fp32_on_the_demo_test_set(exported, demo_assets):
+    """Dynamic int8 quantisation keeps the labels of the demo test set
+    (at least 95% agree) and the probabilities close (the bound measured
+    by benchmarks/int8_agreement.py, with margin)."""
+    from speechbrain_grl.predict import load_model, predict, quantize_int8
+
+    run, model = exported
+    man = json.loads((run / "test.json").read_text())
+    root = str(demo_assets / "corpus" / "IEMOCAP_full_release")
+    files = [__import__("pathlib").Path(e["wav"].replace("{data_root}", root))
+             for e in man.values()]
+    clf = load_model(model)
+    fp32 = predict(clf, files, batch_seconds=0, progress=False)
+    int8 = predict(quantize_int8(load_model(model)), files, batch_seconds=0,
+                   progress=False, precision="int8")
+    labels = [k for k in fp32[0] if k.startswith("prob_")]
+    agree = np.mean([a["label"] == b["label"] for a, b in zip(fp32, int8)])
+    diff = max(abs(a[k] - b[k]) for a, b in zip(fp32, int8) for k in labels)
+    assert len(files) == 64 and agree >= 0.95, (agree, diff)
+    assert diff < 0.1, diff

@@ -151,6 +151,37 @@ def test_every_speaker_fold_is_speaker_independent():
         assert len(test) == 1 and not test & others
 
 
+@pytest.mark.parametrize("valid_from", ["held_out_speakers",
+                                        "training_speakers"])
+@pytest.mark.parametrize("protocol", ["session", "speaker", "random",
+                                      "lowres"])
+def test_no_speaker_in_two_parts(protocol, valid_from):
+    """Every fold of every protocol, under both validation sources: no
+    speaker is in two of train, validation and test (``random`` is
+    speaker dependent by design: train and test share speakers, and only
+    held-out validation is disjoint from both)."""
+    entries = {f"{s}_impro01_{s[-1]}{i:03d}": {
+        "emo": "neu hap ang sad".split()[i % 4], "spk_id": s,
+        "session": int(s[4])} for s in SPEAKERS for i in range(40)}
+    for fold in make_folds(protocol, lowres_sizes=(5,), lowres_draws=1):
+        opts = {k: v for k, v in fold.overrides.items()
+                if k in ("split", "test_session", "test_speaker", "seed")}
+        out = make_splits(entries, valid_from=valid_from, **opts)
+        spk = {k: {e["spk_id"] for e in out[k].values()} for k in out}
+        assert all(spk.values())
+        held = valid_from == "held_out_speakers"
+        if protocol != "random":
+            assert not spk["test"] & (spk["train"] | spk["valid"]), fold
+        if held:
+            assert not spk["valid"] & (spk["train"] | spk["test"]), fold
+        else:
+            assert spk["valid"] <= spk["train"], fold
+        if held and opts["split"] == "session":
+            valid = {e["session"] for e in out["valid"].values()}
+            assert len(valid) == 1 and not valid & {
+                e["session"] for e in out["train"].values()}
+
+
 def test_bad_options(demo_assets, tmp_path):
     res = run_recipe("cross_validate.py", *demo_args(
         demo_assets, tmp_path, "--protocol", "session", "--test_session=2"),
@@ -160,3 +191,33 @@ def test_bad_options(demo_assets, tmp_path):
         demo_assets, tmp_path, "--protocol", "session", "--folds", "7"),
         check=False)
     assert "folds 1..5" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_sweep_picks_on_validation_and_tests_the_pick_only(demo_assets,
+                                                           tmp_path):
+    """Every value trains with testing off; the pick is the best mean
+    validation UA (valid_summary.json); only then is the pick tested, and
+    no other value ever has test metrics or predictions."""
+    out = tmp_path / "sweep"
+    res = _cv(demo_assets, out, "--protocol", "session", "--folds", "5",
+              "--sweep", "lambda_max=0.1,0.5", "--adversary=grl",
+              "--number_of_epochs=2")
+    summary = _json(out / "sweep_summary.json")
+    points = summary["points"]
+    assert set(points) == {"lambda_max-0.1", "lambda_max-0.5"}
+    for tag, point in points.items():
+        fold = out / "sweep" / tag / "fold_5"
+        valid = _json(fold / "valid_summary.json")
+        assert point["valid_UA"]["fold_5"] == valid["best_valid_UA"]
+        tested = (fold / "test_metrics.json").exists()
+        assert tested == (tag == summary["pick"])
+        assert (fold / "test_predictions.json").exists() == tested
+    best = max(points, key=lambda t: points[t]["valid_UA_mean"])
+    assert points[summary["pick"]]["valid_UA_mean"] == (
+        points[best]["valid_UA_mean"])
+    pick = out / "sweep" / summary["pick"] / "fold_5"
+    assert (out / "sweep_summary.json").stat().st_mtime_ns <= (
+        pick / "test_metrics.json").stat().st_mtime_ns
+    assert f"picked {summary['pick']}" in res.stdout
+    assert _json(out / "cv_summary.json")["mean"]["UA"] == _json(
+        pick / "test_metrics.json")["UA"]

@@ -13,6 +13,15 @@ same command continues where it stopped. Then it writes, in
 >     --data_folder=/path/to/IEMOCAP_full_release --folds 1,2
 > python cross_validate.py hparams/demo_grl.yaml --protocol lowres \
 >     --lowres_sizes 5,10 --lowres_draws 2
+> python cross_validate.py hparams/demo_grl.yaml --protocol session \
+>     --folds 5 --sweep lambda_max=0.03,0.1,0.3
+
+``--sweep KEY=V1,V2,...`` (repeatable: a grid) trains every value on every
+fold with testing off (``--run_test=False``) into
+``<output_folder>/sweep/<KEY-V>/``, picks the value with the best mean
+validation UA (``valid_summary.json``; no test metric is computed or read
+until then), writes ``sweep_summary.json``/``.md``, and only then tests
+the picked value's folds and writes the usual report for them.
 
 Any other ``--key=value`` is a hparam override passed to every fold.
 """
@@ -22,6 +31,7 @@ import json
 import os
 import sys
 
+from speechbrain_grl.jsonio import write_json_atomic
 from speechbrain_grl.protocols import (
     LOWRES_SIZES,
     PROTOCOL_KEYS,
@@ -29,9 +39,12 @@ from speechbrain_grl.protocols import (
     ProtocolError,
     make_folds,
     parse_overrides,
+    parse_sweep,
+    pick_by_valid,
     resolve_hparams,
     run_folds,
     select_folds,
+    sweep_tag,
 )
 from speechbrain_grl.report import (
     summarize_folds,
@@ -64,6 +77,9 @@ def main(argv):
     parser.add_argument("--lowres_sizes",
                         default=",".join(map(str, LOWRES_SIZES)))
     parser.add_argument("--lowres_draws", type=int, default=5)
+    parser.add_argument("--sweep", action="append", default=[],
+                        metavar="KEY=V1,V2",
+                        help="pick KEY among the values by validation UA")
     args, extra = parser.parse_known_args(argv)
     overrides = parse_overrides(extra)
     clash = sorted(set(overrides) & set(PROTOCOL_KEYS))
@@ -82,6 +98,8 @@ def main(argv):
                        _ints(args.lowres_sizes, "--lowres_sizes"),
                        args.lowres_draws)
     if args.protocol == "lowres":
+        if args.sweep:
+            raise ProtocolError("--sweep does not apply to lowres")
         if args.lowres_draws < 1:
             raise ProtocolError("--lowres_draws: use at least 1")
         if args.folds:
@@ -98,7 +116,11 @@ def main(argv):
               f"{output_folder}/lowres_summary.md")
         return
     folds = select_folds(folds, args.folds)
-    results = run_folds(train, args.hparams_file, folds, output_folder,
+    runs_folder = output_folder
+    if args.sweep:  # the report goes to output_folder, the runs stay put
+        runs_folder, extra = _sweep(args, folds, output_folder, extra,
+                                    train, need_probe)
+    results = run_folds(train, args.hparams_file, folds, runs_folder,
                         extra, need_probe)
     summary = summarize_folds(results, args.protocol)
     write_cv_report(output_folder, summary)
@@ -106,6 +128,49 @@ def main(argv):
     print(f"{args.protocol}: UA {mean['UA']:.2f} ± {std['UA']:.2f}, "
           f"WA {mean['WA']:.2f} ± {std['WA']:.2f}; see "
           f"{output_folder}/cv_summary.md")
+
+
+def _sweep(args, folds, output_folder, extra, train, need_probe):
+    """Trains every sweep point without testing, picks one on validation,
+    writes ``sweep_summary.json``/``.md``; returns the picked point's
+    folder and arguments (its folds then resume into testing)."""
+    grid = parse_sweep(args.sweep)
+    results, folders = {}, {}
+    for point in grid:
+        tag = sweep_tag(point)
+        folders[tag] = os.path.join(output_folder, "sweep", tag)
+        point_args = [a for a in extra
+                      if a.split("=", 1)[0][2:] not in point]
+        point_args += [f"--{k}={v}" for k, v in point.items()]
+        print(f"sweep {tag}", flush=True)
+        results[tag] = (run_folds(train, args.hparams_file, folds,
+                                  folders[tag], point_args, need_probe,
+                                  test=False), point_args)
+    pick, means = pick_by_valid({t: r for t, (r, _) in results.items()})
+    summary = {
+        "protocol": args.protocol, "folds": [f.name for f in folds],
+        "criterion": "mean over folds of the best validation UA",
+        "points": {t: {"values": p, "valid_UA_mean": means[t],
+                       "valid_UA": {f: r["best_valid_UA"]
+                                    for f, r in results[t][0].items()}}
+                   for t, p in zip(results, grid)},
+        "pick": pick,
+    }
+    write_json_atomic(summary, os.path.join(output_folder,
+                                            "sweep_summary.json"))
+    lines = ["# Sweep", "", f"Protocol {args.protocol}, folds "
+             f"{', '.join(summary['folds'])}; picked on validation only "
+             "(test metrics are computed for the pick alone).", "",
+             "| point | mean valid UA | pick |", "|---|---|---|"]
+    for tag, point in summary["points"].items():
+        lines.append(f"| {tag} | {point['valid_UA_mean']:.2f} | "
+                     f"{'**yes**' if tag == pick else ''} |")
+    with open(os.path.join(output_folder, "sweep_summary.md"), "w",
+              encoding="utf-8") as fout:
+        fout.write("\n".join(lines) + "\n")
+    print(f"sweep: picked {pick} (mean valid UA {means[pick]:.2f}); "
+          "testing it", flush=True)
+    return folders[pick], results[pick][1]
 
 
 def _covers_all(output_folder, fold, draws):

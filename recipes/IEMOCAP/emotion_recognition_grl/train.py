@@ -61,6 +61,7 @@ if __name__ == "__main__":
                 "split": hparams["split"],
                 "test_session": hparams["test_session"],
                 "test_speaker": hparams["test_speaker"],
+                "valid_from": hparams.get("valid_from"),
                 "valid_ratio": hparams["valid_ratio"],
                 "seed": hparams["seed"],
                 "sessions": hparams["sessions"],
@@ -72,6 +73,7 @@ if __name__ == "__main__":
         sys.exit(f"train.py: error: {err}")
     datasets = dataio_prep(hparams)
     hparams["label_encoder"] = datasets["label_encoder"]
+    hparams["spk_encoder"] = datasets["spk_encoder"]
 
     try:
         brain = SpeakerAdversarialBrain(
@@ -103,15 +105,17 @@ if __name__ == "__main__":
     )
     check_ranks_in_sync(brain.modules)  # DDP: all processes agree
     # Model selection reads validation only: the best valid UA is tested.
-    brain.evaluate(
-        test_set=datasets["test"],
-        max_key="UA",
-        test_loader_kwargs=loader_options(
-            hparams["test_dataloader_options"], brain.device, workers
-        ),
-    )
-    if hparams.get("probe_speakers", False):
-        run_on_main(probe_after, args=[brain, hparams])
+    # Sweeps train with run_test: False and test only the value they pick.
+    if hparams.get("run_test", True):
+        brain.evaluate(
+            test_set=datasets["test"],
+            max_key="UA",
+            test_loader_kwargs=loader_options(
+                hparams["test_dataloader_options"], brain.device, workers
+            ),
+        )
+        if hparams.get("probe_speakers", False):
+            run_on_main(probe_after, args=[brain, hparams])
     if torch.distributed.is_initialized():  # a clean exit for every rank
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()

@@ -1,0 +1,45 @@
+"""Per-speaker standardisation (adversary: spknorm) uses each speaker's
+own statistics, in training and in evaluation."""
+
+import pytest
+import torch
+
+from speechbrain_grl.speaker_norm import SpeakerNorm, speaker_stats
+
+
+def test_training_statistics_are_per_speaker():
+    torch.manual_seed(0)
+    norm = SpeakerNorm(3, n_speakers=3, momentum=0.5)
+    # Speaker 0 around +5, speaker 1 around -5, with different spreads.
+    for _ in range(30):
+        a = 5 + torch.randn(4, 1, 3)
+        b = -5 + 3 * torch.randn(4, 1, 3)
+        out = norm(torch.cat([a, b]), speaker_index=torch.tensor(
+            [0] * 4 + [1] * 4))
+    assert torch.allclose(norm.mean[0], torch.full((3,), 5.0), atol=1.0)
+    assert torch.allclose(norm.mean[1], torch.full((3,), -5.0), atol=1.5)
+    std = torch.sqrt(norm.sq_mean - norm.mean ** 2)
+    assert (std[1] > 2 * std[0]).all()
+    assert norm.count[2] == 0  # never seen: untouched
+    # Both speakers come out centred and scaled alike.
+    assert out[:4].mean().abs() < 1.0 and out[4:].mean().abs() < 1.0
+    # A speaker's output does not depend on the other speakers in the batch.
+    norm.eval()
+    norm.set_eval_stats({"x": (torch.zeros(3), torch.ones(3)),
+                         "y": (torch.full((3,), 2.0), torch.full((3,), 4.0))})
+    x = torch.ones(2, 1, 3)
+    both = norm(x, speaker_ids=["x", "y"])
+    assert torch.allclose(both[0], x[0])
+    assert torch.allclose(both[1], (x[1] - 2) / 4)
+    with pytest.raises(KeyError, match="set_eval_stats"):
+        norm(x, speaker_ids=["x", "unknown"])
+
+
+def test_speaker_stats_groups_rows_by_speaker():
+    feats = torch.tensor([[0.0, 1.0], [2.0, 3.0], [10.0, 10.0],
+                          [20.0, 30.0]])
+    stats = speaker_stats(feats, ["a", "a", "b", "b"])
+    assert torch.allclose(stats["a"][0], torch.tensor([1.0, 2.0]))
+    assert torch.allclose(stats["b"][0], torch.tensor([15.0, 20.0]))
+    assert torch.allclose(stats["b"][1], torch.tensor([5.0, 10.0]),
+                          atol=1e-4)
