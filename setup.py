@@ -9,7 +9,7 @@ here = Path(__file__).parent
 
 setup(
     name="speechbrain_grl",
-    version="0.1.0",
+    version="0.2.0",
     description=(
         "Speaker-adversarial (GRL, TAP, SNP) speech emotion recognition "
         "on SSL encoders for SpeechBrain"
@@ -18,7 +18,7 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     packages=find_packages(include=["speechbrain_grl", "speechbrain_grl.*"]),
-    package_data={"speechbrain_grl": ["templates/*.yaml"]},
+    package_data={"speechbrain_grl.inference": ["hparams/*.yaml"]},
     python_requires=">=3.9",
     install_requires=[
         "speechbrain>=1.1.2,<1.2",
@@ -36,8 +36,8 @@ setup(
     extras_require={"test": ["pytest>=7", "ruff"]},
     entry_points={
         "console_scripts": [
-            "speechbrain-grl-export = speechbrain_grl.export:main",
-            "speechbrain-grl-predict = speechbrain_grl.predict:main",
+            "speechbrain-grl-export = speechbrain_grl.inference.export:main",
+            "speechbrain-grl-predict = speechbrain_grl.inference.predict:main",
         ]
     },
     classifiers=[

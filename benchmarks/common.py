@@ -23,7 +23,7 @@ ENCODER_DIM = {"tiny": 32, "base": 768}
 
 def make_encoder(folder, size):
     """A random wav2vec2 (``tiny`` or ``base``), built once in ``folder``."""
-    from speechbrain_grl.tiny_ssl import make_tiny_ssl
+    from speechbrain_grl.testing.tiny_ssl import make_tiny_ssl
 
     return make_tiny_ssl(pathlib.Path(folder) / f"w2v_{size}", size=size)
 

@@ -104,7 +104,7 @@ def run_epoch(args, workdir, encoder, manifest, max_len):
     """One epoch of ``brain.fit`` (no validation); time and padding."""
     from speechbrain.utils.epoch_loop import EpochCounter
 
-    from speechbrain_grl.dataio import dataio_prep
+    from speechbrain_grl.dataio import data_hparams, dataio_prep
 
     hparams = common.load_hparams(
         encoder, args.size, workdir, adversary=args.adversary,
@@ -113,7 +113,9 @@ def run_epoch(args, workdir, encoder, manifest, max_len):
         max_train_duration=args.max_train_duration,
         **setting_overrides(args, max_len),
     )
-    datasets = dataio_prep(hparams)
+    datasets = dataio_prep(**data_hparams(hparams))
+    hparams["label_encoder"] = datasets["label_encoder"]
+    hparams["spk_encoder"] = datasets["spk_encoder"]
     brain = common.build_brain(hparams, args.device)
     kwargs = hparams["dataloader_options"]
     if "train_sampler" in datasets:

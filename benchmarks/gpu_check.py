@@ -186,7 +186,7 @@ class Check:
 
     # -- building ----------------------------------------------------------
     def encoder(self, kind, size):
-        from speechbrain_grl.tiny_ssl import make_tiny_ssl
+        from speechbrain_grl.testing.tiny_ssl import make_tiny_ssl
 
         return make_tiny_ssl(self.work / f"{kind}_{size}", kind=kind,
                              size=size)
@@ -382,8 +382,8 @@ class Check:
         from speechbrain.utils.epoch_loop import EpochCounter
 
         from speechbrain_grl.brain import SpeakerAdversarialBrain
-        from speechbrain_grl.dataio import dataio_prep
-        from speechbrain_grl.loader_opts import loader_options
+        from speechbrain_grl.dataio import data_hparams, dataio_prep
+        from speechbrain_grl.utils.loader_opts import loader_options
 
         prec = "bf16" if self.cuda else "fp32"
         hp = self.hparams(
@@ -394,8 +394,9 @@ class Check:
             number_of_epochs=1, bucketing=bucketing,
             output_folder=str(self.work / f"epoch_{adversary}_{max_len:g}"),
         )
-        datasets = dataio_prep(hp)
+        datasets = dataio_prep(**data_hparams(hp))
         hp["label_encoder"] = datasets["label_encoder"]
+        hp["spk_encoder"] = datasets["spk_encoder"]
         brain = SpeakerAdversarialBrain(
             modules=hp["modules"], hparams=hp,
             run_opts={"device": self.device, "precision": prec},

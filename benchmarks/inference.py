@@ -23,9 +23,9 @@ from pathlib import Path
 import torch
 from common import machine, set_threads
 
-from speechbrain_grl.export import _build_heads, _fill_template
-from speechbrain_grl.predict import quantize_int8
-from speechbrain_grl.tiny_ssl import make_tiny_ssl
+from speechbrain_grl.inference.export import _build_heads, _fill_template
+from speechbrain_grl.inference.predict import quantize_int8
+from speechbrain_grl.testing.tiny_ssl import make_tiny_ssl
 
 
 def build_folder(folder, size, emb_dim=256, n_emotions=4, kind="wav2vec2"):

@@ -15,7 +15,7 @@ SSL encoder → masked mean pooling → projection (the utterance embedding)
   ascends the whole encoder and the projection; SNP the projection only
   (the encoder then runs without gradient).
 - ``spknorm``: no adversary; the pooled encoder features are standardised
-  with each speaker's own statistics (:mod:`speechbrain_grl.speaker_norm`).
+  with each speaker's own statistics (:mod:`speechbrain_grl.nnet.speaker_norm`).
 
 How strong the adversary is (``adversary_scale``):
 
@@ -29,7 +29,7 @@ How strong the adversary is (``adversary_scale``):
   ascent is a plain SGD step of ``ascent_step`` (the paper's λ = 1e-3).
 
 With ``adversary_conditional`` the speaker head is one classifier per
-emotion (:class:`speechbrain_grl.speaker_head.SpeakerHead`), so the
+emotion (:class:`speechbrain_grl.nnet.speaker_head.SpeakerHead`), so the
 adversary removes only the speaker information that the emotion does not
 explain (see that module for why an unconditional adversary collapses
 when speakers carry an emotion shortcut).
@@ -45,19 +45,90 @@ import torch.nn.functional as F
 from speechbrain.core import INTRA_EPOCH_CKPT_FLAG
 from speechbrain.utils.distributed import main_process_only
 
-from speechbrain_grl.grl import GradientReversal
-from speechbrain_grl.jsonio import write_json_atomic
-from speechbrain_grl.metrics import emotion_metrics
-from speechbrain_grl.resume import guard_checkpoints, trim_train_log
-from speechbrain_grl.speaker_head import SpeakerHead
-from speechbrain_grl.speaker_norm import speaker_stats
+from speechbrain_grl.evaluation.metrics import emotion_metrics
+from speechbrain_grl.nnet.grl import GradientReversal
+from speechbrain_grl.nnet.speaker_head import SpeakerHead
+from speechbrain_grl.nnet.speaker_norm import speaker_stats
+from speechbrain_grl.utils.checkpoints import guard_checkpoints, trim_train_log
+from speechbrain_grl.utils.hparams_checks import RecipeError
+from speechbrain_grl.utils.jsonio import write_json_atomic
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SpeakerAdversarialBrain", "ADVERSARIES", "SCALES", "unwrap"]
+__all__ = ["SpeakerAdversarialBrain", "ADVERSARIES", "SCALES", "unwrap",
+           "BRAIN_HPARAMS", "REQUIRED", "brain_hparams"]
 
 ADVERSARIES = ("none", "grl", "tap", "snp", "spknorm")
 SCALES = ("relative", "absolute")
+
+
+REQUIRED = object()
+
+#: Every hparam the Brain reads, with its default (``REQUIRED``: none).
+#: The recipe passes exactly these, read explicitly from its yaml; the
+#: Brain reads nothing else (``self.hparams`` holds only these, plus the
+#: encoders the recipe adds).
+BRAIN_HPARAMS = {
+    # What the adversary is and how strong (see the module docstring).
+    "adversary": REQUIRED,
+    "adversary_scale": "relative",
+    "adversary_input": "embedding",
+    "alpha": 1.0,
+    "lambda_schedule": REQUIRED,
+    "ascent_ratio": 0.1,
+    "ascent_step": 0.001,
+    "alternate": "same_batch",
+    "spk_loss_balance": False,
+    "speaker_norm": False,
+    "log_softmax": REQUIRED,
+    # Optimisation.
+    "ssl_opt_class": REQUIRED,
+    "heads_opt_class": REQUIRED,
+    "spk_opt_class": None,
+    "lr_annealing_ssl": REQUIRED,
+    "lr_annealing_heads": REQUIRED,
+    "fused_optimizers": True,
+    "expandable_segments": True,
+    "epoch_counter": REQUIRED,
+    # Outputs and selection.
+    "train_logger": REQUIRED,
+    "output_folder": REQUIRED,
+    "keep_checkpoints": 1,
+    "avg_checkpoints": 1,
+    # Labels (the encoders come from dataio_prep).
+    "emotions": REQUIRED,
+    "n_speakers": REQUIRED,
+    "label_encoder": REQUIRED,
+    "spk_encoder": None,
+}
+
+
+def brain_hparams(hparams):
+    """The Brain's hparams picked from a loaded recipe yaml (tests and
+    benchmarks; the recipe reads them one by one).
+
+    Example
+    -------
+    >>> brain_hparams({"adversary": "grl", "other": 1})
+    {'adversary': 'grl'}
+    """
+    return {k: hparams[k] for k in BRAIN_HPARAMS if k in hparams}
+
+
+def _complete(hparams):
+    """``hparams`` with the defaults of :data:`BRAIN_HPARAMS` filled in;
+    a missing required key is a one-line error."""
+    hparams = dict(hparams)
+    for key, default in BRAIN_HPARAMS.items():
+        if key in hparams:
+            continue
+        if default is REQUIRED:
+            if key in ("label_encoder",):  # set after construction
+                continue
+            raise RecipeError(f"the Brain needs the hparam {key!r}; add "
+                              "it to the yaml")
+        hparams[key] = default
+    return hparams
 
 
 def _expandable_segments(on):
@@ -92,34 +163,41 @@ class SpeakerAdversarialBrain(sb.Brain):
     gets no optimizer.
     """
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, modules=None, opt_class=None, hparams=None,
+                 run_opts=None, checkpointer=None):
+        try:
+            super().__init__(modules, opt_class, _complete(hparams or {}),
+                             run_opts, checkpointer)
+        except ValueError as err:  # SpeechBrain's, e.g. fp16 on a CPU
+            if isinstance(err, RecipeError):
+                raise
+            raise RecipeError(str(err).strip().splitlines()[0]) from err
         if self.hparams.adversary not in ADVERSARIES:
-            raise ValueError(
+            raise RecipeError(
                 f"adversary: {self.hparams.adversary!r} is unknown; use "
                 f"one of {', '.join(ADVERSARIES)}"
             )
         if self.scale not in SCALES:
-            raise ValueError(
+            raise RecipeError(
                 f"adversary_scale: {self.scale!r} is unknown; use one of "
                 f"{', '.join(SCALES)}"
             )
         if self.alternating and self.grad_accumulation_factor > 1:
-            raise ValueError(
+            raise RecipeError(
                 f"adversary: {self.hparams.adversary} alternates steps and "
                 "does not support grad_accumulation_factor > 1"
             )
         if str(self.device).startswith("cuda"):
             _expandable_segments(
-                getattr(self.hparams, "expandable_segments", True))
+                self.hparams.expandable_segments)
         self.grl = GradientReversal(self.schedule.value)
         self.ascent_skipped = 0  # speaker steps skipped on inf/NaN
         self._speaker_phase = False  # inside a speaker step's update
         self._loaders = {}
         if self.speaker_norm and "spk_norm" not in self.modules:
-            raise ValueError(
+            raise RecipeError(
                 "speaker normalisation needs a spk_norm module "
-                "(speechbrain_grl.speaker_norm.SpeakerNorm) in modules")
+                "(speechbrain_grl.nnet.speaker_norm.SpeakerNorm) in modules")
         # SpeechBrain's StatisticsPooling adds random noise (scale eps) to
         # the mean, even in eval: off, so that evaluations are repeatable
         # and exported models reproduce them.
@@ -143,7 +221,7 @@ class SpeakerAdversarialBrain(sb.Brain):
         (hparam ``alternate: same_batch``) rather than on the next batch
         (``next_batch``, the paper's): every batch then gets an emotion
         update, as in the baseline, at twice the cost per batch."""
-        return getattr(self.hparams, "alternate", "next_batch") == (
+        return self.hparams.alternate == (
             "same_batch")
 
     @property
@@ -161,7 +239,7 @@ class SpeakerAdversarialBrain(sb.Brain):
     @property
     def scale(self):
         """``relative`` or ``absolute`` (hparam ``adversary_scale``)."""
-        return getattr(self.hparams, "adversary_scale", "absolute")
+        return self.hparams.adversary_scale
 
     @property
     def schedule(self):
@@ -192,7 +270,7 @@ class SpeakerAdversarialBrain(sb.Brain):
         (``adversary: spknorm``, or ``speaker_norm: True`` with any
         adversary)."""
         return self.hparams.adversary == "spknorm" or bool(
-            getattr(self.hparams, "speaker_norm", False))
+            self.hparams.speaker_norm)
 
     def embed(self, wavs, lens, encoder_grad=True, batch=None):
         """Waveforms → utterance embeddings ``[batch, 1, emb_dim]``.
@@ -222,7 +300,7 @@ class SpeakerAdversarialBrain(sb.Brain):
         (the unwrapped one, outside DDP's bookkeeping).
         """
         head = module if module is not None else self.modules.spk_head
-        if getattr(self.hparams, "adversary_input", "embedding") == (
+        if self.hparams.adversary_input == (
                 "emotion"):
             # The speaker head reads the emotion posterior (log-probs)
             # computed from the embedding (an equalised-odds adversary).
@@ -373,7 +451,7 @@ class SpeakerAdversarialBrain(sb.Brain):
                 self.speaker_logp(emb, self._emotions(batch)), batch)
         self.scaler.scale(spk_loss).backward()
         groups = [(list(self.modules.projection.parameters()), "heads")]
-        if getattr(self.hparams, "adversary_input", "embedding") == (
+        if self.hparams.adversary_input == (
                 "emotion"):
             groups[0][0].extend(self.modules.emo_head.parameters())
         if tap:
@@ -471,7 +549,7 @@ class SpeakerAdversarialBrain(sb.Brain):
         ]
         spk = list(self.modules.spk_head.parameters())
         ssl = [p for p in self.modules.ssl.parameters() if p.requires_grad]
-        spk_class = getattr(self.hparams, "spk_opt_class", None) or (
+        spk_class = self.hparams.spk_opt_class or (
             self.hparams.heads_opt_class)
         self.optimizers_dict = {
             "heads": self._optimizer(self.hparams.heads_opt_class, heads),
@@ -496,9 +574,8 @@ class SpeakerAdversarialBrain(sb.Brain):
         parameters); ``fused_optimizers: False`` turns it off, and an
         optimizer without that option is built as given.
         """
-        if str(self.device).startswith("cuda") and getattr(
-            self.hparams, "fused_optimizers", True
-        ):
+        cuda = str(self.device).startswith("cuda")
+        if cuda and self.hparams.fused_optimizers:
             try:
                 return opt_class(params, fused=True)
             except (TypeError, RuntimeError):
@@ -521,8 +598,7 @@ class SpeakerAdversarialBrain(sb.Brain):
         the evaluation loaders for the speaker statistics pass."""
         loader = super().make_dataloader(dataset, stage, *args, **kwargs)
         self._loaders[stage] = loader
-        if stage == sb.Stage.TRAIN and getattr(
-                self.hparams, "spk_loss_balance", False):
+        if stage == sb.Stage.TRAIN and self.hparams.spk_loss_balance:
             self._cell_weight = self._balance_weights(dataset)
         if stage == sb.Stage.TRAIN:
             if self.train_sampler is None:
@@ -615,8 +691,8 @@ class SpeakerAdversarialBrain(sb.Brain):
                 meta=stats,
                 max_keys=["UA"],
                 num_to_keep=max(
-                    getattr(self.hparams, "keep_checkpoints", 1),
-                    getattr(self.hparams, "avg_checkpoints", 1) or 1,
+                    self.hparams.keep_checkpoints,
+                    self.hparams.avg_checkpoints or 1,
                 ),
             )
             self._write_valid_summary(epoch, stats)
@@ -638,7 +714,7 @@ class SpeakerAdversarialBrain(sb.Brain):
         best ones (by validation ``max_key``/``min_key``) into the model."""
         super().on_evaluate_start(max_key=max_key, min_key=min_key)
         self.averaged_checkpoints = 1
-        k = getattr(self.hparams, "avg_checkpoints", 1) or 1
+        k = self.hparams.avg_checkpoints or 1
         if k <= 1 or self.checkpointer is None:
             return
         ckpts = self.checkpointer.find_checkpoints(

@@ -18,7 +18,7 @@ def demo_assets(tmp_path_factory):
 
     Pass ``--demo_folder=<this>`` to the demo recipe so runs reuse them.
     """
-    from speechbrain_grl.demo import demo_corpus, demo_ssl
+    from speechbrain_grl.testing.demo import demo_corpus, demo_ssl
 
     folder = tmp_path_factory.mktemp("demo_assets")
     demo_corpus(folder / "corpus")

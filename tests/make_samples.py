@@ -4,14 +4,15 @@ The recipe tests (``tests/recipes/IEMOCAP.csv``) run every hparams file
 in ``--debug`` mode on:
 
 - ``tests/samples/IEMOCAP_full_release``: a mini corpus in the IEMOCAP
-  release layout, made by :func:`speechbrain_grl.demo_corpus.
+  release layout, made by :func:`speechbrain_grl.testing.demo_corpus.
   make_demo_corpus` (5 sessions, 10 speakers, 4 labelled turns per
   speaker, seed 1: the session split then has every emotion in train,
   valid and test), with every wav cut to its first ``CROP_SECONDS`` to
   keep the committed data small (16 kHz is kept);
 - ``tests/samples/tiny_wav2vec2`` and ``tests/samples/tiny_hubert``:
-  tiny random SSL models by :func:`speechbrain_grl.tiny_ssl.make_tiny_ssl`,
-  which stand in for the hub ids of the real hparams files.
+  tiny random SSL models by
+  :func:`speechbrain_grl.testing.tiny_ssl.make_tiny_ssl`, which stand in
+  for the hub ids of the real hparams files.
 
 Run from the repository root to rebuild them::
 
@@ -25,8 +26,8 @@ import sys
 
 import soundfile as sf
 
-from speechbrain_grl.demo_corpus import RELEASE, STAMP, make_demo_corpus
-from speechbrain_grl.tiny_ssl import make_tiny_ssl
+from speechbrain_grl.testing.demo_corpus import RELEASE, STAMP, make_demo_corpus
+from speechbrain_grl.testing.tiny_ssl import make_tiny_ssl
 
 MARKER = ".demo_corpus"  # written by make_demo_corpus into the release
 UTTS_PER_SPEAKER = 4

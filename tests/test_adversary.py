@@ -17,8 +17,8 @@ from conftest import DEMO_YAML
 from hyperpyyaml import load_hyperpyyaml
 
 from speechbrain_grl.brain import SpeakerAdversarialBrain
-from speechbrain_grl.dataio import dataio_prep
-from speechbrain_grl.iemocap import prepare_iemocap
+from speechbrain_grl.dataio import data_hparams, dataio_prep
+from speechbrain_grl.dataio.iemocap import prepare_iemocap
 
 ALPHA, LAMBDA, ASCENT, RATIO = 0.8, 0.5, 0.01, 0.3
 
@@ -40,7 +40,7 @@ def setup(demo_assets, tmp_path_factory):
     with open(DEMO_YAML, encoding="utf-8") as fin:
         hparams = load_hyperpyyaml(fin, overrides)
     prepare_iemocap(hparams["data_folder"], out, seed=hparams["seed"])
-    data = dataio_prep(hparams)
+    data = dataio_prep(**data_hparams(hparams))
     hparams["label_encoder"] = data["label_encoder"]
     loader = sb.dataio.dataloader.make_dataloader(data["train"], batch_size=6)
     batches = iter(loader)

@@ -22,7 +22,7 @@ from speechbrain.dataio.batch import PaddedBatch
 
 from speechbrain_grl import dataio
 from speechbrain_grl.brain import SpeakerAdversarialBrain
-from speechbrain_grl.demo_corpus import make_demo_corpus
+from speechbrain_grl.testing.demo_corpus import make_demo_corpus
 
 
 def _one_line_error(res, *needles):

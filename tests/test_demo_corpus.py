@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from speechbrain_grl.demo_corpus import make_demo_corpus
+from speechbrain_grl.testing.demo_corpus import make_demo_corpus
 
 WAV = "Session1/sentences/wav/Ses01F_impro01/Ses01F_impro01_F000.wav"
 
@@ -85,7 +85,7 @@ def test_speaker_shortcut_in_training_sessions_only(tmp_path):
     says a favourite emotion about 90% of the time, each emotion is the
     favourite of two speakers, and the test session is as balanced as
     the unbiased corpus."""
-    from speechbrain_grl.iemocap import scan_corpus
+    from speechbrain_grl.dataio.iemocap import scan_corpus
 
     root = make_demo_corpus(tmp_path / "b", utts_per_speaker=40,
                             speaker_bias=0.9, unbiased_sessions=[5])
@@ -114,7 +114,7 @@ def test_speaker_shortcut_in_training_sessions_only(tmp_path):
 def test_emotion_strength_scales_the_cue(tmp_path):
     """At strength 0 every emotion is rendered with neutral prosody: the
     loudness no longer differs between angry and sad utterances."""
-    from speechbrain_grl.iemocap import scan_corpus
+    from speechbrain_grl.dataio.iemocap import scan_corpus
 
     def rms_by_emotion(root):
         entries, _ = scan_corpus(root, sessions=[1])

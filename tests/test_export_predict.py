@@ -160,7 +160,7 @@ def _write_inputs(folder, demo_wav):
 
 def _predict(model, *args):
     return subprocess.run(
-        [sys.executable, "-m", "speechbrain_grl.predict", "--model",
+        [sys.executable, "-m", "speechbrain_grl.inference.predict", "--model",
          str(model), *map(str, args)],
         cwd=REPO, env=recipe_env(), capture_output=True, text=True,
         timeout=600,
@@ -232,7 +232,11 @@ def test_int8_agrees_with_fp32_on_the_demo_test_set(exported, demo_assets):
     """Dynamic int8 quantisation keeps the labels of the demo test set
     (at least 95% agree) and the probabilities close (the bound measured
     by benchmarks/int8_agreement.py, with margin)."""
-    from speechbrain_grl.predict import load_model, predict, quantize_int8
+    from speechbrain_grl.inference.predict import (
+        load_model,
+        predict,
+        quantize_int8,
+    )
 
     run, model = exported
     man = json.loads((run / "test.json").read_text())

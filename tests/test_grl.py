@@ -7,7 +7,7 @@ import pytest
 import torch
 from speechbrain.utils.checkpoints import Checkpointer
 
-from speechbrain_grl.grl import (
+from speechbrain_grl.nnet.grl import (
     GradientReversal,
     GradientReversalFunction,
     LambdaSchedule,

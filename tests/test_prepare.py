@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from speechbrain_grl import iemocap
-from speechbrain_grl.demo_corpus import make_demo_corpus
-from speechbrain_grl.iemocap import (
+from speechbrain_grl.dataio import iemocap
+from speechbrain_grl.dataio.iemocap import (
     IEMOCAPError,
     make_splits,
     prepare_iemocap,
     scan_corpus,
     speaker_of,
 )
+from speechbrain_grl.testing.demo_corpus import make_demo_corpus
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "recipes/IEMOCAP/emotion_recognition_grl/iemocap_prepare.py"

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from speechbrain_grl.probe import dialog_of, speaker_probe
+from speechbrain_grl.evaluation.probe import dialog_of, speaker_probe
 
 
 def _corpus(rng, n_speakers=6, dialogs_per_speaker=4, per_dialog=10):

@@ -6,8 +6,8 @@ import shutil
 import pytest
 from conftest import demo_args, run_recipe
 
-from speechbrain_grl.iemocap import make_splits
-from speechbrain_grl.protocols import SPEAKERS, make_folds
+from speechbrain_grl.dataio.iemocap import make_splits
+from speechbrain_grl.evaluation.protocols import SPEAKERS, make_folds
 
 FAST = ["--number_of_epochs=1"]
 

@@ -19,7 +19,7 @@ import soundfile as sf
 import torch
 from conftest import DEMO_YAML, RECIPE, demo_args, recipe_env, run_recipe
 
-from speechbrain_grl.demo_corpus import make_demo_corpus
+from speechbrain_grl.testing.demo_corpus import make_demo_corpus
 
 EPOCHS = ["--number_of_epochs=2", "--adversary=tap"]
 # Same global batch of 8, in file order, last partial batch dropped: one

@@ -4,7 +4,7 @@ own statistics, in training and in evaluation."""
 import pytest
 import torch
 
-from speechbrain_grl.speaker_norm import SpeakerNorm, speaker_stats
+from speechbrain_grl.nnet.speaker_norm import SpeakerNorm, speaker_stats
 
 
 def test_training_statistics_are_per_speaker():

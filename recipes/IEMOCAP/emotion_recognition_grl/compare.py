@@ -14,7 +14,7 @@ import os
 import re
 import sys
 
-from speechbrain_grl.report import compare_summaries
+from speechbrain_grl.evaluation.report import compare_summaries
 
 
 def _load(folder):
@@ -39,6 +39,7 @@ def _names(a, b):
         if na != nb:
             break
     def clean(name):
+        """A name safe for a file name."""
         return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "run"
     return clean(na), clean(nb)
 

@@ -31,8 +31,7 @@ import json
 import os
 import sys
 
-from speechbrain_grl.jsonio import write_json_atomic
-from speechbrain_grl.protocols import (
+from speechbrain_grl.evaluation.protocols import (
     LOWRES_SIZES,
     PROTOCOL_KEYS,
     PROTOCOLS,
@@ -46,12 +45,13 @@ from speechbrain_grl.protocols import (
     select_folds,
     sweep_tag,
 )
-from speechbrain_grl.report import (
+from speechbrain_grl.evaluation.report import (
     summarize_folds,
     summarize_lowres,
     write_cv_report,
     write_lowres_report,
 )
+from speechbrain_grl.utils.jsonio import write_json_atomic
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

@@ -7,7 +7,7 @@ The folder then loads with no plugin installed:
 > EncoderClassifier.from_hparams(source="exported/demo_grl", savedir=tmp)
 """
 
-from speechbrain_grl.export import main
+from speechbrain_grl.inference.export import main
 
 if __name__ == "__main__":
     main()

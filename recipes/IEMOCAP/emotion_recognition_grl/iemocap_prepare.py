@@ -1,6 +1,6 @@
 """Prepare IEMOCAP manifests for the GRL emotion recognition recipe.
 
-Re-exports :func:`speechbrain_grl.iemocap.prepare_iemocap` for
+Re-exports :func:`speechbrain_grl.dataio.iemocap.prepare_iemocap` for
 ``train.py`` and runs as a script::
 
     python iemocap_prepare.py --data_folder D --save_folder S \\
@@ -13,10 +13,10 @@ import pathlib
 import sys
 
 try:
-    from speechbrain_grl.iemocap import IEMOCAPError, prepare_iemocap
+    from speechbrain_grl.dataio.iemocap import IEMOCAPError, prepare_iemocap
 except ImportError:  # running from a source checkout
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[3]))
-    from speechbrain_grl.iemocap import IEMOCAPError, prepare_iemocap
+    from speechbrain_grl.dataio.iemocap import IEMOCAPError, prepare_iemocap
 
 __all__ = ["prepare_iemocap"]
 

@@ -5,8 +5,8 @@ An SSL encoder (wav2vec2, HuBERT, WavLM) is fine-tuned for 4-class emotion
 while an adversary removes the speaker from its utterance embedding
 (Gat et al., "Speaker Normalization for Self-supervised Speech Emotion
 Recognition", ICASSP 2022). The hparam ``adversary`` selects the baseline
-(``none``), a gradient reversal layer (``grl``) or the paper's alternating
-ascent (``tap``, ``snp``).
+(``none``), a gradient reversal layer (``grl``), the paper's alternating
+ascent (``tap``, ``snp``) or per-speaker normalisation (``spknorm``).
 
 To run this recipe, do the following:
 > python train.py hparams/wav2vec2_grl.yaml \
@@ -14,6 +14,11 @@ To run this recipe, do the following:
 
 The embedded demo needs no data and no network:
 > python train.py hparams/demo_grl.yaml
+
+Every hparam the library uses is read here, by name, and passed on (see
+``speechbrain_grl.brain.BRAIN_HPARAMS`` and
+``speechbrain_grl.dataio.DATA_HPARAMS``): the yaml is the one source of
+configuration and this script shows all of it.
 """
 
 import sys
@@ -25,23 +30,75 @@ from iemocap_prepare import prepare_iemocap
 from speechbrain.utils.distributed import run_on_main
 
 from speechbrain_grl.brain import SpeakerAdversarialBrain
-from speechbrain_grl.checks import (
-    RecipeError,
+from speechbrain_grl.dataio import dataio_prep
+from speechbrain_grl.evaluation.probe import probe_after, probe_before
+from speechbrain_grl.utils.errors import GRLError
+from speechbrain_grl.utils.hparams_checks import (
     check_hparams,
     check_ranks_in_sync,
 )
-from speechbrain_grl.dataio import dataio_prep
-from speechbrain_grl.iemocap import IEMOCAPError
-from speechbrain_grl.loader_opts import loader_options
-from speechbrain_grl.probe import probe_after, probe_before
+from speechbrain_grl.utils.loader_opts import loader_options
 
-if __name__ == "__main__":
-    hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
+
+def brain_hparams(hparams, datasets):
+    """The hparams the Brain reads, one by one from the yaml."""
+    return {
+        "adversary": hparams["adversary"],
+        "adversary_scale": hparams["adversary_scale"],
+        "adversary_input": hparams["adversary_input"],
+        "alpha": hparams["alpha"],
+        "lambda_schedule": hparams["lambda_schedule"],
+        "ascent_ratio": hparams["ascent_ratio"],
+        "ascent_step": hparams["ascent_step"],
+        "alternate": hparams["alternate"],
+        "spk_loss_balance": hparams["spk_loss_balance"],
+        "speaker_norm": hparams["speaker_norm"],
+        "log_softmax": hparams["log_softmax"],
+        "ssl_opt_class": hparams["ssl_opt_class"],
+        "heads_opt_class": hparams["heads_opt_class"],
+        "spk_opt_class": hparams["spk_opt_class"],
+        "lr_annealing_ssl": hparams["lr_annealing_ssl"],
+        "lr_annealing_heads": hparams["lr_annealing_heads"],
+        "fused_optimizers": hparams.get("fused_optimizers", True),
+        "expandable_segments": hparams.get("expandable_segments", True),
+        "epoch_counter": hparams["epoch_counter"],
+        "train_logger": hparams["train_logger"],
+        "output_folder": hparams["output_folder"],
+        "keep_checkpoints": hparams["keep_checkpoints"],
+        "avg_checkpoints": hparams["avg_checkpoints"],
+        "emotions": hparams["emotions"],
+        "n_speakers": hparams["n_speakers"],
+        "label_encoder": datasets["label_encoder"],
+        "spk_encoder": datasets["spk_encoder"],
+    }
+
+
+def data_hparams(hparams):
+    """The hparams of the data pipelines, one by one from the yaml."""
+    return {
+        "train_annotation": hparams["train_annotation"],
+        "valid_annotation": hparams["valid_annotation"],
+        "test_annotation": hparams["test_annotation"],
+        "data_folder": hparams["data_folder"],
+        "emotions": hparams["emotions"],
+        "n_speakers": hparams["n_speakers"],
+        "sample_rate": hparams["sample_rate"],
+        "max_train_duration": hparams["max_train_duration"],
+        "train_per_class": hparams["train_per_class"],
+        "train_subset_seed": hparams["train_subset_seed"],
+        "dynamic_batching": hparams["dynamic_batching"],
+        "max_batch_length": hparams["max_batch_length"],
+        "num_buckets": hparams["num_buckets"],
+        "bucketing": hparams["bucketing"],
+        "seed": hparams["seed"],
+    }
+
+
+def main(argv):
+    """Prepares the data, trains, tests and probes one model."""
+    hparams_file, run_opts, overrides = sb.parse_arguments(argv)
     sb.utils.distributed.ddp_init_group(run_opts)
-    try:
-        check_hparams(hparams_file, overrides)
-    except RecipeError as err:
-        sys.exit(f"train.py: error: {err}")
+    check_hparams(hparams_file, overrides)
     with open(hparams_file, encoding="utf-8") as fin:
         hparams = load_hyperpyyaml(fin, overrides)
 
@@ -52,46 +109,45 @@ if __name__ == "__main__":
     )
 
     # Manifests with the true speaker of every utterance (rank 0 only).
-    try:
-        run_on_main(
-            prepare_iemocap,
-            kwargs={
-                "data_folder": hparams["data_folder"],
-                "save_folder": hparams["output_folder"],
-                "split": hparams["split"],
-                "test_session": hparams["test_session"],
-                "test_speaker": hparams["test_speaker"],
-                "valid_from": hparams.get("valid_from"),
-                "valid_ratio": hparams["valid_ratio"],
-                "seed": hparams["seed"],
-                "sessions": hparams["sessions"],
-                "emotions": hparams["emotions"],
-                "skip_prep": hparams.get("skip_prep", False),
-            },
-        )
-    except IEMOCAPError as err:
-        sys.exit(f"train.py: error: {err}")
-    datasets = dataio_prep(hparams)
-    hparams["label_encoder"] = datasets["label_encoder"]
-    hparams["spk_encoder"] = datasets["spk_encoder"]
+    run_on_main(
+        prepare_iemocap,
+        kwargs={
+            "data_folder": hparams["data_folder"],
+            "save_folder": hparams["output_folder"],
+            "split": hparams["split"],
+            "test_session": hparams["test_session"],
+            "test_speaker": hparams["test_speaker"],
+            "valid_from": hparams["valid_from"],
+            "valid_ratio": hparams["valid_ratio"],
+            "seed": hparams["seed"],
+            "sessions": hparams["sessions"],
+            "emotions": hparams["emotions"],
+            "skip_prep": hparams.get("skip_prep", False),
+        },
+    )
+    datasets = dataio_prep(**data_hparams(hparams))
 
-    try:
-        brain = SpeakerAdversarialBrain(
-            modules=hparams["modules"],
-            hparams=hparams,
-            run_opts=run_opts,
-            checkpointer=hparams["checkpointer"],
-        )
-    except ValueError as err:  # e.g. --precision=fp16 on a CPU
-        sys.exit(f"train.py: error: {err}")
+    brain = SpeakerAdversarialBrain(
+        modules=hparams["modules"],
+        hparams=brain_hparams(hparams, datasets),
+        run_opts=run_opts,
+        checkpointer=hparams["checkpointer"],
+    )
+    probe = {
+        "train_annotation": hparams["train_annotation"],
+        "valid_annotation": hparams["valid_annotation"],
+        "data_folder": hparams["data_folder"],
+        "output_folder": hparams["output_folder"],
+        "sample_rate": hparams["sample_rate"],
+    }
     # Speaker probe of the untrained model, once (a resumed run keeps it).
-    if hparams.get("probe_speakers", False):
-        run_on_main(probe_before, args=[brain, hparams])
+    if hparams["probe_speakers"]:
+        run_on_main(probe_before, args=[brain], kwargs=probe)
     train_loader_kwargs = hparams["dataloader_options"]
     if "train_sampler" in datasets:
         train_loader_kwargs = {"batch_sampler": datasets["train_sampler"]}
     # Workers and pinned memory on a GPU only (see loader_opts).
-    workers = hparams.get("num_workers", 2)
+    workers = hparams["num_workers"]
     brain.fit(
         epoch_counter=hparams["epoch_counter"],
         train_set=datasets["train"],
@@ -106,7 +162,7 @@ if __name__ == "__main__":
     check_ranks_in_sync(brain.modules)  # DDP: all processes agree
     # Model selection reads validation only: the best valid UA is tested.
     # Sweeps train with run_test: False and test only the value they pick.
-    if hparams.get("run_test", True):
+    if hparams["run_test"]:
         brain.evaluate(
             test_set=datasets["test"],
             max_key="UA",
@@ -114,8 +170,15 @@ if __name__ == "__main__":
                 hparams["test_dataloader_options"], brain.device, workers
             ),
         )
-        if hparams.get("probe_speakers", False):
-            run_on_main(probe_after, args=[brain, hparams])
+        if hparams["probe_speakers"]:
+            run_on_main(probe_after, args=[brain], kwargs=probe)
     if torch.distributed.is_initialized():  # a clean exit for every rank
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
+
+
+if __name__ == "__main__":
+    try:
+        main(sys.argv[1:])
+    except GRLError as err:  # one line that says what to do, no traceback
+        sys.exit(f"train.py: error: {err}")

@@ -21,7 +21,8 @@ import re
 import numpy as np
 import soundfile as sf
 
-from speechbrain_grl.jsonio import write_json_atomic
+from speechbrain_grl.utils.errors import GRLError
+from speechbrain_grl.utils.jsonio import write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ _UTT_RE = re.compile(r"^Ses(?P<ses>\d{2})[FM]_\S+_(?P<gender>[FM])\d+$")
 _LABEL_FILE_RE = re.compile(r"^Ses\d{2}[FM]_\S+\.txt$")
 
 
-class IEMOCAPError(ValueError):
+class IEMOCAPError(GRLError, ValueError):
     """A one-line problem with the data or options, saying what to do."""
 
 
@@ -211,7 +212,7 @@ def scan_corpus(data_folder, sessions=(1, 2, 3, 4, 5), emotions=EMOTIONS,
     Example
     -------
     >>> import tempfile
-    >>> from speechbrain_grl.demo_corpus import make_demo_corpus
+    >>> from speechbrain_grl.testing.demo_corpus import make_demo_corpus
     >>> tmp = tempfile.mkdtemp()
     >>> _ = make_demo_corpus(tmp, n_sessions=1, utts_per_speaker=20)
     >>> entries, summary = scan_corpus(tmp, sessions=[1])
@@ -403,6 +404,7 @@ def make_splits(entries, split="session", test_session=5, valid_ratio=0.2,
     present = sorted({e["session"] for e in entries.values()})
 
     def by_emo_spk(u):
+        """Stratification key: emotion and speaker."""
         return (entries[u]["emo"], entries[u]["spk_id"])
 
     if split == "session":
@@ -453,6 +455,7 @@ def make_splits(entries, split="session", test_session=5, valid_ratio=0.2,
             valid, train = _stratified(rest, by_emo_spk, valid_ratio, rng)
     elif split == "random":
         def emo(u):
+            """Stratification key: emotion."""
             return (entries[u]["emo"],)
 
         test, rest = _stratified(entries, emo, valid_ratio / 2, rng)
@@ -545,7 +548,7 @@ def prepare_iemocap(data_folder, save_folder, split="session",
     Example
     -------
     >>> import tempfile, os
-    >>> from speechbrain_grl.demo_corpus import make_demo_corpus
+    >>> from speechbrain_grl.testing.demo_corpus import make_demo_corpus
     >>> tmp = tempfile.mkdtemp()
     >>> _ = make_demo_corpus(tmp, n_sessions=2, utts_per_speaker=20)
     >>> out = prepare_iemocap(tmp, tmp + "/manifests", sessions=[1, 2],

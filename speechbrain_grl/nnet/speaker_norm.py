@@ -120,7 +120,7 @@ class SpeakerNorm(torch.nn.Module):
             self.count += n
 
     def forward(self, x, speaker_index=None, speaker_ids=None):
-        """``x`` ``[batch, ..., input_size]`` standardised per speaker.
+        """``x`` (``[batch, *, input_size]``) standardised per speaker.
 
         In training, ``speaker_index`` (``[batch]``, training speakers)
         updates and uses the running statistics; in evaluation,

@@ -13,6 +13,8 @@ import ruamel.yaml
 import torch
 from hyperpyyaml import resolve_references
 
+from speechbrain_grl.utils.errors import GRLError
+
 __all__ = [
     "RecipeError",
     "check_hparams",
@@ -23,7 +25,7 @@ __all__ = [
 ]
 
 
-class RecipeError(ValueError):
+class RecipeError(GRLError, ValueError):
     """A problem with the recipe's options or files, in one line."""
 
 
@@ -52,8 +54,9 @@ def check_overrides(hparams_file, overrides):
     >>> check_overrides(p, "batchsize: 4")
     Traceback (most recent call last):
     ...
-    speechbrain_grl.checks.RecipeError: --batchsize: h.yaml has no such key \
-(did you mean --batch_size?); fix the spelling or add the key to the YAML
+    speechbrain_grl.utils.hparams_checks.RecipeError: --batchsize: \
+h.yaml has no such key (did you mean --batch_size?); fix the spelling \
+or add the key to the YAML
     """
     if isinstance(overrides, str):
         overrides = _yaml_load(overrides) if overrides.strip() else None
@@ -86,7 +89,8 @@ def check_ssl_source(source, option="ssl_hub"):
     >>> check_ssl_source(str(tmp))
     Traceback (most recent call last):
     ...
-    speechbrain_grl.checks.RecipeError: ssl_hub: ... has no config.json; ...
+    speechbrain_grl.utils.hparams_checks.RecipeError: ssl_hub: ... \
+has no config.json; ...
     """
     source = str(source)
     looks_local = os.path.exists(source) or source.startswith(
@@ -150,7 +154,8 @@ def check_hparams(hparams_file, overrides):
     >>> check_hparams(p, "")
     Traceback (most recent call last):
     ...
-    speechbrain_grl.checks.RecipeError: ssl_hub: ... has no config.json; ...
+    speechbrain_grl.utils.hparams_checks.RecipeError: ssl_hub: ... \
+has no config.json; ...
     """
     check_overrides(hparams_file, overrides)
     source = resolve_hparams(hparams_file, overrides).get("ssl_hub")

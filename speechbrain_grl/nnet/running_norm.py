@@ -59,7 +59,7 @@ class RunningNorm(torch.nn.Module):
         self.register_buffer("count", torch.zeros((), dtype=torch.long))
 
     def forward(self, x):
-        """Standardises ``x`` ([..., input_size])."""
+        """Standardises ``x``, whose last dimension is ``input_size``."""
         if self.training:
             with torch.no_grad():
                 flat = x.detach().reshape(-1, x.shape[-1]).float()

@@ -25,6 +25,8 @@ from pathlib import Path
 import torch
 import yaml
 
+from speechbrain_grl.utils.errors import GRLError
+
 __all__ = ["export_model", "find_output_folder", "ExportError", "main"]
 
 logger = logging.getLogger(__name__)
@@ -33,21 +35,16 @@ TEMPLATE = "inference_encoder_classifier.yaml"
 DEFAULT_SSL_CLASS = "speechbrain.integrations.huggingface.wav2vec2.Wav2Vec2"
 
 
-class ExportError(Exception):
+class ExportError(GRLError):
     """A training folder that cannot be exported (one-line message)."""
 
 
 def template_path():
-    """The inference hparams template.
-
-    The single source is the repository's ``hparams/`` file; the package
-    ships it as ``speechbrain_grl/templates/`` (a symlink in the
-    repository, a copy in built wheels).
-    """
-    packaged = Path(__file__).resolve().parent / "templates" / TEMPLATE
-    if packaged.exists():
-        return packaged
-    return Path(__file__).resolve().parents[1] / "hparams" / TEMPLATE
+    """The inference hparams template, shipped in the package
+    (``speechbrain_grl/inference/hparams/``). The repository's root
+    ``hparams/`` holds the same file for readers; a test keeps the two
+    identical."""
+    return Path(__file__).resolve().parent / "hparams" / TEMPLATE
 
 
 def find_output_folder(path):
@@ -182,6 +179,7 @@ def _fill_template(values, ssl_class):
 
 def _model_card(run, hparams, metrics, ckpts, ssl_class):
     def pct(x):
+        """A percentage with two decimals, or n/a."""
         return f"{x:.2f}" if isinstance(x, (int, float)) else "n/a"
 
     proto = {k: hparams.get(k) for k in (

@@ -11,7 +11,7 @@ import os
 import matplotlib
 import numpy as np
 
-from speechbrain_grl.jsonio import write_json_atomic
+from speechbrain_grl.utils.jsonio import write_json_atomic
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

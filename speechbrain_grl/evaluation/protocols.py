@@ -20,7 +20,8 @@ import subprocess
 import sys
 import time
 
-from speechbrain_grl import checks
+from speechbrain_grl.utils import hparams_checks
+from speechbrain_grl.utils.errors import GRLError
 
 __all__ = ["PROTOCOLS", "SPEAKERS", "Fold", "make_folds", "select_folds",
            "parse_overrides", "resolve_hparams", "fold_complete",
@@ -36,7 +37,7 @@ PROTOCOL_KEYS = ("split", "test_session", "test_speaker", "seed",
                  "train_per_class", "train_subset_seed")
 
 
-class ProtocolError(ValueError):
+class ProtocolError(GRLError, ValueError):
     """A one-line problem with the protocol options, saying what to do."""
 
 
@@ -127,10 +128,10 @@ def parse_overrides(args):
 
 
 def resolve_hparams(hparams_file, overrides=None):
-    """:func:`speechbrain_grl.checks.resolve_hparams`, with its errors as
-    one-line :class:`ProtocolError`."""
+    """:func:`speechbrain_grl.utils.hparams_checks.resolve_hparams`, with
+    its errors as one-line :class:`ProtocolError`."""
     try:
-        return checks.resolve_hparams(hparams_file, overrides)
+        return hparams_checks.resolve_hparams(hparams_file, overrides)
     except OSError as err:
         raise ProtocolError(f"{hparams_file}: {err.strerror}") from None
     except ValueError as err:
@@ -200,6 +201,7 @@ def run_folds(train_script, hparams_file, folds, output_folder,
     results = {}
     if test:
         def complete(folder):
+            """Whether a fold's test metrics (and probe) are complete."""
             return fold_complete(folder, need_probe)
     else:
         complete = valid_complete

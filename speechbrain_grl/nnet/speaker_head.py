@@ -14,7 +14,7 @@ P(z | emotion), and no more.
 
 import torch
 
-from speechbrain_grl.running_norm import RunningNorm
+from speechbrain_grl.nnet.running_norm import RunningNorm
 
 __all__ = ["SpeakerHead"]
 
@@ -83,7 +83,7 @@ class SpeakerHead(torch.nn.Module):
         return self.blocks > 1
 
     def forward(self, x, emotion=None):
-        """Speaker logits ``[..., n_speakers]`` of embeddings ``x``.
+        """Speaker logits (last dimension ``n_speakers``) of ``x``.
 
         ``emotion`` (``[batch]`` class indices) is required with
         ``per_emotion``; ``x`` is ``[batch, ..., input_size]``.

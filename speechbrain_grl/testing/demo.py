@@ -10,8 +10,8 @@ from pathlib import Path
 
 from speechbrain.utils.distributed import run_on_main
 
-from speechbrain_grl.demo_corpus import make_demo_corpus
-from speechbrain_grl.tiny_ssl import make_tiny_ssl
+from speechbrain_grl.testing.demo_corpus import make_demo_corpus
+from speechbrain_grl.testing.tiny_ssl import make_tiny_ssl
 
 __all__ = ["demo_corpus", "demo_ssl"]
 

@@ -17,12 +17,13 @@ from speechbrain.dataio.dataset import DynamicItemDataset
 from speechbrain.dataio.encoder import CategoricalEncoder
 from speechbrain.dataio.sampler import DynamicBatchSampler
 
-from speechbrain_grl.subset import subsample_per_class
+from speechbrain_grl.dataio.subset import subsample_per_class
+from speechbrain_grl.utils.hparams_checks import RecipeError
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["read_audio", "audio_dataset", "dataio_prep",
-           "quantile_boundaries"]
+           "quantile_boundaries", "DATA_HPARAMS", "data_hparams"]
 
 
 def quantile_boundaries(lengths, num_buckets):
@@ -162,19 +163,57 @@ def audio_dataset(json_path, data_folder, sample_rate=16000,
     return data
 
 
-def dataio_prep(hparams):
+#: The hparams :func:`dataio_prep` takes, with their defaults (``None``
+#: for the required ones); the recipe passes them explicitly.
+DATA_HPARAMS = {
+    "train_annotation": None, "valid_annotation": None,
+    "test_annotation": None, "data_folder": None, "emotions": None,
+    "n_speakers": None, "sample_rate": 16000, "max_train_duration": None,
+    "train_per_class": None, "train_subset_seed": 0,
+    "dynamic_batching": False, "max_batch_length": None, "num_buckets": 20,
+    "bucketing": "quantile", "seed": 0,
+}
+
+
+def data_hparams(hparams):
+    """The :data:`DATA_HPARAMS` picked from a loaded recipe yaml (tests and
+    benchmarks; the recipe reads them one by one)."""
+    return {k: hparams[k] for k in DATA_HPARAMS if k in hparams}
+
+
+def dataio_prep(train_annotation, valid_annotation, test_annotation,
+                data_folder, emotions, n_speakers, sample_rate=16000,
+                max_train_duration=None, train_per_class=None,
+                train_subset_seed=0, dynamic_batching=False,
+                max_batch_length=None, num_buckets=20, bucketing="quantile",
+                seed=0):
     """Builds the train, valid and test datasets and their label encoders.
 
-    Reads ``train_annotation``, ``valid_annotation`` and
-    ``test_annotation`` (SpeechBrain JSON manifests), and adds to each
-    dataset the dynamic items ``sig`` (waveform), ``emo_encoded`` and
-    ``spk_encoded``. The emotion encoder follows ``hparams["emotions"]``;
-    the speaker encoder covers the training speakers only.
+    Each dataset gets the dynamic items ``sig`` (waveform),
+    ``emo_encoded`` and ``spk_encoded``. The emotion encoder follows
+    ``emotions``; the speaker encoder covers the training speakers only.
 
     Arguments
     ---------
-    hparams : dict
-        Loaded recipe hyperparameters.
+    train_annotation, valid_annotation, test_annotation : str
+        SpeechBrain JSON manifests.
+    data_folder : str
+        Replaces ``{data_root}`` in their paths (audio is read in place).
+    emotions : list of str
+        The classes, in the order of the emotion head's outputs.
+    n_speakers : int
+        Outputs of the speaker head (at least the training speakers).
+    sample_rate : int
+        Rate of the encoder.
+    max_train_duration : float, optional
+        Random crop of longer training files (seconds).
+    train_per_class, train_subset_seed : int, optional
+        Low-resource training: keep N utterances per class, drawn with
+        this seed.
+    dynamic_batching : bool
+        Batch the training set by duration (``max_batch_length`` seconds
+        per batch, ``num_buckets`` buckets, ``bucketing`` ``quantile`` or
+        SpeechBrain's ``warping``), shuffled with ``seed``.
 
     Returns
     -------
@@ -184,17 +223,19 @@ def dataio_prep(hparams):
     """
     # Manifests name audio as {data_root}/Session1/..., relative to the
     # data folder exactly as it was given to the preparation.
-    root = hparams["data_folder"]
-    rate = hparams["sample_rate"]
-    crop = hparams.get("max_train_duration")
+    root = data_folder
+    rate = sample_rate
+    crop = max_train_duration
     subset = None
-    if hparams.get("train_per_class"):  # low-resource training set
+    if train_per_class:  # low-resource training set
         subset = functools.partial(
-            subsample_per_class, per_class=hparams["train_per_class"],
-            seed=hparams.get("train_subset_seed", 0))
+            subsample_per_class, per_class=train_per_class,
+            seed=train_subset_seed or 0)
+    annotations = {"train": train_annotation, "valid": valid_annotation,
+                   "test": test_annotation}
     datasets = {
         split: audio_dataset(
-            hparams[f"{split}_annotation"], root, rate,
+            annotations[split], root, rate,
             max_duration=crop if split == "train" else None,
             select=subset if split == "train" else None,
         )
@@ -202,17 +243,17 @@ def dataio_prep(hparams):
     }
 
     label_encoder = CategoricalEncoder()
-    label_encoder.update_from_iterable(hparams["emotions"])
-    label_encoder.expect_len(len(hparams["emotions"]))
+    label_encoder.update_from_iterable(emotions)
+    label_encoder.expect_len(len(emotions))
     spk_encoder = CategoricalEncoder()
     spk_encoder.update_from_iterable(
         sorted({d["spk_id"] for d in datasets["train"].data.values()})
     )
     spk_encoder.expect_len(len(spk_encoder))
-    if len(spk_encoder) > hparams["n_speakers"]:
-        raise ValueError(
+    if len(spk_encoder) > n_speakers:
+        raise RecipeError(
             f"the training set has {len(spk_encoder)} speakers but "
-            f"n_speakers is {hparams['n_speakers']}; pass "
+            f"n_speakers is {n_speakers}; pass "
             f"--n_speakers={len(spk_encoder)}"
         )
 
@@ -234,23 +275,23 @@ def dataio_prep(hparams):
         )
     out = dict(datasets, label_encoder=label_encoder,
                spk_encoder=spk_encoder)
-    if hparams.get("dynamic_batching", False):
+    if dynamic_batching:
         train = datasets["train"]
         lengths = [
             min(d["duration"], crop or math.inf) for d in train.data.values()
         ]
-        bucketing = {"num_buckets": hparams["num_buckets"]}
-        if hparams.get("bucketing", "quantile") == "quantile":
-            bucketing = {"bucket_boundaries": quantile_boundaries(
-                lengths, hparams["num_buckets"])}
+        buckets = {"num_buckets": num_buckets}
+        if bucketing == "quantile":
+            buckets = {"bucket_boundaries": quantile_boundaries(
+                lengths, num_buckets)}
         out["train_sampler"] = DynamicBatchSampler(
             train,
-            max_batch_length=hparams["max_batch_length"],
+            max_batch_length=max_batch_length,
             lengths_list=lengths,
-            **bucketing,
+            **buckets,
             shuffle=True,
             batch_ordering="random",
-            seed=hparams["seed"],
+            seed=seed,
         )
     # Evaluation sets run shortest first: less padding, same results.
     for split in ("valid",):

@@ -175,7 +175,7 @@ def _biased_codes(codes, favourite, bias, rng):
 
 
 def favourites(n_sessions, unbiased_sessions, seed=0):
-    """Each biased speaker's favourite emotion, ``{"Ses01F": "ang", ...}``.
+    """Each biased speaker's favourite emotion, by speaker id.
 
     Speakers of the sessions not in ``unbiased_sessions`` get the four
     emotions in a seeded order, each emotion equally often (up to one).

@@ -25,7 +25,8 @@ import soundfile as sf
 import torch
 from tqdm import tqdm
 
-from speechbrain_grl.dataio import read_audio
+from speechbrain_grl.dataio.audio import read_audio
+from speechbrain_grl.utils.errors import GRLError
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def plan_batches(frames, window, batch_frames):
     return batches
 
 
-class ModelError(Exception):
+class ModelError(GRLError):
     """An exported model folder that cannot be loaded."""
 
 
@@ -123,7 +124,7 @@ def load_model(model_dir, savedir=None, device="cpu"):
     if not (model_dir / "hyperparams.yaml").is_file():
         raise ModelError(
             f"--model {model_dir}: no hyperparams.yaml there; pass a folder "
-            "written by speechbrain_grl.export"
+            "written by speechbrain_grl.inference.export"
         )
     savedir = savedir or tempfile.mkdtemp(prefix="sb-grl-model-")
     try:
@@ -303,7 +304,8 @@ def main(argv=None):
         description="Emotion of audio files with an exported model.",
     )
     parser.add_argument("--model", required=True,
-                        help="a folder written by speechbrain_grl.export")
+                        help="a folder written by "
+                        "speechbrain_grl.inference.export")
     parser.add_argument("paths", nargs="+", metavar="PATH",
                         help="audio files or folders (*.wav, *.flac)")
     parser.add_argument("--output", default=None,

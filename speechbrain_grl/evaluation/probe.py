@@ -37,9 +37,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from speechbrain_grl.brain import unwrap
-from speechbrain_grl.dataio import audio_dataset
-from speechbrain_grl.jsonio import write_json_atomic
-from speechbrain_grl.speaker_norm import speaker_stats
+from speechbrain_grl.dataio.audio import audio_dataset
+from speechbrain_grl.nnet.speaker_norm import speaker_stats
+from speechbrain_grl.utils.jsonio import write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -264,7 +264,8 @@ def extract_embeddings(brain, dataset, batch_size=1):
     return embs.float().cpu().numpy(), spks, ids, emos
 
 
-def run_probe(brain, hparams):
+def run_probe(brain, train_annotation, valid_annotation, data_folder,
+              output_folder, sample_rate=16000):
     """Probe of ``brain`` on the training speakers' utterances.
 
     The probe set is every utterance of the training speakers in the
@@ -277,14 +278,28 @@ def run_probe(brain, hparams):
     ``per_gender`` are included (genders from the manifests' ``gender``
     field, or IEMOCAP's speaker ids).
 
+    Arguments
+    ---------
+    brain : SpeakerAdversarialBrain
+        The model to probe (its current weights).
+    train_annotation, valid_annotation : str
+        The run's manifests.
+    data_folder : str
+        Their ``{data_root}``.
+    output_folder : str
+        The run folder (the probe set is written to ``probe/``).
+    sample_rate : int
+        Rate of the encoder.
+
     Returns
     -------
     dict
         :func:`speaker_probe`'s result plus ``probe_set``.
     """
     entries, used = {}, []
+    annotations = {"train": train_annotation, "valid": valid_annotation}
     for name in ("train", "valid"):
-        with open(hparams[f"{name}_annotation"], encoding="utf-8") as fin:
+        with open(annotations[name], encoding="utf-8") as fin:
             found = json.load(fin)
         if name == "train":
             known = {e["spk_id"] for e in found.values()}
@@ -292,12 +307,11 @@ def run_probe(brain, hparams):
         if found:
             entries.update(found)
             used.append(name)
-    folder = os.path.join(hparams["output_folder"], "probe")
+    folder = os.path.join(output_folder, "probe")
     os.makedirs(folder, exist_ok=True)
     manifest = os.path.join(folder, "probe_set.json")
     write_json_atomic(entries, manifest)
-    data = probe_dataset(manifest, hparams["data_folder"],
-                         hparams["sample_rate"])
+    data = probe_dataset(manifest, data_folder, sample_rate)
     emb, spk, ids, emos = extract_embeddings(brain, data)
     genders = [entries[u].get("gender") or _iemocap_gender(s)
                for u, s in zip(ids, spk)]
@@ -314,7 +328,7 @@ def _iemocap_gender(speaker):
     return speaker[-1] if speaker[-1:] in ("F", "M") else None
 
 
-def probe_before(brain, hparams):
+def probe_before(brain, **probe_args):
     """Probes the model as built, before any training step, once.
 
     Call it before ``fit`` (the modules then hold the initial weights,
@@ -322,17 +336,18 @@ def probe_before(brain, hparams):
     ``<output_folder>/speaker_probe_before.json``; an existing file is
     kept, so a resumed run never recomputes it.
     """
-    path = os.path.join(hparams["output_folder"], "speaker_probe_before.json")
+    path = os.path.join(probe_args["output_folder"],
+                        "speaker_probe_before.json")
     if os.path.isfile(path):
         return
-    write_json_atomic(run_probe(brain, hparams), path)
+    write_json_atomic(run_probe(brain, **probe_args), path)
 
 
-def probe_after(brain, hparams):
+def probe_after(brain, **probe_args):
     """Probes the tested model; adds ``speaker_probe`` and
     ``speaker_probe_before`` to ``<output_folder>/test_metrics.json``."""
-    folder = hparams["output_folder"]
-    result = run_probe(brain, hparams)
+    folder = probe_args["output_folder"]
+    result = run_probe(brain, **probe_args)
     path = os.path.join(folder, "test_metrics.json")
     with open(path, encoding="utf-8") as fin:
         metrics = json.load(fin)

@@ -1,0 +1,2 @@
+"""Evaluation: emotion metrics, the speaker-leakage probe, protocols
+(folds, sweeps) and their reports."""

@@ -1,0 +1,2 @@
+"""Deployment: export to SpeechBrain's stock ``EncoderClassifier`` and the
+``speechbrain-grl-predict`` command."""

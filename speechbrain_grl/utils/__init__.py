@@ -1,0 +1,2 @@
+"""Infrastructure: the error base class, hparams checks, kill-safe
+checkpoints, atomic JSON, data-loader options."""
