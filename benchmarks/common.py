@@ -38,6 +38,9 @@ def load_hparams(encoder, size, workdir, adversary="none", **overrides):
         "data_folder": str(workdir),  # the demo corpus is not built
         "ssl_hub": str(encoder),
         "encoder_dim": ENCODER_DIM[size],
+        # One turn per fit_batch, so that emotion and speaker turns are
+        # timed apart (same_batch runs both in one call: same cost).
+        "alternate": "next_batch",
     }
     base.update(overrides)
     with open(DEMO_YAML, encoding="utf-8") as fin:

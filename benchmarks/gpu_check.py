@@ -198,7 +198,8 @@ class Check:
         config = json.loads((Path(encoder) / "config.json").read_text())
         base = {"output_folder": str(self.work / "out"),
                 "data_folder": str(self.work), "ssl_hub": str(encoder),
-                "encoder_dim": config["hidden_size"]}
+                "encoder_dim": config["hidden_size"],
+                "alternate": "next_batch"}  # time the two turns apart
         base.update(overrides)
         with open(YAML[size], encoding="utf-8") as fin:
             return load_hyperpyyaml(fin, base)

@@ -21,6 +21,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import epoch  # noqa: E402
 import inference  # noqa: E402
+import int8_agreement  # noqa: E402
 import train_step  # noqa: E402
 
 NOTE = (
@@ -48,6 +49,7 @@ def jobs(quick, threads):
           "--batch_size", "2", "--seconds", "3", *t]),
         ("epoch_tiny", "epoch.py", [*t]),
         ("inference", "inference.py", [*t]),
+        ("int8_agreement", "int8_agreement.py", [*t]),
     ]
 
 
@@ -116,6 +118,8 @@ def report(results, wall, quick):
             lines.append(train_step.table(res))
         elif res["benchmark"] == "inference":
             lines.append(inference.table(res))
+        elif res["benchmark"] == "int8_agreement":
+            lines.append(int8_agreement.table(res))
         else:
             lines.append(epoch.table(res))
         lines.append("")

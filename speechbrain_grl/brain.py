@@ -100,6 +100,8 @@ BRAIN_HPARAMS = {
     "n_speakers": REQUIRED,
     "label_encoder": REQUIRED,
     "spk_encoder": None,
+    # Utterances per class of each set as used (recorded with the test).
+    "class_counts": None,
 }
 
 
@@ -359,9 +361,12 @@ class SpeakerAdversarialBrain(sb.Brain):
         spk = batch.spk_encoded.data.squeeze(1)
         weights = getattr(self, "_cell_weight", None)
         if weights is not None:  # balance speakers within each emotion
+            # Weights have mean 1 over the training set, so a plain mean
+            # is unbiased, and DDP's average of the processes' means is
+            # the global batch's (a per-batch weight sum would not be).
             w = weights.to(spk_logp.device)[spk, self._emotions(batch)]
             spk_loss = (F.nll_loss(spk_logp, spk, reduction="none") * w
-                        ).sum() / w.sum().clamp_min(1e-12)
+                        ).mean()
         else:
             spk_loss = F.nll_loss(spk_logp, spk)
         if record:
@@ -369,6 +374,25 @@ class SpeakerAdversarialBrain(sb.Brain):
             correct = (spk_logp.detach().argmax(-1) == spk).float().mean()
             self._add_stat("spk_acc", correct, len(spk))
         return spk_loss
+
+    def evaluate_batch(self, batch, stage):
+        """SpeechBrain's evaluation step, except that one bad file never
+        loses a finished training: a batch holding an unreadable (empty)
+        signal, or one that the encoder rejects, is skipped, logged and
+        counted (``skipped_utterances`` in the test metrics)."""
+        wavs, lens = batch.sig
+        if wavs.shape[-1] == 0 or bool((lens * wavs.shape[-1] < 1).any()):
+            return self._skip(batch, stage, "unreadable or empty audio")
+        try:
+            return super().evaluate_batch(batch, stage)
+        except (RuntimeError, ValueError) as err:
+            return self._skip(batch, stage, str(err).splitlines()[0][:200])
+
+    def _skip(self, batch, stage, why):
+        ids = list(batch.id)
+        logger.warning("%s: skipping %s: %s", stage.name.lower(), ids, why)
+        self._skipped.extend(ids)
+        return torch.zeros(())
 
     def _add_stat(self, name, value, count):
         """Accumulates on the device: no host sync in the hot path."""
@@ -422,8 +446,14 @@ class SpeakerAdversarialBrain(sb.Brain):
                                          retain_graph=True)
             g_spk, = torch.autograd.grad(direction, emb, retain_graph=True)
             with torch.no_grad():
-                coef = self.schedule.value * g_emo.float().norm() / (
-                    g_spk.float().norm() + 1e-12)
+                norms = torch.stack([g_emo.float().pow(2).sum(),
+                                     g_spk.float().pow(2).sum()])
+                if torch.distributed.is_available() and (
+                        torch.distributed.is_initialized()):
+                    # The global batch's norms, as one process would see.
+                    torch.distributed.all_reduce(norms)
+                coef = self.schedule.value * norms[0].sqrt() / (
+                    norms[1].sqrt() + 1e-12)
                 reverse = (-coef * g_spk.float()).to(g_spk.dtype)
                 if self.scaler.is_enabled():
                     reverse = reverse * self.scaler._get_scale_async().to(
@@ -625,6 +655,7 @@ class SpeakerAdversarialBrain(sb.Brain):
         computes the evaluated speakers' statistics first."""
         self._stats = {}
         self._preds = {"ids": [], "true": [], "logp": []}
+        self._skipped = []
         if self.speaker_norm and stage != sb.Stage.TRAIN:
             self._speaker_stats_pass(self._loaders.get(stage))
 
@@ -643,6 +674,9 @@ class SpeakerAdversarialBrain(sb.Brain):
             for batch in loader:
                 batch = batch.to(self.device)
                 wavs, lens = batch.sig
+                if wavs.shape[-1] == 0 or bool(
+                        (lens * wavs.shape[-1] < 1).any()):
+                    continue  # unreadable: skipped by evaluate_batch too
                 with self.evaluation_ctx:
                     pooled = self.modules.pooling(
                         self.modules.ssl(wavs, lens), lens)
@@ -763,6 +797,8 @@ class SpeakerAdversarialBrain(sb.Brain):
             loss=float(stage_loss),
             epoch=self.hparams.epoch_counter.current,
             averaged_checkpoints=getattr(self, "averaged_checkpoints", 1),
+            skipped_utterances=list(self._skipped),
+            class_counts=self.hparams.class_counts,
         )
         write_json_atomic(metrics, os.path.join(folder, "test_metrics.json"))
         self.test_metrics = metrics

@@ -20,8 +20,8 @@ from conftest import DEMO_YAML, demo_args, run_recipe
 from hyperpyyaml import load_hyperpyyaml
 from speechbrain.dataio.batch import PaddedBatch
 
-from speechbrain_grl import dataio
 from speechbrain_grl.brain import SpeakerAdversarialBrain
+from speechbrain_grl.dataio import audio as dataio
 from speechbrain_grl.testing.demo_corpus import make_demo_corpus
 
 
@@ -144,3 +144,77 @@ def test_all_zero_audio_trains(demo_assets, tmp_path, adversary):  # case 7
     after = list(brain.modules.parameters())
     assert all(torch.isfinite(p).all() for p in after)
     assert any(not torch.equal(a, b) for a, b in zip(before, after))
+
+
+@pytest.fixture()
+def small_copy(tmp_path):
+    """A private 5-session corpus the test may damage."""
+    return make_demo_corpus(tmp_path / "corpus", n_sessions=5,
+                            utts_per_speaker=8, seed=7)
+
+
+def _test_wav(root):
+    return sorted((root / "Session5" / "sentences" / "wav").rglob(
+        "Ses05*_F000.wav"))[0]
+
+
+def test_truncated_test_wav_is_dropped_and_counted(demo_assets, small_copy,
+                                                   tmp_path):
+    """A 28-sample clip in the test session used to pass preparation and
+    then crash wav2vec2's first convolution after training, losing the
+    test; now preparation drops it and counts it, and the run finishes."""
+    wav = _test_wav(small_copy)
+    sf.write(wav, np.zeros(28), 16000, subtype="PCM_16")
+    out = tmp_path / "out"
+    run_recipe("train.py", *demo_args(
+        demo_assets, out, f"--data_folder={small_copy}",
+        "--number_of_epochs=1", "--probe_speakers=False"))
+    summary = json.loads((out / "prepare_summary.json").read_text())
+    assert summary["too_short_wav"] == 1
+    assert wav.stem not in json.loads((out / "test.json").read_text())
+    metrics = json.loads((out / "test_metrics.json").read_text())
+    assert metrics["n_utterances"] > 0 and metrics["skipped_utterances"] == []
+
+
+def test_wav_broken_after_preparation_is_skipped_in_the_test(
+        demo_assets, small_copy, tmp_path):
+    """A test file damaged between preparation and testing is skipped,
+    logged and counted; the metrics of the others are written."""
+    out = tmp_path / "out"
+    args = demo_args(demo_assets, out, f"--data_folder={small_copy}",
+                     "--number_of_epochs=1", "--probe_speakers=False")
+    run_recipe("train.py", *args, "--run_test=False")
+    wav = _test_wav(small_copy)
+    wav.write_bytes(b"RIFF garbage, not a wav any more")
+    run_recipe("train.py", *args, "--skip_prep=True")
+    metrics = json.loads((out / "test_metrics.json").read_text())
+    assert metrics["skipped_utterances"] == [wav.stem]
+    n_test = len(json.loads((out / "test.json").read_text()))
+    assert metrics["n_utterances"] == n_test - 1
+    assert f"skipping ['{wav.stem}']" in (out / "log.txt").read_text()
+
+
+def test_unparsed_label_lines_are_counted(small_copy, tmp_path):
+    from speechbrain_grl.dataio.iemocap import scan_corpus
+
+    label = sorted((small_copy / "Session1/dialog/EmoEvaluation").glob(
+        "Ses01F_impro01.txt"))[0]
+    with open(label, "a", encoding="utf-8") as fout:
+        fout.write("[12.0 - oops]\tSes01F_impro01_F999\tneu\t[1, 2, 3]\n")
+    _, summary = scan_corpus(small_copy)
+    assert summary["unparsed_label_line"] == 1
+
+
+def test_fixed_audio_makes_stale_manifests(small_copy, tmp_path):
+    """The fingerprint covers the wavs' sizes: fixing a broken wav after a
+    preparation rewrites the manifests (it used to reuse them)."""
+    from speechbrain_grl.dataio.iemocap import prepare_iemocap
+
+    wav = _test_wav(small_copy)
+    good = wav.read_bytes()
+    wav.write_bytes(b"broken")
+    before = prepare_iemocap(small_copy, tmp_path / "m")
+    assert wav.stem not in before["test"]
+    wav.write_bytes(good)
+    after = prepare_iemocap(small_copy, tmp_path / "m")
+    assert wav.stem in after["test"]

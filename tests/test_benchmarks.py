@@ -38,11 +38,11 @@ def test_run_all_quick(tmp_path):
         assert math.isfinite(timing["iteration_ratio"])
         mem = step["memory"][mode]
         assert mem["peak_mb"] >= mem["before_mb"] > 0
-    for mode in ("tap", "snp"):
-        timing = step["timing"][mode]
-        pair = timing["pair"]["median"]
-        assert timing["speaker_step"]["median"] < pair
-        assert timing["emotion_step"]["median"] < pair
+    # SNP's speaker step runs the encoder without gradient: it must cost
+    # far less than its emotion step (0.3x measured; a speaker step that
+    # backpropagated through the encoder would cost about 1x).
+    snp = step["timing"]["snp"]
+    assert snp["speaker_step"]["median"] < 0.8 * snp["emotion_step"]["median"]
 
     ep = json.loads((tmp_path / "results" / "epoch_tiny.json").read_text())
     settings = ep["settings"]

@@ -39,10 +39,11 @@ def test_session_report(session_cv):
         m = _json(out / fold / "test_metrics.json")
         assert summary["folds"][fold]["UA"] == pytest.approx(m["UA"])
         probe = m["speaker_probe"]
-        assert probe["n_speakers"] == 8  # the training speakers
-        assert probe["chance"] == pytest.approx(100 / probe["n_speakers"])
-        assert 0 <= probe["accuracy"] <= 100
-        assert m["speaker_probe_before"]["n_speakers"] == 8
+        # The training speakers: 3 sessions (one more validates).
+        assert probe["n_speakers"] == 6 and probe["probe_set"] == "train"
+        assert abs(probe["chance"] - 100 / 6) < 8  # a uniform guess
+        assert 0 <= probe["balanced_accuracy"] <= 100 and probe["grouped"]
+        assert m["speaker_probe_before"]["n_speakers"] == 6
         assert (out / fold / "speaker_probe_before.json").is_file()
         cm = m["confusion_matrix"]
         pooled = cm if pooled is None else [
@@ -52,6 +53,7 @@ def test_session_report(session_cv):
                    .values()} for s in ("train", "valid", "test")}
         assert spk["test"] == {f"Ses0{fold[-1]}F", f"Ses0{fold[-1]}M"}
         assert not spk["test"] & (spk["train"] | spk["valid"])
+        assert not spk["valid"] & spk["train"]
     for key in ("UA", "WA", "macro_F1", "probe_acc"):
         vals = [f[key] for f in summary["folds"].values()]
         assert summary["mean"][key] == pytest.approx(sum(vals) / 2)
@@ -134,7 +136,16 @@ def test_lowres_protocol(demo_assets, tmp_path):
     n = {}
     for e in _json(out / "n4_draw1" / "train.json").values():
         n[e["emo"]] = n.get(e["emo"], 0) + 1
-    assert min(n.values()) >= 4  # the manifest is full; training is cut
+    assert min(n.values()) > 4  # the manifest is full; training is cut
+    counts = _json(out / "n4_draw1" / "test_metrics.json")["class_counts"]
+    assert counts["train"] == {"neu": 4, "hap": 4, "ang": 4, "sad": 4}
+    # Validation is cut in the same proportion (N / training size).
+    full = {}
+    for e in _json(out / "n4_draw1" / "valid.json").values():
+        full[e["emo"]] = full.get(e["emo"], 0) + 1
+    for emo, v in counts["valid"].items():
+        assert v == max(1, round(full[emo] * 4 / n[emo])), emo
+    assert summary["curve"][0]["n_effective"] == counts["train"]
     assert (out / "lowres_curve.png").stat().st_size > 0
     assert "AUC" in (out / "lowres_summary.md").read_text()
 

@@ -1,22 +1,51 @@
 """End to end: the demo recipe trains and tests in every adversary mode."""
 
+import itertools
 import json
 import math
 import re
 
 import pytest
+import torch
 from conftest import demo_args, run_recipe
 
 KEYS = {"WA", "UA", "macro_F1", "per_class_recall", "confusion_matrix",
         "labels", "n_utterances", "adversary"}
+MODES = ["none", "grl", "tap", "snp", "spknorm"]
 
 
-@pytest.mark.parametrize("adversary", ["none", "grl", "tap", "snp"])
-def test_one_epoch_per_mode(demo_assets, tmp_path, adversary):
-    out = tmp_path / adversary
-    run_recipe("train.py", *demo_args(
-        demo_assets, out, "--number_of_epochs=1", f"--adversary={adversary}"
-    ))
+@pytest.fixture(scope="module")
+def runs(demo_assets, tmp_path_factory):
+    """One epoch of every mode, same seed, on the shortcut demo."""
+    root = tmp_path_factory.mktemp("modes")
+    for adversary in MODES:
+        run_recipe("train.py", *demo_args(
+            demo_assets, root / adversary, "--number_of_epochs=1",
+            f"--adversary={adversary}", "--demo_speaker_bias=0.9",
+            "--probe_speakers=False"))
+    return root
+
+
+def _encoder(folder):
+    ckpt = next((folder / "save").glob("CKPT*"))
+    return torch.load(ckpt / "ssl.ckpt", map_location="cpu",
+                      weights_only=True)
+
+
+def test_the_modes_move_the_encoder_differently(runs):
+    """Same seed, same batches: every adversary leaves a different
+    encoder from the baseline and from each other (a mode that silently
+    fell back to another would not)."""
+    encoders = {m: _encoder(runs / m) for m in MODES}
+    for a, b in itertools.combinations(MODES, 2):
+        diff = max(float((encoders[a][k] - encoders[b][k]).abs().max())
+                   for k in encoders[a])
+        assert diff > 1e-6, (a, b)
+
+
+@pytest.mark.parametrize("adversary", MODES)
+def test_one_epoch_per_mode(runs, adversary):
+    out = runs / adversary
     metrics = json.loads((out / "test_metrics.json").read_text())
     assert KEYS <= set(metrics)
     assert metrics["adversary"] == adversary

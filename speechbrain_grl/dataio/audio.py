@@ -113,7 +113,7 @@ def read_audio(path, sample_rate=16000, max_duration=None, generator=None):
 
 
 def audio_dataset(json_path, data_folder, sample_rate=16000,
-                  max_duration=None, select=None):
+                  max_duration=None, select=None, skip_unreadable=False):
     """A manifest as a dataset whose dynamic item ``sig`` is the audio.
 
     Arguments
@@ -129,6 +129,11 @@ def audio_dataset(json_path, data_folder, sample_rate=16000,
     select : callable, optional
         ``entries -> entries`` applied to the manifest first, e.g. a
         subsample or a speaker filter.
+    skip_unreadable : bool
+        Evaluation sets: a file that cannot be read (changed since the
+        preparation) gives an empty signal, with a warning, which the
+        Brain skips and counts, instead of an exception that would lose
+        the finished training.
 
     Returns
     -------
@@ -157,7 +162,13 @@ def audio_dataset(json_path, data_folder, sample_rate=16000,
     @sb.utils.data_pipeline.provides("sig")
     def audio(wav):
         """The waveform, randomly cropped if ``max_duration`` is set."""
-        return read_audio(wav, sample_rate, max_duration=max_duration)
+        if not skip_unreadable:
+            return read_audio(wav, sample_rate, max_duration=max_duration)
+        try:
+            return read_audio(wav, sample_rate, max_duration=max_duration)
+        except (RuntimeError, OSError, ValueError) as err:
+            logger.warning("cannot read %s (%s); it is skipped", wav, err)
+            return torch.zeros(0)
 
     sb.dataio.dataset.add_dynamic_item([data], audio)
     return data
@@ -179,6 +190,34 @@ def data_hparams(hparams):
     """The :data:`DATA_HPARAMS` picked from a loaded recipe yaml (tests and
     benchmarks; the recipe reads them one by one)."""
     return {k: hparams[k] for k in DATA_HPARAMS if k in hparams}
+
+
+def _class_counts(dataset, emotions):
+    """Utterances per class of a dataset."""
+    counts = dict.fromkeys(emotions, 0)
+    for entry in dataset.data.values():
+        counts[entry["emo"]] = counts.get(entry["emo"], 0) + 1
+    return counts
+
+
+def _valid_quota(annotations, per_class):
+    """Per-class validation sizes in the proportion N / (training size of
+    the class), at least 1 per class present."""
+    import json
+
+    counts = {}
+    for split in ("train", "valid"):
+        with open(annotations[split], encoding="utf-8") as fin:
+            for entry in json.load(fin).values():
+                key = (split, entry["emo"])
+                counts[key] = counts.get(key, 0) + 1
+    quota = {}
+    for (split, emo), n in counts.items():
+        if split == "valid":
+            train = counts.get(("train", emo), 0)
+            share = min(1.0, per_class / train) if train else 1.0
+            quota[emo] = max(1, round(n * share))
+    return quota
 
 
 def dataio_prep(train_annotation, valid_annotation, test_annotation,
@@ -209,7 +248,8 @@ def dataio_prep(train_annotation, valid_annotation, test_annotation,
         Random crop of longer training files (seconds).
     train_per_class, train_subset_seed : int, optional
         Low-resource training: keep N utterances per class, drawn with
-        this seed.
+        this seed; the validation set is cut in the same proportion per
+        class.
     dynamic_batching : bool
         Batch the training set by duration (``max_batch_length`` seconds
         per batch, ``num_buckets`` buckets, ``bucketing`` ``quantile`` or
@@ -219,25 +259,33 @@ def dataio_prep(train_annotation, valid_annotation, test_annotation,
     -------
     dict
         ``train``, ``valid``, ``test`` datasets, ``label_encoder``,
-        ``spk_encoder`` and, with dynamic batching, ``train_sampler``.
+        ``spk_encoder``, ``class_counts`` (utterances per class of each
+        set, as used) and, with dynamic batching, ``train_sampler``.
     """
     # Manifests name audio as {data_root}/Session1/..., relative to the
     # data folder exactly as it was given to the preparation.
     root = data_folder
     rate = sample_rate
     crop = max_train_duration
-    subset = None
-    if train_per_class:  # low-resource training set
-        subset = functools.partial(
-            subsample_per_class, per_class=train_per_class,
-            seed=train_subset_seed or 0)
     annotations = {"train": train_annotation, "valid": valid_annotation,
                    "test": test_annotation}
+    select = {}
+    if train_per_class:  # low-resource: train on N per class...
+        select["train"] = functools.partial(
+            subsample_per_class, per_class=train_per_class,
+            seed=train_subset_seed or 0)
+        # ... and select on a validation set cut in the same proportion,
+        # not on the full one (which would hold many more labels).
+        select["valid"] = functools.partial(
+            subsample_per_class,
+            per_class=_valid_quota(annotations, train_per_class),
+            seed=train_subset_seed or 0)
     datasets = {
         split: audio_dataset(
             annotations[split], root, rate,
             max_duration=crop if split == "train" else None,
-            select=subset if split == "train" else None,
+            select=select.get(split),
+            skip_unreadable=split != "train",
         )
         for split in ("train", "valid", "test")
     }
@@ -274,7 +322,9 @@ def dataio_prep(train_annotation, valid_annotation, test_annotation,
             ["id", "sig", "emo_encoded", "spk_encoded", "emo", "spk_id"]
         )
     out = dict(datasets, label_encoder=label_encoder,
-               spk_encoder=spk_encoder)
+               spk_encoder=spk_encoder,
+               class_counts={split: _class_counts(datasets[split], emotions)
+                             for split in ("train", "valid", "test")})
     if dynamic_batching:
         train = datasets["train"]
         lengths = [

@@ -33,8 +33,12 @@ IEMOCAP_CODES = frozenset(
 RELEASE = "IEMOCAP_full_release"
 SPLITS = ("train", "valid", "test")
 SKIP_COUNTERS = ("missing_wav", "unreadable_wav", "empty_wav",
-                 "unknown_label", "duplicate_id", "dropped_label",
-                 "malformed_id", "junk_files", "non_utf8_files")
+                 "too_short_wav", "unknown_label", "duplicate_id",
+                 "dropped_label", "malformed_id", "unparsed_label_line",
+                 "junk_files", "non_utf8_files")
+#: Shorter clips give no encoder frame (wav2vec2's convolutions see 25 ms)
+#: and crash its first layer; they are dropped and counted.
+MIN_DURATION = 0.05
 _LABEL_RE = re.compile(
     r"^\[\s*[\d.]+\s*-\s*[\d.]+\s*\]\s+(?P<utt>\S+)\s+(?P<code>\S+)\s+\[")
 _UTT_RE = re.compile(r"^Ses(?P<ses>\d{2})[FM]_\S+_(?P<gender>[FM])\d+$")
@@ -82,16 +86,25 @@ def speaker_of(utt_id: str) -> str:
 
 
 def _read_label_file(path):
-    """Return ``([(utt_id, code)], is_utf8)`` for one label file."""
+    """Return ``([(utt_id, code)], is_utf8, unparsed)`` for one label
+    file; ``unparsed`` counts turn lines (starting with ``[``) that do not
+    parse."""
     raw = pathlib.Path(path).read_bytes()
     try:
         text, is_utf8 = raw.decode("utf-8"), True
     except UnicodeDecodeError:
         logger.warning("%s is not UTF-8; decoding it as latin-1", path)
         text, is_utf8 = raw.decode("latin-1"), False
-    pairs = [(m["utt"], m["code"].lower())
-             for m in map(_LABEL_RE.match, text.splitlines()) if m]
-    return pairs, is_utf8
+    pairs, unparsed = [], 0
+    for line in text.splitlines():
+        match = _LABEL_RE.match(line)
+        if match:
+            pairs.append((match["utt"], match["code"].lower()))
+        elif line.lstrip().startswith("["):
+            logger.warning("%s: cannot parse the turn line %r", path,
+                           line[:80])
+            unparsed += 1
+    return pairs, is_utf8, unparsed
 
 
 def parse_label_file(path) -> list[tuple[str, str]]:
@@ -166,7 +179,7 @@ def _wav_listing(wav_dir, summary):
     return {e.name: e.stat().st_size for e in items if e.is_file()}
 
 
-def _duration(path, size, summary, utt):
+def _duration(path, size, summary, utt, min_duration=MIN_DURATION):
     """Return the duration in seconds, or None (counted) if unusable."""
     if size is None:
         logger.warning("skipping %s: missing wav %s", utt, path)
@@ -182,11 +195,17 @@ def _duration(path, size, summary, utt):
         logger.warning("skipping %s: empty wav %s", utt, path)
         summary["empty_wav"] += 1
         return None
-    return round(info.frames / info.samplerate, 4)
+    duration = info.frames / info.samplerate
+    if duration < min_duration:
+        logger.warning("skipping %s: %s is %.4f s, shorter than "
+                       "min_duration %g s", utt, path, duration, min_duration)
+        summary["too_short_wav"] += 1
+        return None
+    return round(duration, 4)
 
 
 def scan_corpus(data_folder, sessions=(1, 2, 3, 4, 5), emotions=EMOTIONS,
-                merge=None) -> tuple[dict, dict]:
+                merge=None, min_duration=MIN_DURATION) -> tuple[dict, dict]:
     """Collect the labelled utterances of an IEMOCAP release.
 
     Parameters
@@ -199,6 +218,8 @@ def scan_corpus(data_folder, sessions=(1, 2, 3, 4, 5), emotions=EMOTIONS,
         Classes to keep (after merging).
     merge : dict, optional
         Code mapping applied first; default ``{"exc": "hap"}``.
+    min_duration : float
+        Shorter clips (seconds) are dropped and counted.
 
     Returns
     -------
@@ -235,8 +256,9 @@ def scan_corpus(data_folder, sessions=(1, 2, 3, 4, 5), emotions=EMOTIONS,
     entries, seen, listings = {}, set(), {}
     for session, paths in files.items():
         for path in paths:
-            pairs, is_utf8 = _read_label_file(path)
+            pairs, is_utf8, unparsed = _read_label_file(path)
             summary["non_utf8_files"] += not is_utf8
+            summary["unparsed_label_line"] += unparsed
             summary["label_files"] += 1
             for utt, code in pairs:
                 if utt in seen:
@@ -263,7 +285,8 @@ def scan_corpus(data_folder, sessions=(1, 2, 3, 4, 5), emotions=EMOTIONS,
                     listings[session, dialog] = _wav_listing(
                         root / rel.rsplit("/", 1)[0], summary)
                 size = listings[session, dialog].get(f"{utt}.wav")
-                duration = _duration(root / rel, size, summary, utt)
+                duration = _duration(root / rel, size, summary, utt,
+                                     min_duration)
                 if duration is not None:
                     entries[utt] = {
                         "wav": f"{prefix}/{rel}", "duration": duration,
@@ -479,7 +502,9 @@ def make_splits(entries, split="session", test_session=5, valid_ratio=0.2,
 
 
 def _fingerprint(root, sessions):
-    """Hash the names, sizes and mtimes of the label files."""
+    """Hash the names, sizes and mtimes of the label files, and the names
+    and sizes of the wavs: manifests prepared while a wav was missing or
+    broken are rewritten once the audio is fixed."""
     files, _ = _label_files(root, sessions)
     digest = hashlib.sha256()
     for s in sorted(files):
@@ -487,6 +512,12 @@ def _fingerprint(root, sessions):
             st = path.stat()
             digest.update(f"{s}/{path.name}:{st.st_size}:{st.st_mtime_ns}\n"
                           .encode())
+        wav_root = root / f"Session{s}" / "sentences" / "wav"
+        for dirpath, _, names in sorted(os.walk(wav_root)):
+            for name in sorted(names):
+                if name.endswith(".wav") and not name.startswith("._"):
+                    size = os.path.getsize(os.path.join(dirpath, name))
+                    digest.update(f"{name}:{size}\n".encode())
     return digest.hexdigest()
 
 
@@ -517,10 +548,12 @@ def prepare_iemocap(data_folder, save_folder, split="session",
                     test_session=5, test_speaker=None, valid_ratio=0.2,
                     seed=1234, sessions=(1, 2, 3, 4, 5), emotions=EMOTIONS,
                     merge=None, skip_prep=False,
-                    valid_from=None) -> dict[str, dict]:
+                    valid_from=None,
+                    min_duration=MIN_DURATION) -> dict[str, dict]:
     """Prepare IEMOCAP train/valid/test JSON manifests.
 
-    Writes ``train.json``, ``valid.json`` and ``test.json`` and finally
+    Writes ``train.json``, ``valid.json``, ``test.json``,
+    ``prepare_summary.json`` (kept and skipped counts) and finally
     ``prepare_opts.json`` (options, absolute data folder, corpus
     fingerprint) to ``save_folder``, each atomically. Manifests are
     reused only if ``prepare_opts.json`` matches the current options and
@@ -535,7 +568,7 @@ def prepare_iemocap(data_folder, save_folder, split="session",
         Where the manifests go (created if needed).
     split, test_session, test_speaker, valid_ratio, seed, valid_from
         Passed to :func:`make_splits`.
-    sessions, emotions, merge
+    sessions, emotions, merge, min_duration
         Passed to :func:`scan_corpus`.
     skip_prep : bool
         Only load existing manifests.
@@ -555,8 +588,9 @@ def prepare_iemocap(data_folder, save_folder, split="session",
     ...                       test_session=2)
     >>> {k: len(v) for k, v in out.items()}
     {'train': 26, 'valid': 6, 'test': 32}
-    >>> sorted(os.listdir(tmp + "/manifests"))
-    ['prepare_opts.json', 'test.json', 'train.json', 'valid.json']
+    >>> sorted(os.listdir(tmp + "/manifests"))  # doctest: +NORMALIZE_WHITESPACE
+    ['prepare_opts.json', 'prepare_summary.json', 'test.json', 'train.json',
+     'valid.json']
     """
     save_folder = pathlib.Path(save_folder)
     if skip_prep:
@@ -574,7 +608,8 @@ def prepare_iemocap(data_folder, save_folder, split="session",
         "data_folder": str(pathlib.Path(data_folder).resolve()),
         "split": split, "test_session": test_session,
         "test_speaker": test_speaker, "valid_ratio": valid_ratio,
-        "valid_from": valid_from, "seed": seed, "sessions": sessions,
+        "valid_from": valid_from, "min_duration": min_duration,
+        "seed": seed, "sessions": sessions,
         "emotions": list(emotions),
         "merge": dict(sorted(merge.items())),
         "fingerprint": _fingerprint(root, sessions),
@@ -584,7 +619,8 @@ def prepare_iemocap(data_folder, save_folder, split="session",
         logger.info("reusing IEMOCAP manifests in %s", save_folder)
         return _load(save_folder)
     logger.info("preparing IEMOCAP manifests in %s (%s)", save_folder, reason)
-    entries, summary = scan_corpus(data_folder, sessions, emotions, merge)
+    entries, summary = scan_corpus(data_folder, sessions, emotions, merge,
+                                   min_duration)
     logger.info("IEMOCAP kept %d utterances per class %s; skipped %s",
                 summary["kept"], summary["per_class"],
                 {k: summary[k] for k in SKIP_COUNTERS if summary[k]})
@@ -594,5 +630,6 @@ def prepare_iemocap(data_folder, save_folder, split="session",
     (save_folder / "prepare_opts.json").unlink(missing_ok=True)
     for name in SPLITS:
         write_json_atomic(out[name], save_folder / f"{name}.json")
+    write_json_atomic(summary, save_folder / "prepare_summary.json")
     write_json_atomic(opts, save_folder / "prepare_opts.json")
     return out

@@ -12,8 +12,9 @@ def subsample_per_class(entries, per_class, seed=0, key="emo"):
     ---------
     entries : dict
         Manifest entries ``{utt: {key: label, ...}}``.
-    per_class : int
-        Utterances kept per class (all of a smaller class are kept).
+    per_class : int or dict
+        Utterances kept per class (all of a smaller class are kept), or
+        ``{class: n}``.
     seed : int
         The draw; the same seed gives the same subset.
     key : str
@@ -31,8 +32,11 @@ def subsample_per_class(entries, per_class, seed=0, key="emo"):
     ['u0', 'u1', 'u2', 'u5']
     >>> len(subsample_per_class(entries, 10))
     7
+    >>> sorted(subsample_per_class(entries, {"a": 1, "b": 3}, seed=1))
+    ['u0', 'u1', 'u3', 'u5']
     """
-    if int(per_class) < 1:
+    quota = per_class if isinstance(per_class, dict) else None
+    if quota is None and int(per_class) < 1:
         raise ValueError(f"train_per_class={per_class}: use a positive int")
     rng = np.random.default_rng(seed)
     by_class = {}
@@ -41,6 +45,7 @@ def subsample_per_class(entries, per_class, seed=0, key="emo"):
     kept = set()
     for label in sorted(by_class):
         utts = by_class[label]
-        pick = rng.permutation(len(utts))[: int(per_class)]
+        n = quota.get(label, 0) if quota is not None else int(per_class)
+        pick = rng.permutation(len(utts))[: int(n)]
         kept.update(utts[i] for i in pick)
     return {u: e for u, e in entries.items() if u in kept}

@@ -49,8 +49,12 @@ class Fold:
     overrides: dict
 
 
-def make_folds(protocol, lowres_sizes=LOWRES_SIZES, lowres_draws=5):
+def make_folds(protocol, lowres_sizes=LOWRES_SIZES, lowres_draws=5,
+               lowres_sessions=(5,)):
     """The folds of a protocol, in order.
+
+    ``lowres`` runs every size N, draw and test session in
+    ``lowres_sessions`` (fold names gain ``_s<k>`` with several).
 
     Example
     -------
@@ -60,6 +64,8 @@ def make_folds(protocol, lowres_sizes=LOWRES_SIZES, lowres_draws=5):
     {'split': 'speaker', 'test_speaker': 'Ses03F'}
     >>> [f.name for f in make_folds("lowres", [5, 10], 2)]
     ['n5_draw1', 'n5_draw2', 'n10_draw1', 'n10_draw2']
+    >>> [f.name for f in make_folds("lowres", [5], 1, [1, 5])]
+    ['n5_s1_draw1', 'n5_s5_draw1']
     """
     if protocol == "session":
         return [Fold(f"fold_{k}", {"split": "session", "test_session": k})
@@ -71,10 +77,12 @@ def make_folds(protocol, lowres_sizes=LOWRES_SIZES, lowres_draws=5):
         return [Fold(f"fold_{k}", {"split": "random", "seed": k})
                 for k in range(1, 6)]
     if protocol == "lowres":
-        return [Fold(f"n{n}_draw{d}",
-                     {"split": "session", "test_session": 5,
+        sessions = sorted({int(s) for s in lowres_sessions})
+        tag = (lambda s: f"_s{s}") if len(sessions) > 1 else (lambda s: "")
+        return [Fold(f"n{n}{tag(s)}_draw{d}",
+                     {"split": "session", "test_session": s,
                       "train_per_class": n, "train_subset_seed": d})
-                for n in sorted(lowres_sizes)
+                for n in sorted(lowres_sizes) for s in sessions
                 for d in range(1, lowres_draws + 1)]
     raise ProtocolError(
         f"--protocol {protocol}: unknown; use one of {', '.join(PROTOCOLS)}")

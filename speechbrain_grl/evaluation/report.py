@@ -190,14 +190,22 @@ def summarize_lowres(results, sizes):
     >>> s["auc"]
     65.0
     """
-    by_n = {}
+    by_n, effective = {}, {}
     for name, m in results.items():
         by_n.setdefault(sizes[name], []).append(m["UA"])
+        train = (m.get("class_counts") or {}).get("train")
+        if train:  # the N each class really had (a class may be smaller)
+            effective.setdefault(sizes[name], []).append(train)
     curve = []
     for n in sorted(by_n):
         mean, std = _mean_std(by_n[n])
-        curve.append({"n": n, "UA_mean": mean, "UA_std": std,
-                      "draws": len(by_n[n])})
+        point = {"n": n, "UA_mean": mean, "UA_std": std,
+                 "draws": len(by_n[n])}
+        if n in effective:
+            point["n_effective"] = {
+                emo: min(c.get(emo, 0) for c in effective[n])
+                for emo in effective[n][0]}
+        curve.append(point)
     x = np.log10([c["n"] for c in curve])
     y = np.array([c["UA_mean"] for c in curve])
     if len(curve) > 1:
@@ -215,11 +223,14 @@ def write_lowres_report(folder, summary):
     """Writes ``lowres_summary.json``, ``lowres_summary.md`` and
     ``lowres_curve.png`` to ``folder``."""
     write_json_atomic(summary, os.path.join(folder, "lowres_summary.json"))
-    lines = ["# Low-resource curve (session split, test session 5)", "",
-             "| N per class | draws | UA mean ± std |", "|---|---|---|"]
+    lines = ["# Low-resource curve (session split)", "",
+             "| N per class | effective N per class (train) | runs | "
+             "UA mean ± std |", "|---|---|---|---|"]
     for c in summary["curve"]:
-        lines.append(f"| {c['n']} | {c['draws']} | {c['UA_mean']:.2f} ± "
-                     f"{c['UA_std']:.2f} |")
+        eff = c.get("n_effective")
+        eff = ", ".join(f"{k} {v}" for k, v in eff.items()) if eff else "-"
+        lines.append(f"| {c['n']} | {eff} | {c['draws']} | "
+                     f"{c['UA_mean']:.2f} ± {c['UA_std']:.2f} |")
     lines += ["", f"AUC: {summary['auc']:.2f} "
               f"({summary['auc_definition']}).", ""]
     with open(os.path.join(folder, "lowres_summary.md"), "w",

@@ -312,12 +312,18 @@ def main(argv=None):
                         help="preds.csv or preds.json (default: CSV on "
                         "stdout)")
     parser.add_argument("--batch-seconds", type=float, default=60.0,
-                        help="padded audio per batch (default 60); 0: one "
-                        "file or window at a time, exactly as the recipe's "
-                        "test pass (padding changes the encoder's output)")
+                        help="padded audio per batch (default 60: fast; "
+                        "the encoder normalises over padding, so batched "
+                        "probabilities differ a little from single-file "
+                        "ones); 0: one file or window at a time, as the "
+                        "recipe's test pass (batch 1)")
     parser.add_argument("--window-seconds", type=float, default=10.0,
-                        help="longer files are classified in windows whose "
-                        "probabilities are averaged (default 10)")
+                        help="files longer than this are classified in "
+                        "windows whose probabilities are averaged (default "
+                        "10: bounded memory on long recordings; the "
+                        "recipe's test pass reads whole utterances, which "
+                        "in IEMOCAP are at most ~35 s: pass 40 to match "
+                        "it there)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", choices=PRECISIONS,
                         default="fp32",

@@ -77,6 +77,8 @@ def main(argv):
     parser.add_argument("--lowres_sizes",
                         default=",".join(map(str, LOWRES_SIZES)))
     parser.add_argument("--lowres_draws", type=int, default=5)
+    parser.add_argument("--lowres_sessions", default="5",
+                        help="test sessions of lowres, e.g. 1,5")
     parser.add_argument("--sweep", action="append", default=[],
                         metavar="KEY=V1,V2",
                         help="pick KEY among the values by validation UA")
@@ -96,7 +98,8 @@ def main(argv):
     train = os.path.join(HERE, "train.py")
     folds = make_folds(args.protocol,
                        _ints(args.lowres_sizes, "--lowres_sizes"),
-                       args.lowres_draws)
+                       args.lowres_draws,
+                       _ints(args.lowres_sessions, "--lowres_sessions"))
     if args.protocol == "lowres":
         if args.sweep:
             raise ProtocolError("--sweep does not apply to lowres")
@@ -106,10 +109,11 @@ def main(argv):
             raise ProtocolError("--folds does not apply to lowres; use "
                                 "--lowres_sizes and --lowres_draws")
         sizes = {f.name: f.overrides["train_per_class"] for f in folds}
+        last = set({n: name for name, n in sizes.items()}.values())
         results = run_folds(train, args.hparams_file, folds, output_folder,
                             extra, need_probe,
                             stop=lambda f, m: _covers_all(output_folder, f,
-                                                        args.lowres_draws))
+                                                        last))
         summary = summarize_lowres(results, sizes)
         write_lowres_report(output_folder, summary)
         print(f"lowres: AUC {summary['auc']:.2f}; see "
@@ -173,10 +177,11 @@ def _sweep(args, folds, output_folder, extra, train, need_probe):
     return folders[pick], results[pick][1]
 
 
-def _covers_all(output_folder, fold, draws):
-    """True after the last draw of an N that reaches every class's size:
-    larger N would train on the same full set, so they are not run."""
-    if not fold.name.endswith(f"_draw{draws}"):
+def _covers_all(output_folder, fold, last):
+    """True after the last fold of an N (``last``: the names of those)
+    that reaches every class's size: larger N would train on the same
+    full set, so they are not run."""
+    if fold.name not in last:
         return False
     path = os.path.join(output_folder, fold.name, "train.json")
     with open(path, encoding="utf-8") as fin:

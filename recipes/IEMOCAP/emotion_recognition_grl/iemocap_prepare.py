@@ -34,6 +34,9 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--sessions", type=int, nargs="+",
                         default=[1, 2, 3, 4, 5])
+    parser.add_argument("--valid_from", default=None,
+                        choices=["held_out_speakers", "training_speakers"])
+    parser.add_argument("--min_duration", type=float, default=0.05)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     try:
@@ -41,7 +44,8 @@ def main(argv=None):
             args.data_folder, args.save_folder, split=args.split,
             test_session=args.test_session, test_speaker=args.test_speaker,
             valid_ratio=args.valid_ratio, seed=args.seed,
-            sessions=args.sessions)
+            sessions=args.sessions, valid_from=args.valid_from,
+            min_duration=args.min_duration)
     except (IEMOCAPError, OSError) as err:
         print(f"iemocap_prepare: error: {err}", file=sys.stderr)
         return 2

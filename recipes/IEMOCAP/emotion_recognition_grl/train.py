@@ -70,6 +70,7 @@ def brain_hparams(hparams, datasets):
         "n_speakers": hparams["n_speakers"],
         "label_encoder": datasets["label_encoder"],
         "spk_encoder": datasets["spk_encoder"],
+        "class_counts": datasets["class_counts"],
     }
 
 
@@ -123,6 +124,7 @@ def main(argv):
             "sessions": hparams["sessions"],
             "emotions": hparams["emotions"],
             "skip_prep": hparams.get("skip_prep", False),
+            "min_duration": hparams["min_duration"],
         },
     )
     datasets = dataio_prep(**data_hparams(hparams))
