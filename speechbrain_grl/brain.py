@@ -102,6 +102,9 @@ BRAIN_HPARAMS = {
     "spk_encoder": None,
     # Utterances per class of each set as used (recorded with the test).
     "class_counts": None,
+    # Read by SpeechBrain's own Brain under DDP ("random" shuffles the
+    # distributed sampler); left out when None, as SpeechBrain expects.
+    "sorting": None,
 }
 
 
@@ -121,7 +124,11 @@ def _complete(hparams):
     """``hparams`` with the defaults of :data:`BRAIN_HPARAMS` filled in;
     a missing required key is a one-line error."""
     hparams = dict(hparams)
+    if hparams.get("sorting", "") is None:
+        del hparams["sorting"]  # SpeechBrain tests hasattr(hparams, ...)
     for key, default in BRAIN_HPARAMS.items():
+        if key == "sorting":
+            continue
         if key in hparams:
             continue
         if default is REQUIRED:

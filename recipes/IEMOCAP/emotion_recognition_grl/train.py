@@ -71,6 +71,7 @@ def brain_hparams(hparams, datasets):
         "label_encoder": datasets["label_encoder"],
         "spk_encoder": datasets["spk_encoder"],
         "class_counts": datasets["class_counts"],
+        "sorting": hparams.get("sorting"),
     }
 
 
