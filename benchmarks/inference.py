@@ -100,9 +100,10 @@ def main():
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--sizes", default="tiny,base")
-    parser.add_argument("--precisions", default="fp32,bf16,int8",
-                        help="bf16 = autocast, int8 = dynamic quantisation "
-                             "(predict --precision bf16|int8)")
+    parser.add_argument("--precisions", default="fp32,bf16,int8,int8_torch",
+                        help="bf16 = autocast; int8 = predict --precision "
+                             "int8 (ONNX Runtime if installed); int8_torch "
+                             "= PyTorch's dynamic quantisation")
     parser.add_argument("--workdir", default=None,
                         help="unused; accepted for run_all.py")
     parser.add_argument("--json", default=None, help="write results here")
@@ -120,8 +121,9 @@ def main():
             for prec in args.precisions.split(","):
                 clf = EncoderClassifier.from_hparams(
                     source=str(folder), savedir=str(tmp / f"{size}-sd"))
-                if prec == "int8":
-                    quantize_int8(clf)
+                if prec.startswith("int8"):
+                    quantize_int8(clf, backend="torch" if prec == "int8_torch"
+                                  else "auto")
                 for bs in (1, args.batch):
                     value, cpu = rtf(clf, bs, args.seconds, args.n,
                                      args.repeats, prec)

@@ -144,14 +144,22 @@ def load_model(model_dir, savedir=None, device="cpu"):
 PRECISIONS = ("fp32", "bf16", "int8")
 
 
-def quantize_int8(clf):
-    """Dynamic int8 quantisation of the encoder's linear layers, in place.
+def quantize_int8(clf, backend="auto", cache_dir=None):
+    """Runs the encoder's linear layers in int8, in place; CPU only.
 
-    PyTorch's dynamic quantisation (``torch.ao.quantization``): weights
-    stored as int8, activations quantised per batch on the fly; CPU only.
-    The folder and its stock ``EncoderClassifier`` loading are unchanged:
-    this is applied to the loaded model. Measured agreement with fp32 on
-    the demo test set is in benchmarks/results.md.
+    Two paths, the faster first (measured on 2 cores, wav2vec2-base-sized
+    encoder: ``benchmarks/results.md``):
+
+    - ``onnxruntime``: the encoder is exported to ONNX once (into
+      ``cache_dir``, a temporary folder by default), its MatMul/Gemm
+      weights quantised to int8 with ONNX Runtime's dynamic quantisation,
+      and run by an ONNX Runtime session (the convolutions stay fp32);
+      needs ``pip install onnxruntime onnx``;
+    - ``torch``: PyTorch's dynamic quantisation of ``torch.nn.Linear``.
+
+    ``auto`` takes ONNX Runtime when it is installed. The exported folder
+    and its stock ``EncoderClassifier`` loading are unchanged: this is
+    applied to the loaded model.
 
     Example
     -------
@@ -161,22 +169,106 @@ def quantize_int8(clf):
     >>> clf = Clf()
     >>> clf.mods["compute_features"].model = torch.nn.Sequential(
     ...     torch.nn.Linear(4, 4))
-    >>> _ = quantize_int8(clf)
-    >>> type(clf.mods["compute_features"].model[0]).__name__
-    'Linear'
+    >>> _ = quantize_int8(clf, backend="torch")
     >>> clf.mods["compute_features"].model[0].weight().dtype
     torch.qint8
     """
-    import warnings
-
+    if backend not in ("auto", "onnxruntime", "torch"):
+        raise ModelError(f"int8 backend {backend!r}: use auto, onnxruntime "
+                         "or torch")
+    if backend != "torch":
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            if backend == "onnxruntime":
+                raise ModelError("the onnxruntime int8 path needs "
+                                 "`pip install onnxruntime onnx`") from None
+            backend = "torch"
     encoder = clf.mods["compute_features"]
-    with warnings.catch_warnings():  # the API is deprecated upstream
-        warnings.simplefilter("ignore")
-        from torch.ao.quantization import quantize_dynamic
+    if backend == "torch":
+        import warnings
 
-        encoder.model = quantize_dynamic(
-            encoder.model, {torch.nn.Linear}, dtype=torch.qint8)
+        with warnings.catch_warnings():  # the API is deprecated upstream
+            warnings.simplefilter("ignore")
+            from torch.ao.quantization import quantize_dynamic
+
+            encoder.model = quantize_dynamic(
+                encoder.model, {torch.nn.Linear}, dtype=torch.qint8)
+    else:
+        encoder.model = OnnxInt8Encoder.build(encoder.model, cache_dir)
     return clf
+
+
+class OnnxInt8Encoder(torch.nn.Module):
+    """A Hugging Face SSL encoder run by ONNX Runtime with int8 matrices.
+
+    It answers the call SpeechBrain's wrapper makes,
+    ``model(wav, attention_mask=..., output_hidden_states=False)``, with an
+    object holding ``last_hidden_state``.
+    """
+
+    def __init__(self, session, config):
+        super().__init__()
+        self.session = session
+        self.config = config
+
+    @classmethod
+    def build(cls, model, cache_dir=None):
+        """Exports ``model`` (fp32) to ONNX, quantises its MatMul/Gemm
+        weights to int8 and opens a session with torch's thread count."""
+        import warnings
+
+        import onnxruntime as ort
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        folder = Path(cache_dir or tempfile.mkdtemp(prefix="sb-grl-int8-"))
+        folder.mkdir(parents=True, exist_ok=True)
+        fp32, int8 = folder / "encoder.onnx", folder / "encoder_int8.onnx"
+
+        class _Export(torch.nn.Module):
+            """The encoder as ``(wav, mask) -> hidden states``."""
+
+            def __init__(self, model):
+                super().__init__()
+                self.model = model
+
+            def forward(self, wav, mask):
+                """The encoder's last hidden states."""
+                return self.model(wav, attention_mask=mask).last_hidden_state
+
+        wav = torch.zeros(1, SAMPLE_RATE)
+        mask = torch.ones(1, SAMPLE_RATE, dtype=torch.long)
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                _Export(model).eval(), (wav, mask), str(fp32),
+                input_names=["wav", "mask"], output_names=["feats"],
+                dynamic_axes={"wav": {0: "batch", 1: "samples"},
+                              "mask": {0: "batch", 1: "samples"},
+                              "feats": {0: "batch", 1: "frames"}},
+                opset_version=17, dynamo=False)
+            quantize_dynamic(str(fp32), str(int8),
+                             weight_type=QuantType.QInt8,
+                             op_types_to_quantize=["MatMul", "Gemm"])
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        session = ort.InferenceSession(str(int8), options,
+                                       providers=["CPUExecutionProvider"])
+        return cls(session, model.config)
+
+    def forward(self, wav, attention_mask=None, output_hidden_states=False):
+        """Hidden states of ``wav`` ``[batch, samples]``."""
+        from types import SimpleNamespace
+
+        if output_hidden_states:
+            raise ModelError("the int8 encoder returns the last layer only")
+        if attention_mask is None:
+            attention_mask = torch.ones_like(wav, dtype=torch.long)
+        feats = self.session.run(None, {
+            "wav": wav.detach().float().cpu().numpy(),
+            "mask": attention_mask.long().cpu().numpy()})[0]
+        return SimpleNamespace(last_hidden_state=torch.from_numpy(feats))
 
 
 def _frames(path):
@@ -328,10 +420,11 @@ def main(argv=None):
     parser.add_argument("--precision", choices=PRECISIONS,
                         default="fp32",
                         help="bf16: autocast, faster on CPUs with "
-                        "AVX512-BF16/AMX and on GPUs; int8: dynamic int8 "
-                        "quantisation of the encoder's linear layers, CPU "
-                        "only, fastest on any x86 CPU; both give slightly "
-                        "different probabilities (default fp32)")
+                        "AVX512-BF16/AMX and on GPUs; int8: the encoder's "
+                        "matrix products in int8 (ONNX Runtime if "
+                        "installed, else PyTorch dynamic quantisation), "
+                        "CPU only; both give slightly different "
+                        "probabilities (default fp32)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     prog = parser.prog
