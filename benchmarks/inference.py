@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from common import machine, set_threads
 
-from speechbrain_grl.inference.export import _build_heads, _fill_template
+from speechbrain_grl.inference.export import build_heads, fill_template
 from speechbrain_grl.inference.predict import quantize_int8
 from speechbrain_grl.testing.tiny_ssl import make_tiny_ssl
 
@@ -36,14 +36,14 @@ def build_folder(folder, size, emb_dim=256, n_emotions=4, kind="wav2vec2"):
     make_tiny_ssl(folder / "ssl", kind=kind, size=size)
     config = json.loads((folder / "ssl" / "config.json").read_text())
     hidden = config["hidden_size"]
-    text = _fill_template(
+    text = fill_template(
         {"model_dir": str(folder.resolve()), "encoder_dim": hidden,
          "emb_dim": emb_dim, "n_emotions": n_emotions,
          "output_norm": False},
         "speechbrain.integrations.huggingface.wav2vec2.Wav2Vec2",
     )
     (folder / "hyperparams.yaml").write_text(text)
-    heads = _build_heads(text, folder)
+    heads = build_heads(text, folder)
     for name in ("embedding_model", "classifier"):
         torch.save(heads[name].state_dict(), folder / f"{name}.ckpt")
     enc = CategoricalEncoder()

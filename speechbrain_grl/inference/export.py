@@ -27,7 +27,8 @@ import yaml
 
 from speechbrain_grl.utils.errors import GRLError
 
-__all__ = ["export_model", "find_output_folder", "ExportError", "main"]
+__all__ = ["export_model", "find_output_folder", "fill_template", "build_heads",
+           "template_path", "ExportError", "main"]
 
 logger = logging.getLogger(__name__)
 
@@ -160,7 +161,23 @@ def _remap(state, target, offset):
     return out
 
 
-def _fill_template(values, ssl_class):
+def fill_template(values, ssl_class):
+    """The inference hparams of an exported folder, as text.
+
+    Arguments
+    ---------
+    values : dict
+        Replaces each ``key: !PLACEHOLDER`` line of the template
+        (``model_dir``, ``encoder_dim``, ``emb_dim``, ``n_emotions``,
+        ``output_norm``).
+    ssl_class : str
+        The SpeechBrain wrapper of the encoder (dotted path).
+
+    Returns
+    -------
+    str
+        The filled template; every placeholder must be filled.
+    """
     text = template_path().read_text(encoding="utf-8")
     for key, value in values.items():
         dumped = json.dumps(value)  # JSON scalars are YAML scalars
@@ -298,12 +315,12 @@ def export_model(source, model_dir, overwrite=False):
             "n_emotions": len(emotions),
             "output_norm": bool(getattr(ssl, "output_norm", False)),
         }
-        text = _fill_template(values, ssl_class)
+        text = fill_template(values, ssl_class)
         (tmp / "hyperparams.yaml").write_text(text, encoding="utf-8")
         encoder = CategoricalEncoder()
         encoder.update_from_iterable(emotions)
         encoder.save(tmp / "label_encoder.txt")
-        heads = _build_heads(text, tmp)
+        heads = build_heads(text, tmp)
         torch.save(_check(heads["embedding_model"],
                           _remap(states["projection"],
                                  heads["embedding_model"], 1)),
@@ -330,8 +347,10 @@ def _first(module):
     return next(name for name, _ in module.named_children())
 
 
-def _build_heads(text, folder):
-    """The heads of the generated hparams (the encoder is not built)."""
+def build_heads(text, folder):
+    """The heads of generated inference hparams (``embedding_model``,
+    ``classifier``, ...), loaded without building the encoder, e.g. to
+    write random or trained weights for them."""
     from hyperpyyaml import load_hyperpyyaml
 
     keep = re.split(r"^label_encoder:", text, flags=re.M)[0]
