@@ -39,11 +39,12 @@ def test_session_report(session_cv):
         m = _json(out / fold / "test_metrics.json")
         assert summary["folds"][fold]["UA"] == pytest.approx(m["UA"])
         probe = m["speaker_probe"]
-        # The training speakers: 3 sessions (one more validates).
-        assert probe["n_speakers"] == 6 and probe["probe_set"] == "train"
-        assert abs(probe["chance"] - 100 / 6) < 8  # a uniform guess
+        # The training speakers (4 sessions), train and valid utterances.
+        assert probe["n_speakers"] == 8
+        assert probe["probe_set"] == "train+valid"
+        assert abs(probe["chance"] - 100 / 8) < 6  # a uniform guess
         assert 0 <= probe["balanced_accuracy"] <= 100 and probe["grouped"]
-        assert m["speaker_probe_before"]["n_speakers"] == 6
+        assert m["speaker_probe_before"]["n_speakers"] == 8
         assert (out / fold / "speaker_probe_before.json").is_file()
         cm = m["confusion_matrix"]
         pooled = cm if pooled is None else [
@@ -53,7 +54,6 @@ def test_session_report(session_cv):
                    .values()} for s in ("train", "valid", "test")}
         assert spk["test"] == {f"Ses0{fold[-1]}F", f"Ses0{fold[-1]}M"}
         assert not spk["test"] & (spk["train"] | spk["valid"])
-        assert not spk["valid"] & spk["train"]
     for key in ("UA", "WA", "macro_F1", "probe_acc"):
         vals = [f[key] for f in summary["folds"].values()]
         assert summary["mean"][key] == pytest.approx(sum(vals) / 2)
@@ -116,7 +116,9 @@ def test_random_protocol_and_averaging(demo_assets, tmp_path):
 
 def test_speaker_protocol(demo_assets, tmp_path):
     out = tmp_path / "speaker"
-    _cv(demo_assets, out, "--protocol", "speaker", "--folds", "3")
+    # Leave one speaker out, the session partner validating.
+    _cv(demo_assets, out, "--protocol", "speaker", "--folds", "3",
+        "--valid_from=held_out_speakers")
     spk = {s: {e["spk_id"] for e in _json(out / "fold_3" / f"{s}.json")
                .values()} for s in ("train", "valid", "test")}
     assert spk["test"] == {"Ses02F"} and spk["valid"] == {"Ses02M"}
