@@ -46,6 +46,7 @@ setup(
         "console_scripts": [
             "speechbrain-grl-export = speechbrain_grl.inference.export:main",
             "speechbrain-grl-predict = speechbrain_grl.inference.predict:main",
+            "speechbrain-grl-prepare = speechbrain_grl.dataio.prepare:main",
         ]
     },
     classifiers=[

@@ -11,9 +11,15 @@ utterance embedding (Gat et al., ICASSP 2022). Its roles, one level deep:
 ``nnet``                  Building blocks: ``grl`` (gradient reversal, λ
                           schedule), ``speaker_head``, ``running_norm``,
                           ``speaker_norm``.
-``dataio``                Data: ``iemocap`` (preparation with true
-                          speakers, splits), ``audio`` (reading, pipelines,
-                          dynamic batching), ``subset`` (low-resource).
+``dataio``                Data: ``prepare`` (one entry point, the
+                          ``speechbrain-grl-prepare`` CLI) over ``iemocap``,
+                          ``crema_d``, ``ravdess``, ``emodb``,
+                          ``msp_podcast`` and ``csv_corpus`` (each with true
+                          speakers); ``labels`` (class mappings),
+                          ``splits`` (speaker-disjoint), ``manifests``
+                          (atomic, reused while current); ``audio``
+                          (reading, pipelines, dynamic batching),
+                          ``subset`` (low-resource).
 ``evaluation``            ``metrics``, ``probe`` (speaker leakage),
                           ``protocols`` (folds, sweeps), ``report``.
 ``inference``             ``export`` (to the stock ``EncoderClassifier``),
@@ -22,7 +28,10 @@ utterance embedding (Gat et al., ICASSP 2022). Its roles, one level deep:
                           ``checkpoints`` (kill-safe), ``jsonio``,
                           ``loader_opts``.
 ``testing``               Fixtures: ``demo_corpus`` (IEMOCAP layout,
-                          optional speaker shortcut), ``tiny_ssl``, ``demo``.
+                          optional speaker shortcut), ``acted_corpora``
+                          (CREMA-D, RAVDESS, EmoDB layouts),
+                          ``table_corpora`` (MSP-Podcast, CSV),
+                          ``tiny_ssl``, ``demo``.
 ========================  ==================================================
 
 The modules of version 0.1 (``speechbrain_grl.grl``,

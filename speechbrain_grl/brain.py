@@ -79,6 +79,7 @@ BRAIN_HPARAMS = {
     "ascent_step": 0.001,
     "alternate": "same_batch",
     "spk_loss_balance": False,
+    "emo_loss_balance": False,
     "speaker_norm": False,
     "log_softmax": REQUIRED,
     # Optimisation.
@@ -351,7 +352,18 @@ class SpeakerAdversarialBrain(sb.Brain):
         """ℓ_emo (+ α·ℓ_spk in training outside TAP/SNP); collects
         predictions. ``predictions["emo_loss"]`` keeps ℓ_emo alone."""
         emo = self._emotions(batch)
-        loss = F.nll_loss(predictions["emo"], emo)
+        weights = getattr(self, "_cell_weight", None)
+        if (stage == sb.Stage.TRAIN and weights is not None
+                and self.hparams.emo_loss_balance):
+            # Every (speaker, emotion) cell weighs the same: in the
+            # weighted training set the speaker tells nothing about the
+            # emotion (mean-1 weights, so a plain mean, as for ℓ_spk).
+            spk = batch.spk_encoded.data.squeeze(1)
+            w = weights.to(predictions["emo"].device)[spk, emo]
+            loss = (F.nll_loss(predictions["emo"], emo, reduction="none")
+                    * w).mean()
+        else:
+            loss = F.nll_loss(predictions["emo"], emo)
         predictions["emo_loss"] = loss
         if stage == sb.Stage.TRAIN:
             self._add_stat("emo_loss", loss.detach(), len(emo))
@@ -367,7 +379,8 @@ class SpeakerAdversarialBrain(sb.Brain):
     def _speaker_loss(self, spk_logp, batch, record=True):
         spk = batch.spk_encoded.data.squeeze(1)
         weights = getattr(self, "_cell_weight", None)
-        if weights is not None:  # balance speakers within each emotion
+        if weights is not None and self.hparams.spk_loss_balance:
+            # Balance speakers within each emotion.
             # Weights have mean 1 over the training set, so a plain mean
             # is unbiased, and DDP's average of the processes' means is
             # the global batch's (a per-batch weight sum would not be).
@@ -635,7 +648,8 @@ class SpeakerAdversarialBrain(sb.Brain):
         the evaluation loaders for the speaker statistics pass."""
         loader = super().make_dataloader(dataset, stage, *args, **kwargs)
         self._loaders[stage] = loader
-        if stage == sb.Stage.TRAIN and self.hparams.spk_loss_balance:
+        if stage == sb.Stage.TRAIN and (self.hparams.spk_loss_balance
+                                        or self.hparams.emo_loss_balance):
             self._cell_weight = self._balance_weights(dataset)
         if stage == sb.Stage.TRAIN:
             if self.train_sampler is None:
@@ -786,9 +800,18 @@ class SpeakerAdversarialBrain(sb.Brain):
                        number_of_epochs=self.hparams.epoch_counter.limit)
         write_json_atomic(summary, path)
 
+    def set_test_target(self, folder=None, **info):
+        """Where the next ``evaluate`` writes ``test_metrics.json`` and
+        ``test_predictions.json`` (None: ``output_folder``), and fields
+        recorded with them (e.g. ``test_corpus``)."""
+        self._test_folder, self._test_info = folder, info
+
     @main_process_only
     def _write_test_outputs(self, metrics, stage_loss):
-        folder = self.hparams.output_folder
+        """Writes ``test_predictions.json`` and ``test_metrics.json``."""
+        folder = getattr(self, "_test_folder", None)
+        folder = folder or self.hparams.output_folder
+        os.makedirs(folder, exist_ok=True)
         logp = torch.cat(self._preds["logp"]).cpu()
         preds = {
             utt: [round(float(v), 6) for v in row]
@@ -807,5 +830,6 @@ class SpeakerAdversarialBrain(sb.Brain):
             skipped_utterances=list(self._skipped),
             class_counts=self.hparams.class_counts,
         )
+        metrics.update(getattr(self, "_test_info", {}))
         write_json_atomic(metrics, os.path.join(folder, "test_metrics.json"))
         self.test_metrics = metrics

@@ -242,7 +242,7 @@ def test_crash_leaves_no_stamp(small, monkeypatch):
             raise OSError("disk full")
         real_dump(obj, f, **kw)
 
-    monkeypatch.setattr(iemocap.json, "dump", flaky)
+    monkeypatch.setattr(json, "dump", flaky)
     with pytest.raises(OSError):
         _prep(small, save, seed=7)
     monkeypatch.undo()

@@ -174,6 +174,63 @@ def audio_dataset(json_path, data_folder, sample_rate=16000,
     return data
 
 
+def _add_labels(data, label_encoder, spk_encoder):
+    """Add the encoded emotion and speaker and set the output keys."""
+
+    @sb.utils.data_pipeline.takes("emo", "spk_id")
+    @sb.utils.data_pipeline.provides("emo_encoded", "spk_encoded")
+    def labels(emo, spk_id):
+        """Emotion index, and speaker index (-1 outside training)."""
+        yield label_encoder.encode_label_torch(emo)
+        # Speakers outside training (valid/test in speaker-independent
+        # splits, other corpora) get -1: they never enter the speaker loss.
+        index = spk_encoder.lab2ind.get(spk_id, -1)
+        yield torch.LongTensor([index])
+
+    sb.dataio.dataset.add_dynamic_item([data], labels)
+    sb.dataio.dataset.set_output_keys(
+        [data], ["id", "sig", "emo_encoded", "spk_encoded", "emo", "spk_id"])
+
+
+def eval_dataset(json_path, data_folder, label_encoder, spk_encoder,
+                 sample_rate=16000):
+    """A test set from another manifest, e.g. a whole other corpus for a
+    zero-shot cross-corpus test, encoded like :func:`dataio_prep`'s.
+
+    Clips whose class the label encoder does not know are left out with a
+    warning (another corpus prepared with other ``emotions``).
+
+    Example
+    -------
+    >>> import json, numpy as np, soundfile as sf
+    >>> from speechbrain.dataio.encoder import CategoricalEncoder
+    >>> tmp = getfixture("tmp_path")
+    >>> sf.write(tmp / "a.wav", np.zeros(8000), 16000)
+    >>> _ = (tmp / "all.json").write_text(json.dumps({"a": {
+    ...     "wav": "{data_root}/a.wav", "duration": 0.5, "emo": "sad",
+    ...     "spk_id": "x"}}))
+    >>> emo, spk = CategoricalEncoder(), CategoricalEncoder()
+    >>> emo.update_from_iterable(["neu", "sad"])
+    >>> spk.update_from_iterable(["s1"])
+    >>> item = eval_dataset(tmp / "all.json", tmp, emo, spk)[0]
+    >>> int(item["emo_encoded"]), int(item["spk_encoded"])
+    (1, -1)
+    """
+    def known(entries):
+        """Only the classes the model has."""
+        kept = {u: e for u, e in entries.items()
+                if e["emo"] in label_encoder.lab2ind}
+        if len(kept) < len(entries):
+            logger.warning("%s: %d clips of classes the model lacks are "
+                           "left out", json_path, len(entries) - len(kept))
+        return kept
+
+    data = audio_dataset(json_path, data_folder, sample_rate, select=known,
+                         skip_unreadable=True)
+    _add_labels(data, label_encoder, spk_encoder)
+    return data.filtered_sorted(sort_key="duration")
+
+
 #: The hparams :func:`dataio_prep` takes, with their defaults (``None``
 #: for the required ones); the recipe passes them explicitly.
 DATA_HPARAMS = {
@@ -305,22 +362,8 @@ def dataio_prep(train_annotation, valid_annotation, test_annotation,
             f"--n_speakers={len(spk_encoder)}"
         )
 
-    @sb.utils.data_pipeline.takes("emo", "spk_id")
-    @sb.utils.data_pipeline.provides("emo_encoded", "spk_encoded")
-    def labels(emo, spk_id):
-        """Emotion index, and speaker index (-1 outside training)."""
-        yield label_encoder.encode_label_torch(emo)
-        # Speakers outside training (valid/test in speaker-independent
-        # splits) get -1: they never enter the speaker loss.
-        index = spk_encoder.lab2ind.get(spk_id, -1)
-        yield torch.LongTensor([index])
-
     for data in datasets.values():
-        sb.dataio.dataset.add_dynamic_item([data], labels)
-        sb.dataio.dataset.set_output_keys(
-            [data],
-            ["id", "sig", "emo_encoded", "spk_encoded", "emo", "spk_id"]
-        )
+        _add_labels(data, label_encoder, spk_encoder)
     out = dict(datasets, label_encoder=label_encoder,
                spk_encoder=spk_encoder,
                class_counts={split: _class_counts(datasets[split], emotions)

@@ -12,17 +12,21 @@ passed to :func:`prepare_iemocap`, so recipes can use
 
 import collections
 import hashlib
-import json
 import logging
 import os
 import pathlib
 import re
 
 import numpy as np
-import soundfile as sf
 
-from speechbrain_grl.utils.errors import GRLError
-from speechbrain_grl.utils.jsonio import write_json_atomic
+from speechbrain_grl.dataio.manifests import (
+    MIN_DURATION,
+    SPLITS,
+    PrepareError,
+    clip_duration,
+    prepare_manifests,
+)
+from speechbrain_grl.dataio.splits import VALID_FROM, stratified_holdout
 
 logger = logging.getLogger(__name__)
 
@@ -31,21 +35,17 @@ IEMOCAP_CODES = frozenset(
     ["neu", "hap", "exc", "ang", "sad", "fru", "sur", "fea", "dis", "oth",
      "xxx"])
 RELEASE = "IEMOCAP_full_release"
-SPLITS = ("train", "valid", "test")
 SKIP_COUNTERS = ("missing_wav", "unreadable_wav", "empty_wav",
                  "too_short_wav", "unknown_label", "duplicate_id",
                  "dropped_label", "malformed_id", "unparsed_label_line",
                  "junk_files", "non_utf8_files")
-#: Shorter clips give no encoder frame (wav2vec2's convolutions see 25 ms)
-#: and crash its first layer; they are dropped and counted.
-MIN_DURATION = 0.05
 _LABEL_RE = re.compile(
     r"^\[\s*[\d.]+\s*-\s*[\d.]+\s*\]\s+(?P<utt>\S+)\s+(?P<code>\S+)\s+\[")
 _UTT_RE = re.compile(r"^Ses(?P<ses>\d{2})[FM]_\S+_(?P<gender>[FM])\d+$")
 _LABEL_FILE_RE = re.compile(r"^Ses\d{2}[FM]_\S+\.txt$")
 
 
-class IEMOCAPError(GRLError, ValueError):
+class IEMOCAPError(PrepareError):
     """A one-line problem with the data or options, saying what to do."""
 
 
@@ -83,6 +83,17 @@ def speaker_of(utt_id: str) -> str:
             f"malformed IEMOCAP utterance id {utt_id!r}: expected "
             "'SesNN<F|M>_<dialog>_<F|M>NNN'; fix or remove that label line")
     return f"Ses{match['ses']}{match['gender']}"
+
+
+def speakers(sessions=(1, 2, 3, 4, 5)) -> list[str]:
+    """The speakers of IEMOCAP sessions: one female, one male each.
+
+    Example
+    -------
+    >>> speakers([1, 2])
+    ['Ses01F', 'Ses01M', 'Ses02F', 'Ses02M']
+    """
+    return [f"Ses{int(s):02d}{g}" for s in sorted(sessions) for g in "FM"]
 
 
 def _read_label_file(path):
@@ -179,31 +190,6 @@ def _wav_listing(wav_dir, summary):
     return {e.name: e.stat().st_size for e in items if e.is_file()}
 
 
-def _duration(path, size, summary, utt, min_duration=MIN_DURATION):
-    """Return the duration in seconds, or None (counted) if unusable."""
-    if size is None:
-        logger.warning("skipping %s: missing wav %s", utt, path)
-        summary["missing_wav"] += 1
-        return None
-    try:
-        info = sf.info(str(path)) if size else None
-    except (RuntimeError, OSError) as err:  # LibsndfileError is RuntimeError
-        logger.warning("skipping %s: unreadable wav %s (%s)", utt, path, err)
-        summary["unreadable_wav"] += 1
-        return None
-    if info is None or info.frames == 0:
-        logger.warning("skipping %s: empty wav %s", utt, path)
-        summary["empty_wav"] += 1
-        return None
-    duration = info.frames / info.samplerate
-    if duration < min_duration:
-        logger.warning("skipping %s: %s is %.4f s, shorter than "
-                       "min_duration %g s", utt, path, duration, min_duration)
-        summary["too_short_wav"] += 1
-        return None
-    return round(duration, 4)
-
-
 def scan_corpus(data_folder, sessions=(1, 2, 3, 4, 5), emotions=EMOTIONS,
                 merge=None, min_duration=MIN_DURATION) -> tuple[dict, dict]:
     """Collect the labelled utterances of an IEMOCAP release.
@@ -285,8 +271,8 @@ def scan_corpus(data_folder, sessions=(1, 2, 3, 4, 5), emotions=EMOTIONS,
                     listings[session, dialog] = _wav_listing(
                         root / rel.rsplit("/", 1)[0], summary)
                 size = listings[session, dialog].get(f"{utt}.wav")
-                duration = _duration(root / rel, size, summary, utt,
-                                     min_duration)
+                duration = clip_duration(root / rel, size, summary, utt,
+                                         min_duration)
                 if duration is not None:
                     entries[utt] = {
                         "wav": f"{prefix}/{rel}", "duration": duration,
@@ -300,57 +286,6 @@ def scan_corpus(data_folder, sessions=(1, 2, 3, 4, 5), emotions=EMOTIONS,
         order = emotions if field == "emo" else sorted(counts)
         out[key] = {k: counts[k] for k in order}
     return entries, out
-
-
-def _allocate(sizes, total):
-    """Split ``total`` over groups of ``sizes`` by largest remainder."""
-    sizes = np.asarray(sizes, dtype=float)
-    exact = sizes * total / max(sizes.sum(), 1)
-    counts = np.floor(exact).astype(int)
-    order = np.argsort(counts - exact, kind="stable")
-    counts[order[:max(total - counts.sum(), 0)]] += 1
-    return np.minimum(counts, sizes.astype(int))
-
-
-def _pick(groups, total, rng):
-    """Pick ``total`` ids from nested ``{key part: ... [ids]}`` groups."""
-    if isinstance(groups, list):
-        return [groups[i] for i in rng.permutation(len(groups))[:total]]
-    names = sorted(groups)
-    sizes = [len(_flat(groups[n])) for n in names]
-    picked = []
-    for name, n in zip(names, _allocate(sizes, total)):
-        picked += _pick(groups[name], int(n), rng)
-    return picked
-
-
-def _flat(groups):
-    """All ids in nested groups."""
-    if isinstance(groups, list):
-        return groups
-    return [u for g in groups.values() for u in _flat(g)]
-
-
-def _stratified(ids, key, frac, rng):
-    """Return ``(held, rest)``: ``frac`` of ``ids`` held out, stratified.
-
-    ``key(utt)`` is a tuple; the quota is spread over its first part
-    (e.g. emotion) by largest remainder, then over the next part (e.g.
-    speaker) within each, so every first-level stratum gets its share.
-    """
-    tree = {}
-    for utt in sorted(ids):
-        *parts, last = key(utt)
-        node = tree
-        for part in parts:
-            node = node.setdefault(part, {})
-        node.setdefault(last, []).append(utt)
-    held = set(_pick(tree, round(len(ids) * frac), rng))
-    return ([u for u in sorted(ids) if u in held],
-            [u for u in sorted(ids) if u not in held])
-
-
-VALID_FROM = ("held_out_speakers", "training_speakers")
 
 
 def make_splits(entries, split="session", test_session=5, valid_ratio=0.2,
@@ -447,7 +382,8 @@ def make_splits(entries, split="session", test_session=5, valid_ratio=0.2,
             valid = [u for u in rest if entries[u]["session"] == valid_session]
             train = [u for u in rest if entries[u]["session"] != valid_session]
         else:
-            valid, train = _stratified(rest, by_emo_spk, valid_ratio, rng)
+            valid, train = stratified_holdout(rest, by_emo_spk,
+                                              valid_ratio, rng)
     elif split == "random" and held_out:
         if len(present) < 2:
             raise IEMOCAPError(
@@ -458,7 +394,7 @@ def make_splits(entries, split="session", test_session=5, valid_ratio=0.2,
                  if e["session"] == valid_session]
         rest = [u for u, e in entries.items()
                 if e["session"] != valid_session]
-        test, train = _stratified(
+        test, train = stratified_holdout(
             rest, lambda u: (entries[u]["emo"],), valid_ratio / 2, rng)
     elif split == "speaker":
         speakers = sorted({e["spk_id"] for e in entries.values()})
@@ -475,14 +411,15 @@ def make_splits(entries, split="session", test_session=5, valid_ratio=0.2,
         else:
             rest = [u for u, e in entries.items()
                     if e["spk_id"] != test_speaker]
-            valid, train = _stratified(rest, by_emo_spk, valid_ratio, rng)
+            valid, train = stratified_holdout(rest, by_emo_spk,
+                                              valid_ratio, rng)
     elif split == "random":
         def emo(u):
             """Stratification key: emotion."""
             return (entries[u]["emo"],)
 
-        test, rest = _stratified(entries, emo, valid_ratio / 2, rng)
-        valid, train = _stratified(
+        test, rest = stratified_holdout(entries, emo, valid_ratio / 2, rng)
+        valid, train = stratified_holdout(
             rest, emo, valid_ratio / 2 / (1 - valid_ratio / 2), rng)
     else:
         raise IEMOCAPError(
@@ -519,29 +456,6 @@ def _fingerprint(root, sessions):
                     size = os.path.getsize(os.path.join(dirpath, name))
                     digest.update(f"{name}:{size}\n".encode())
     return digest.hexdigest()
-
-
-def _load(save_folder):
-    """Load the three manifests from ``save_folder``."""
-    return {name: json.loads((save_folder / f"{name}.json").read_text())
-            for name in SPLITS}
-
-
-def _stale_reason(save_folder, opts):
-    """Return why existing manifests cannot be reused, or None."""
-    stamp = save_folder / "prepare_opts.json"
-    if not stamp.is_file():
-        return "no prepare_opts.json"
-    missing = [n for n in SPLITS if not (save_folder / f"{n}.json").is_file()]
-    if missing:
-        return f"missing {missing}"
-    try:
-        old = json.loads(stamp.read_text())
-    except ValueError:
-        return "unreadable prepare_opts.json"
-    changed = sorted(k for k in opts.keys() | old.keys()
-                     if old.get(k) != opts.get(k))
-    return f"options changed: {changed}" if changed else None
 
 
 def prepare_iemocap(data_folder, save_folder, split="session",
@@ -600,7 +514,7 @@ def prepare_iemocap(data_folder, save_folder, split="session",
             raise IEMOCAPError(
                 f"skip_prep is set but {save_folder} lacks {missing}; "
                 "set skip_prep: False to prepare the data")
-        return _load(save_folder)
+        return prepare_manifests(save_folder, {}, None, skip_prep=True)
     merge = {"exc": "hap"} if merge is None else dict(merge)
     sessions = sorted({int(s) for s in sessions})
     root = _find_root(data_folder)
@@ -614,22 +528,15 @@ def prepare_iemocap(data_folder, save_folder, split="session",
         "merge": dict(sorted(merge.items())),
         "fingerprint": _fingerprint(root, sessions),
     }
-    reason = _stale_reason(save_folder, opts)
-    if reason is None:
-        logger.info("reusing IEMOCAP manifests in %s", save_folder)
-        return _load(save_folder)
-    logger.info("preparing IEMOCAP manifests in %s (%s)", save_folder, reason)
-    entries, summary = scan_corpus(data_folder, sessions, emotions, merge,
-                                   min_duration)
-    logger.info("IEMOCAP kept %d utterances per class %s; skipped %s",
-                summary["kept"], summary["per_class"],
-                {k: summary[k] for k in SKIP_COUNTERS if summary[k]})
-    out = make_splits(entries, split, test_session, valid_ratio, seed,
-                      test_speaker, valid_from)
-    save_folder.mkdir(parents=True, exist_ok=True)
-    (save_folder / "prepare_opts.json").unlink(missing_ok=True)
-    for name in SPLITS:
-        write_json_atomic(out[name], save_folder / f"{name}.json")
-    write_json_atomic(summary, save_folder / "prepare_summary.json")
-    write_json_atomic(opts, save_folder / "prepare_opts.json")
-    return out
+
+    def build():
+        """Scan the release and split it."""
+        entries, summary = scan_corpus(data_folder, sessions, emotions,
+                                       merge, min_duration)
+        logger.info("IEMOCAP kept %d utterances per class %s; skipped %s",
+                    summary["kept"], summary["per_class"],
+                    {k: summary[k] for k in SKIP_COUNTERS if summary[k]})
+        return make_splits(entries, split, test_session, valid_ratio, seed,
+                           test_speaker, valid_from), summary
+
+    return prepare_manifests(save_folder, opts, build, what="IEMOCAP")

@@ -5,12 +5,17 @@ Every fold is a normal training run of the recipe's ``train.py`` into
 ``test_metrics.json`` is complete is not rerun; an interrupted one resumes
 from its checkpoints (SpeechBrain's Checkpointer, same folder).
 
-- ``session``: 5-fold leave-one-session-out (speaker independent).
-- ``speaker``: 10-fold leave-one-speaker-out; validation is the other
+- ``session`` (IEMOCAP): leave-one-session-out over the prepared
+  sessions (speaker independent).
+- ``speaker`` (IEMOCAP): leave-one-speaker-out; validation is the other
   speaker of the test session, training the 8 others.
-- ``random``: speaker dependent, 5 seeds of a stratified random split.
-- ``lowres``: the session split with test session 5, trained on N
-  utterances per class, several random draws per N.
+- ``random`` (IEMOCAP): speaker dependent, 5 seeds of a stratified random
+  split.
+- ``lowres`` (IEMOCAP): the session split with test session 5, trained on
+  N utterances per class, several random draws per N.
+- ``speaker_kfold`` (any corpus): the ``n_folds`` speaker-disjoint folds.
+- ``cross_corpus`` (any corpus): the corpus's own split, one run per seed,
+  each also tested zero-shot on the whole of every ``--test_corpus``.
 """
 
 import dataclasses
@@ -23,18 +28,20 @@ import time
 from speechbrain_grl.utils import hparams_checks
 from speechbrain_grl.utils.errors import GRLError
 
-__all__ = ["PROTOCOLS", "SPEAKERS", "Fold", "make_folds", "select_folds",
+__all__ = ["PROTOCOLS", "Fold", "make_folds", "select_folds",
            "parse_overrides", "resolve_hparams", "fold_complete",
            "valid_complete", "run_folds", "parse_sweep", "sweep_tag",
            "pick_by_valid",
            "ProtocolError"]
 
-PROTOCOLS = ("session", "speaker", "random", "lowres")
-SPEAKERS = tuple(f"Ses0{s}{g}" for s in range(1, 6) for g in "FM")
+PROTOCOLS = ("session", "speaker", "random", "lowres", "speaker_kfold",
+             "cross_corpus")
+#: The protocols built on IEMOCAP's own splits.
+IEMOCAP_PROTOCOLS = ("session", "speaker", "random", "lowres")
 LOWRES_SIZES = (50, 100, 200, 500, 1000)
 #: Keys a protocol sets per fold; the user may not override them.
 PROTOCOL_KEYS = ("split", "test_session", "test_speaker", "seed",
-                 "train_per_class", "train_subset_seed")
+                 "train_per_class", "train_subset_seed", "fold")
 
 
 class ProtocolError(GRLError, ValueError):
@@ -50,29 +57,37 @@ class Fold:
 
 
 def make_folds(protocol, lowres_sizes=LOWRES_SIZES, lowres_draws=5,
-               lowres_sessions=(5,)):
+               lowres_sessions=(5,), sessions=(1, 2, 3, 4, 5),
+               speakers=(), n_folds=5, seeds=3):
     """The folds of a protocol, in order.
 
     ``lowres`` runs every size N, draw and test session in
     ``lowres_sessions`` (fold names gain ``_s<k>`` with several).
+    ``session`` tests each of ``sessions``, ``speaker`` each of
+    ``speakers``, ``speaker_kfold`` each of ``n_folds`` folds, and
+    ``cross_corpus`` trains seeds 1 to ``seeds``.
 
     Example
     -------
     >>> [f.name for f in make_folds("session")]
     ['fold_1', 'fold_2', 'fold_3', 'fold_4', 'fold_5']
-    >>> make_folds("speaker")[4].overrides
-    {'split': 'speaker', 'test_speaker': 'Ses03F'}
+    >>> make_folds("speaker", speakers=["Ses01F", "Ses01M"])[1].overrides
+    {'split': 'speaker', 'test_speaker': 'Ses01M'}
     >>> [f.name for f in make_folds("lowres", [5, 10], 2)]
     ['n5_draw1', 'n5_draw2', 'n10_draw1', 'n10_draw2']
     >>> [f.name for f in make_folds("lowres", [5], 1, [1, 5])]
     ['n5_s1_draw1', 'n5_s5_draw1']
+    >>> make_folds("speaker_kfold", n_folds=3)[2].overrides
+    {'split': 'speaker_kfold', 'fold': 3}
+    >>> [f.name for f in make_folds("cross_corpus", seeds=2)]
+    ['seed_1', 'seed_2']
     """
     if protocol == "session":
         return [Fold(f"fold_{k}", {"split": "session", "test_session": k})
-                for k in range(1, 6)]
+                for k in sorted({int(s) for s in sessions})]
     if protocol == "speaker":
         return [Fold(f"fold_{k}", {"split": "speaker", "test_speaker": spk})
-                for k, spk in enumerate(SPEAKERS, 1)]
+                for k, spk in enumerate(speakers, 1)]
     if protocol == "random":
         return [Fold(f"fold_{k}", {"split": "random", "seed": k})
                 for k in range(1, 6)]
@@ -84,6 +99,12 @@ def make_folds(protocol, lowres_sizes=LOWRES_SIZES, lowres_draws=5,
                       "train_per_class": n, "train_subset_seed": d})
                 for n in sorted(lowres_sizes) for s in sessions
                 for d in range(1, lowres_draws + 1)]
+    if protocol == "speaker_kfold":
+        return [Fold(f"fold_{k}", {"split": "speaker_kfold", "fold": k})
+                for k in range(1, int(n_folds) + 1)]
+    if protocol == "cross_corpus":
+        return [Fold(f"seed_{k}", {"seed": k})
+                for k in range(1, int(seeds) + 1)]
     raise ProtocolError(
         f"--protocol {protocol}: unknown; use one of {', '.join(PROTOCOLS)}")
 
@@ -147,19 +168,31 @@ def resolve_hparams(hparams_file, overrides=None):
             f"{hparams_file}: {err}; pass it as --key=value") from None
 
 
-def fold_complete(folder, need_probe=True):
-    """True if ``folder/test_metrics.json`` holds a finished test (and the
-    speaker probe when ``need_probe``)."""
-    path = os.path.join(folder, "test_metrics.json")
+def _metrics(path):
+    """A metrics file, or None if missing or unreadable."""
     try:
         with open(path, encoding="utf-8") as fin:
-            metrics = json.load(fin)
+            return json.load(fin)
     except (OSError, ValueError):
-        return False
+        return None
+
+
+def fold_complete(folder, need_probe=True, cross=()):
+    """True if ``folder/test_metrics.json`` holds a finished test (and the
+    speaker probe when ``need_probe``), and so does
+    ``cross_corpus/<name>/test_metrics.json`` for each name in ``cross``.
+    """
+    metrics = _metrics(os.path.join(folder, "test_metrics.json"))
     keys = ["WA", "UA", "macro_F1", "confusion_matrix"]
-    if need_probe:
-        keys.append("speaker_probe")
-    return all(k in metrics for k in keys)
+    if metrics is None or not all(
+            k in metrics for k in keys + ["speaker_probe"] * need_probe):
+        return False
+    for name in cross:
+        other = _metrics(os.path.join(folder, "cross_corpus", name,
+                                      "test_metrics.json"))
+        if other is None or not all(k in other for k in keys):
+            return False
+    return True
 
 
 def valid_complete(folder):
@@ -176,7 +209,8 @@ def valid_complete(folder):
 
 
 def run_folds(train_script, hparams_file, folds, output_folder,
-              extra_args=(), need_probe=True, stop=None, test=True):
+              extra_args=(), need_probe=True, stop=None, test=True,
+              cross=()):
     """Runs (or skips, if complete) each fold; returns their metrics.
 
     Arguments
@@ -199,6 +233,9 @@ def run_folds(train_script, hparams_file, folds, output_folder,
         False: train and validate only (``--run_test=False``); the
         results are then the folds' ``valid_summary.json``, and no test
         metric is computed or read.
+    cross : sequence of str
+        Test corpora of a zero-shot test (``--test_corpus``); their
+        metrics are added to each fold's under ``cross_corpus``.
 
     Returns
     -------
@@ -210,7 +247,7 @@ def run_folds(train_script, hparams_file, folds, output_folder,
     if test:
         def complete(folder):
             """Whether a fold's test metrics (and probe) are complete."""
-            return fold_complete(folder, need_probe)
+            return fold_complete(folder, need_probe, cross)
     else:
         complete = valid_complete
         extra_args = [*extra_args, "--run_test=False"]
@@ -236,10 +273,13 @@ def run_folds(train_script, hparams_file, folds, output_folder,
             print(f"{tag}: best valid UA "
                   f"{results[fold.name]['best_valid_UA']:.2f}", flush=True)
             continue
-        with open(os.path.join(folder, "test_metrics.json"),
-                  encoding="utf-8") as fin:
-            results[fold.name] = json.load(fin)
-        m = results[fold.name]
+        m = results[fold.name] = _metrics(
+            os.path.join(folder, "test_metrics.json"))
+        if cross:
+            m["cross_corpus"] = {
+                name: _metrics(os.path.join(folder, "cross_corpus", name,
+                                            "test_metrics.json"))
+                for name in cross}
         probe = m.get("speaker_probe") or {}
         probe = probe.get("balanced_accuracy", probe.get("accuracy"))
         print(f"{tag}: UA {m['UA']:.2f} WA {m['WA']:.2f} "

@@ -17,6 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 __all__ = ["summarize_folds", "write_cv_report", "plot_confusion",
+           "summarize_cross_corpus", "write_cross_corpus_report",
            "summarize_lowres", "write_lowres_report", "compare_summaries",
            "METRICS"]
 
@@ -249,6 +250,85 @@ def write_lowres_report(folder, summary):
     fig.tight_layout()
     fig.savefig(os.path.join(folder, "lowres_curve.png"), dpi=120)
     plt.close(fig)
+
+
+def summarize_cross_corpus(results, train_corpus):
+    """The train corpus × test corpus table of a ``cross_corpus`` run.
+
+    Arguments
+    ---------
+    results : dict
+        ``{seed fold: test metrics}``, each with ``cross_corpus``:
+        ``{test corpus: test metrics}``.
+    train_corpus : str
+        The corpus trained on (its own test is the first column).
+
+    Returns
+    -------
+    dict
+        ``table``: ``{test corpus: {"UA": mean, "UA_std", "WA",
+        "WA_std", "n_utterances"}}``; ``folds``: one row per
+        ``<test corpus>/<seed fold>`` (what ``compare.py`` pairs).
+
+    Example
+    -------
+    >>> m = {"UA": 60.0, "WA": 61.0, "n_utterances": 10,
+    ...      "cross_corpus": {"emodb": {"UA": 40.0, "WA": 41.0,
+    ...                                 "n_utterances": 32}}}
+    >>> s = summarize_cross_corpus({"seed_1": m, "seed_2": dict(m, UA=70.0)},
+    ...                            "iemocap")
+    >>> s["table"]["iemocap"]["UA"], s["table"]["emodb"]["UA"]
+    (65.0, 40.0)
+    >>> sorted(s["folds"])[:2]
+    ['emodb/seed_1', 'emodb/seed_2']
+    """
+    if not results:
+        raise ValueError("no runs to summarise")
+    per_corpus = {train_corpus: {}}
+    for fold, m in results.items():
+        per_corpus[train_corpus][fold] = m
+        for name, other in (m.get("cross_corpus") or {}).items():
+            per_corpus.setdefault(name, {})[fold] = other
+    table, folds = {}, {}
+    for name, runs in per_corpus.items():
+        row = {}
+        for key in ("UA", "WA"):
+            row[key], row[f"{key}_std"] = _mean_std(
+                [r.get(key) for r in runs.values()])
+        row["n_utterances"] = next(iter(runs.values())).get("n_utterances")
+        table[name] = row
+        for fold, r in runs.items():
+            folds[f"{name}/{fold}"] = {"UA": r.get("UA"), "WA": r.get("WA"),
+                                       "probe_acc": None}
+    return {"protocol": "cross_corpus", "train_corpus": train_corpus,
+            "n_runs": len(results), "runs": list(results),
+            "adversary": next(iter(results.values())).get("adversary"),
+            "table": table, "folds": folds}
+
+
+def write_cross_corpus_report(folder, summary):
+    """``cv_summary.json`` and ``cross_corpus.md`` (the table)."""
+    write_json_atomic(summary, os.path.join(folder, "cv_summary.json"))
+    names = list(summary["table"])
+    lines = [f"# Zero-shot cross-corpus test ({summary['adversary']}, "
+             f"{summary['n_runs']} seeds)", "",
+             "| train \\ test | " + " | ".join(
+                 f"{n} (in-corpus)" if n == summary["train_corpus"] else n
+                 for n in names) + " |",
+             "|" + "---|" * (len(names) + 1),
+             f"| {summary['train_corpus']} | " + " | ".join(
+                 f"{summary['table'][n]['UA']:.2f} ± "
+                 f"{summary['table'][n]['UA_std']:.2f}" for n in names)
+             + " |", "",
+             "UA in % (mean ± sample std over seeds). The in-corpus column "
+             "is the corpus's own speaker-independent test; the others "
+             "test the same checkpoints on the whole of another corpus, "
+             "zero-shot. Clips per test corpus: " + ", ".join(
+                 f"{n} {summary['table'][n]['n_utterances']}"
+                 for n in names) + "."]
+    with open(os.path.join(folder, "cross_corpus.md"), "w",
+              encoding="utf-8") as fout:
+        fout.write("\n".join(lines) + "\n")
 
 
 def compare_summaries(a, b, name_a="A", name_b="B"):

@@ -10,10 +10,11 @@ from pathlib import Path
 
 from speechbrain.utils.distributed import run_on_main
 
+from speechbrain_grl.testing import acted_corpora, table_corpora
 from speechbrain_grl.testing.demo_corpus import make_demo_corpus
 from speechbrain_grl.testing.tiny_ssl import make_tiny_ssl
 
-__all__ = ["demo_corpus", "demo_ssl"]
+__all__ = ["demo_corpus", "demo_ssl", "demo_test_corpus"]
 
 
 def demo_corpus(folder, utts_per_speaker=40, seed=0, speaker_bias=0.0,
@@ -54,3 +55,53 @@ def demo_ssl(folder, kind="wav2vec2", seed=0):
     run_on_main(make_tiny_ssl,
                 kwargs={"folder": folder, "kind": kind, "seed": seed})
     return str(folder)
+
+
+#: The demo's second corpora, in each released layout.
+TEST_CORPORA = {
+    "crema_d": acted_corpora.make_crema_d_corpus,
+    "ravdess": acted_corpora.make_ravdess_corpus,
+    "emodb": acted_corpora.make_emodb_corpus,
+    "msp_podcast": table_corpora.make_msp_podcast_corpus,
+    "csv": table_corpora.make_csv_corpus,
+}
+
+
+#: Their sizes: near the demo's test session (64 clips) or larger.
+TEST_SIZES = {
+    "crema_d": {"n_speakers": 12, "utts_per_speaker": 12},
+    "ravdess": {"n_speakers": 8, "utts_per_speaker": 16},
+    "emodb": {"n_speakers": 10, "utts_per_speaker": 14},
+    "msp_podcast": {"n_speakers": 8, "utts_per_speaker": 12},
+    "csv": {"n_speakers": 6, "utts_per_speaker": 12},
+}
+
+
+def demo_test_corpus(corpus, folder):
+    """Generates (once) a small corpus in another layout, with other
+    voices and channels than the demo's, for a zero-shot cross-corpus
+    test; returns the folder (csv: the file) to prepare, or None when
+    ``corpus`` is None (several comma-separated names give their
+    folders, comma-separated).
+
+    Example
+    -------
+    >>> demo_test_corpus(None, "unused") is None
+    True
+    >>> Path(demo_test_corpus("emodb", getfixture("tmp_path"))).name
+    'EmoDB'
+    """
+    if corpus is None:
+        return None
+    names = [c.strip() for c in str(corpus).split(",")]
+    unknown = [c for c in names if c not in TEST_CORPORA]
+    if unknown:
+        raise ValueError(f"the demo has no {unknown[0]!r} corpus; use one "
+                         f"of {', '.join(TEST_CORPORA)}")
+    folders = []
+    for name in names:
+        target = Path(folder) / f"test_{name}"
+        kwargs = dict(TEST_SIZES[name], folder=target)
+        run_on_main(TEST_CORPORA[name], kwargs=kwargs)
+        folders.append(str(TEST_CORPORA[name](**kwargs)))
+    return ",".join(folders)

@@ -15,6 +15,18 @@ same command continues where it stopped. Then it writes, in
 >     --lowres_sizes 5,10 --lowres_draws 2
 > python cross_validate.py hparams/demo_grl.yaml --protocol session \
 >     --folds 5 --sweep lambda_max=0.03,0.1,0.3
+> python cross_validate.py hparams/wav2vec2_grl.yaml --protocol \
+>     speaker_kfold --corpus=crema_d --data_folder=/path/to/CREMA-D
+> python cross_validate.py hparams/demo_grl.yaml --protocol cross_corpus \
+>     --test_corpus crema_d,ravdess --seeds 3
+
+``session``, ``speaker``, ``random`` and ``lowres`` use IEMOCAP's own
+splits; ``speaker_kfold`` works for every corpus. ``cross_corpus`` trains
+the corpus's own split once per seed and tests each run zero-shot on the
+whole of every ``--test_corpus`` (``--test_data_folder`` gives their
+folders, comma-separated; the demo makes its own), then writes
+``cross_corpus.md`` (train corpus × test corpus) and ``cv_summary.json``,
+which ``compare.py`` pairs run by run.
 
 ``--sweep KEY=V1,V2,...`` (repeatable: a grid) trains every value on every
 fold with testing off (``--run_test=False``) into
@@ -31,7 +43,9 @@ import json
 import os
 import sys
 
+from speechbrain_grl.dataio.iemocap import speakers
 from speechbrain_grl.evaluation.protocols import (
+    IEMOCAP_PROTOCOLS,
     LOWRES_SIZES,
     PROTOCOL_KEYS,
     PROTOCOLS,
@@ -46,8 +60,10 @@ from speechbrain_grl.evaluation.protocols import (
     sweep_tag,
 )
 from speechbrain_grl.evaluation.report import (
+    summarize_cross_corpus,
     summarize_folds,
     summarize_lowres,
+    write_cross_corpus_report,
     write_cv_report,
     write_lowres_report,
 )
@@ -79,6 +95,11 @@ def main(argv):
     parser.add_argument("--lowres_draws", type=int, default=5)
     parser.add_argument("--lowres_sessions", default="5",
                         help="test sessions of lowres, e.g. 1,5")
+    parser.add_argument("--test_corpus", default=None,
+                        help="cross_corpus: test corpora, e.g. "
+                             "crema_d,ravdess")
+    parser.add_argument("--seeds", type=int, default=3,
+                        help="cross_corpus: runs (seeds 1..N)")
     parser.add_argument("--sweep", action="append", default=[],
                         metavar="KEY=V1,V2",
                         help="pick KEY among the values by validation UA")
@@ -89,17 +110,41 @@ def main(argv):
         raise ProtocolError(
             f"--{clash[0]} is set per fold by --protocol {args.protocol}; "
             "drop it")
+    cross = []
+    if args.protocol == "cross_corpus":
+        if not args.test_corpus:
+            raise ProtocolError("--protocol cross_corpus needs --test_corpus "
+                                "(e.g. crema_d,ravdess)")
+        cross = [c.strip() for c in args.test_corpus.split(",") if c.strip()]
+        overrides["test_corpus"] = ",".join(cross)
+    elif args.test_corpus:
+        raise ProtocolError("--test_corpus applies to --protocol "
+                            "cross_corpus; pass --test_corpus=NAME as a "
+                            "hparam override to test other corpora")
     hparams = resolve_hparams(args.hparams_file, overrides)
+    corpus = hparams.get("corpus", "iemocap")
+    if args.protocol in IEMOCAP_PROTOCOLS and corpus != "iemocap":
+        raise ProtocolError(
+            f"--protocol {args.protocol} uses IEMOCAP's splits; use "
+            f"speaker_kfold or cross_corpus with corpus {corpus}")
     output_folder = os.path.abspath(str(hparams["output_folder"]))
     os.makedirs(output_folder, exist_ok=True)
     need_probe = bool(hparams.get("probe_speakers", False))
     extra = [f"--{k}={v}" for k, v in overrides.items()
              if k != "output_folder"]
+    if cross and hparams.get("test_data_folder") is not None:
+        # The folders as resolved (the demo generates its corpora).
+        extra = [a for a in extra if not a.startswith("--test_data_folder")]
+        extra.append(f"--test_data_folder={hparams['test_data_folder']}")
     train = os.path.join(HERE, "train.py")
     folds = make_folds(args.protocol,
                        _ints(args.lowres_sizes, "--lowres_sizes"),
                        args.lowres_draws,
-                       _ints(args.lowres_sessions, "--lowres_sessions"))
+                       _ints(args.lowres_sessions, "--lowres_sessions"),
+                       sessions=hparams.get("sessions") or (),
+                       speakers=speakers(hparams.get("sessions") or ()),
+                       n_folds=hparams.get("n_folds", 5),
+                       seeds=args.seeds)
     if args.protocol == "lowres":
         if args.sweep:
             raise ProtocolError("--sweep does not apply to lowres")
@@ -120,6 +165,17 @@ def main(argv):
               f"{output_folder}/lowres_summary.md")
         return
     folds = select_folds(folds, args.folds)
+    if cross:
+        if args.sweep:
+            raise ProtocolError("--sweep does not apply to cross_corpus")
+        results = run_folds(train, args.hparams_file, folds, output_folder,
+                            extra, need_probe, cross=cross)
+        summary = summarize_cross_corpus(results, corpus)
+        write_cross_corpus_report(output_folder, summary)
+        print("cross_corpus UA: " + ", ".join(
+            f"{n} {r['UA']:.2f}" for n, r in summary["table"].items())
+            + f"; see {output_folder}/cross_corpus.md")
+        return
     runs_folder = output_folder
     if args.sweep:  # the report goes to output_folder, the runs stay put
         runs_folder, extra = _sweep(args, folds, output_folder, extra,

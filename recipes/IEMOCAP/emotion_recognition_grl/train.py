@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Speaker-normalised emotion recognition on IEMOCAP with an SSL encoder.
+"""Speaker-normalised emotion recognition with an SSL encoder.
 
 An SSL encoder (wav2vec2, HuBERT, WavLM) is fine-tuned for 4-class emotion
 while an adversary removes the speaker from its utterance embedding
@@ -12,6 +12,12 @@ To run this recipe, do the following:
 > python train.py hparams/wav2vec2_grl.yaml \
 >     --data_folder=/path/to/IEMOCAP_full_release
 
+Other corpora (crema_d, ravdess, emodb, msp_podcast, or your own csv),
+and a zero-shot test on a second corpus:
+> python train.py hparams/wav2vec2_grl.yaml --corpus=crema_d \
+>     --data_folder=/path/to/CREMA-D --n_speakers=91 \
+>     --test_corpus=ravdess --test_data_folder=/path/to/RAVDESS
+
 The embedded demo needs no data and no network:
 > python train.py hparams/demo_grl.yaml
 
@@ -21,16 +27,17 @@ Every hparam the library uses is read here, by name, and passed on (see
 configuration and this script shows all of it.
 """
 
+import os
 import sys
 
 import speechbrain as sb
 import torch
 from hyperpyyaml import load_hyperpyyaml
-from iemocap_prepare import prepare_iemocap
 from speechbrain.utils.distributed import run_on_main
 
 from speechbrain_grl.brain import SpeakerAdversarialBrain
-from speechbrain_grl.dataio import dataio_prep
+from speechbrain_grl.dataio import dataio_prep, eval_dataset
+from speechbrain_grl.dataio.prepare import prepare_corpus
 from speechbrain_grl.evaluation.probe import probe_after, probe_before
 from speechbrain_grl.utils.errors import GRLError
 from speechbrain_grl.utils.hparams_checks import (
@@ -52,6 +59,7 @@ def brain_hparams(hparams, datasets):
         "ascent_step": hparams["ascent_step"],
         "alternate": hparams["alternate"],
         "spk_loss_balance": hparams["spk_loss_balance"],
+        "emo_loss_balance": hparams["emo_loss_balance"],
         "speaker_norm": hparams["speaker_norm"],
         "log_softmax": hparams["log_softmax"],
         "ssl_opt_class": hparams["ssl_opt_class"],
@@ -96,6 +104,64 @@ def data_hparams(hparams):
     }
 
 
+def prepare_hparams(hparams):
+    """The corpus preparation's hparams, one by one from the yaml."""
+    kwargs = {
+        "corpus": hparams["corpus"],
+        "data_folder": hparams["data_folder"],
+        "save_folder": hparams["output_folder"],
+        "split": hparams["split"],
+        "fold": hparams["fold"],
+        "n_folds": hparams["n_folds"],
+        "valid_from": hparams["valid_from"],
+        "valid_ratio": hparams["valid_ratio"],
+        "seed": hparams["seed"],
+        "emotions": hparams["emotions"],
+        "skip_prep": hparams.get("skip_prep", False),
+        "min_duration": hparams["min_duration"],
+    }
+    if hparams["corpus"] == "iemocap":
+        kwargs.update(
+            sessions=hparams["sessions"],
+            test_session=hparams["test_session"],
+            test_speaker=hparams["test_speaker"],
+        )
+    return kwargs
+
+
+def test_other_corpora(brain, hparams, datasets, loader_kwargs):
+    """Zero-shot cross-corpus test: the selected checkpoint on the whole
+    of each ``test_corpus`` (comma-separated, with as many
+    ``test_data_folder`` entries), into ``cross_corpus/<name>/``."""
+    names = hparams["test_corpus"]
+    if not names:
+        return
+    names = [n.strip() for n in str(names).split(",")]
+    folders = hparams["test_data_folder"]
+    folders = [] if folders is None else str(folders).split(",")
+    if len(folders) != len(names):
+        raise GRLError(
+            f"test_corpus names {len(names)} corpora but test_data_folder "
+            f"{len(folders)}; pass one folder per corpus, comma-separated")
+    for name, folder in zip(names, folders):
+        target = os.path.join(hparams["output_folder"], "cross_corpus", name)
+        run_on_main(prepare_corpus, kwargs={
+            "corpus": name, "data_folder": folder, "save_folder": target,
+            "split": "all", "emotions": hparams["emotions"],
+            "min_duration": hparams["min_duration"],
+        })
+        test_set = eval_dataset(
+            os.path.join(target, "all.json"), folder,
+            datasets["label_encoder"], datasets["spk_encoder"],
+            hparams["sample_rate"])
+        brain.set_test_target(target, test_corpus=name,
+                              train_corpus=hparams["corpus"],
+                              class_counts=None)
+        brain.evaluate(test_set=test_set, max_key="UA",
+                       test_loader_kwargs=loader_kwargs)
+    brain.set_test_target(None)
+
+
 def main(argv):
     """Prepares the data, trains, tests and probes one model."""
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
@@ -111,23 +177,7 @@ def main(argv):
     )
 
     # Manifests with the true speaker of every utterance (rank 0 only).
-    run_on_main(
-        prepare_iemocap,
-        kwargs={
-            "data_folder": hparams["data_folder"],
-            "save_folder": hparams["output_folder"],
-            "split": hparams["split"],
-            "test_session": hparams["test_session"],
-            "test_speaker": hparams["test_speaker"],
-            "valid_from": hparams["valid_from"],
-            "valid_ratio": hparams["valid_ratio"],
-            "seed": hparams["seed"],
-            "sessions": hparams["sessions"],
-            "emotions": hparams["emotions"],
-            "skip_prep": hparams.get("skip_prep", False),
-            "min_duration": hparams["min_duration"],
-        },
-    )
+    run_on_main(prepare_corpus, kwargs=prepare_hparams(hparams))
     datasets = dataio_prep(**data_hparams(hparams))
 
     brain = SpeakerAdversarialBrain(
@@ -166,15 +216,18 @@ def main(argv):
     # Model selection reads validation only: the best valid UA is tested.
     # Sweeps train with run_test: False and test only the value they pick.
     if hparams["run_test"]:
+        test_loader_kwargs = loader_options(
+            hparams["test_dataloader_options"], brain.device, workers
+        )
+        brain.set_test_target(None, test_corpus=hparams["corpus"])
         brain.evaluate(
             test_set=datasets["test"],
             max_key="UA",
-            test_loader_kwargs=loader_options(
-                hparams["test_dataloader_options"], brain.device, workers
-            ),
+            test_loader_kwargs=test_loader_kwargs,
         )
         if hparams["probe_speakers"]:
             run_on_main(probe_after, args=[brain], kwargs=probe)
+        test_other_corpora(brain, hparams, datasets, test_loader_kwargs)
     if torch.distributed.is_initialized():  # a clean exit for every rank
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
