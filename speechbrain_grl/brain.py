@@ -45,8 +45,12 @@ import torch.nn.functional as F
 from speechbrain.core import INTRA_EPOCH_CKPT_FLAG
 from speechbrain.utils.distributed import main_process_only
 
-from speechbrain_grl.evaluation.metrics import emotion_metrics
+from speechbrain_grl.evaluation.metrics import (
+    dimensional_metrics,
+    emotion_metrics,
+)
 from speechbrain_grl.nnet.grl import GradientReversal
+from speechbrain_grl.nnet.losses import ccc_loss
 from speechbrain_grl.nnet.speaker_head import SpeakerHead
 from speechbrain_grl.nnet.speaker_norm import speaker_stats
 from speechbrain_grl.utils.checkpoints import guard_checkpoints, trim_train_log
@@ -60,6 +64,10 @@ __all__ = ["SpeakerAdversarialBrain", "ADVERSARIES", "SCALES", "unwrap",
 
 ADVERSARIES = ("none", "grl", "tap", "snp", "spknorm")
 SCALES = ("relative", "absolute")
+TASKS = ("categorical", "dimensional", "both")
+#: Checkpoint selection keys: validation UA, mean validation CCC, or
+#: their mean (UA / 100 + CCC) / 2, the default of ``task: both``.
+SELECT_ON = ("UA", "CCC", "score")
 
 
 REQUIRED = object()
@@ -80,6 +88,12 @@ BRAIN_HPARAMS = {
     "alternate": "same_batch",
     "spk_loss_balance": False,
     "emo_loss_balance": False,
+    # What is learnt: categorical (emotion classes), dimensional (valence,
+    # arousal, dominance by 1 - CCC) or both; what selects checkpoints.
+    "task": "categorical",
+    "dimension_weights": (1.0, 1.0, 1.0),
+    "regression_weight": 1.0,
+    "select_on": None,
     "speaker_norm": False,
     "log_softmax": REQUIRED,
     # Optimisation.
@@ -187,6 +201,19 @@ class SpeakerAdversarialBrain(sb.Brain):
                 f"adversary: {self.hparams.adversary!r} is unknown; use "
                 f"one of {', '.join(ADVERSARIES)}"
             )
+        if self.hparams.task not in TASKS:
+            raise RecipeError(
+                f"task: {self.hparams.task!r} is unknown; use one of "
+                f"{', '.join(TASKS)}")
+        if self.selection_key not in SELECT_ON:
+            raise RecipeError(
+                f"select_on: {self.hparams.select_on!r} is unknown; use "
+                f"{', '.join(SELECT_ON)} (or null: the task's own)")
+        if self.hparams.task != "categorical" and (
+                "vad_head" not in self.modules):
+            raise RecipeError(
+                f"task: {self.hparams.task} needs a vad_head module (a "
+                "Linear to 3 outputs and a Sigmoid) in modules")
         if self.scale not in SCALES:
             raise RecipeError(
                 f"adversary_scale: {self.scale!r} is unknown; use one of "
@@ -217,6 +244,9 @@ class SpeakerAdversarialBrain(sb.Brain):
             self.checkpointer.add_recoverable(
                 "lambda_schedule", self.schedule
             )
+            if "vad_head" in self.modules:  # runs saved before it load
+                self.checkpointer.add_recoverable(
+                    "vad_head", self.modules.vad_head, optional_load=True)
             guard_checkpoints(self.checkpointer)  # survive kills mid-save
 
     # -- helpers -----------------------------------------------------------
@@ -245,6 +275,27 @@ class SpeakerAdversarialBrain(sb.Brain):
         """
         return (self.alternating and not self.same_batch
                 and self.schedule.current_step % 2 == 1)
+
+    @property
+    def categorical(self):
+        """True when emotion classes are learnt (``task`` categorical or
+        both)."""
+        return self.hparams.task != "dimensional"
+
+    @property
+    def dimensional(self):
+        """True when valence, arousal and dominance are learnt (``task``
+        dimensional or both)."""
+        return self.hparams.task != "categorical"
+
+    @property
+    def selection_key(self):
+        """The validation metric that selects checkpoints: ``select_on``,
+        or the task's own (UA, CCC, or score for ``both``)."""
+        if self.hparams.select_on:
+            return self.hparams.select_on
+        return {"categorical": "UA", "dimensional": "CCC"}.get(
+            self.hparams.task, "score")
 
     @property
     def scale(self):
@@ -333,6 +384,8 @@ class SpeakerAdversarialBrain(sb.Brain):
                 self.modules.emo_head(emb)
             ).squeeze(1),
         }
+        if self.dimensional:
+            out["vad"] = self.modules.vad_head(emb).reshape(len(wavs), 3)
         if stage == sb.Stage.TRAIN and not self.alternating:
             # The baseline (and relative GRL, which reverses the speaker
             # gradient itself in _relative_grl_step) train the speaker
@@ -349,24 +402,27 @@ class SpeakerAdversarialBrain(sb.Brain):
         return batch.emo_encoded.data.squeeze(1)
 
     def compute_objectives(self, predictions, batch, stage):
-        """ℓ_emo (+ α·ℓ_spk in training outside TAP/SNP); collects
-        predictions. ``predictions["emo_loss"]`` keeps ℓ_emo alone."""
+        """The task loss (+ α·ℓ_spk in training outside TAP/SNP); collects
+        predictions. ``predictions["emo_loss"]`` keeps the task loss
+        alone: ℓ_emo (categorical), 1 − CCC weighted over valence,
+        arousal and dominance (dimensional), or ℓ_emo plus
+        ``regression_weight`` times that (both)."""
         emo = self._emotions(batch)
-        weights = getattr(self, "_cell_weight", None)
-        if (stage == sb.Stage.TRAIN and weights is not None
-                and self.hparams.emo_loss_balance):
-            # Every (speaker, emotion) cell weighs the same: in the
-            # weighted training set the speaker tells nothing about the
-            # emotion (mean-1 weights, so a plain mean, as for ℓ_spk).
-            spk = batch.spk_encoded.data.squeeze(1)
-            w = weights.to(predictions["emo"].device)[spk, emo]
-            loss = (F.nll_loss(predictions["emo"], emo, reduction="none")
-                    * w).mean()
-        else:
-            loss = F.nll_loss(predictions["emo"], emo)
+        train = stage == sb.Stage.TRAIN
+        loss = torch.zeros((), device=self.device)
+        if self.categorical:
+            loss = self._emotion_loss(predictions["emo"], emo, batch, train)
+        if self.dimensional:
+            vad = batch.vad_target.data.reshape(len(emo), 3)
+            reg = ccc_loss(predictions["vad"], vad,
+                           self.hparams.dimension_weights)
+            if train:
+                self._add_stat("vad_loss", reg.detach(), len(emo))
+            weight = (self.hparams.regression_weight
+                      if self.categorical else 1.0)
+            loss = loss + weight * reg
         predictions["emo_loss"] = loss
-        if stage == sb.Stage.TRAIN:
-            self._add_stat("emo_loss", loss.detach(), len(emo))
+        if train:
             if "spk" in predictions:
                 spk_loss = self._speaker_loss(predictions["spk"], batch)
                 loss = loss + self.hparams.alpha * spk_loss
@@ -374,6 +430,27 @@ class SpeakerAdversarialBrain(sb.Brain):
         self._preds["ids"].extend(batch.id)
         self._preds["true"].append(emo.detach())
         self._preds["logp"].append(predictions["emo"].detach())
+        self._preds["spk"].extend(batch.spk_id)
+        if self.dimensional:
+            self._preds["vad"].append(predictions["vad"].detach().float())
+            self._preds["vad_true"].append(vad.detach().float())
+        return loss
+
+    def _emotion_loss(self, logp, emo, batch, train):
+        """ℓ_emo; in training, balanced over (speaker, emotion) cells with
+        ``emo_loss_balance``."""
+        weights = getattr(self, "_cell_weight", None)
+        if train and weights is not None and self.hparams.emo_loss_balance:
+            # Every (speaker, emotion) cell weighs the same: in the
+            # weighted training set the speaker tells nothing about the
+            # emotion (mean-1 weights, so a plain mean, as for ℓ_spk).
+            spk = batch.spk_encoded.data.squeeze(1)
+            w = weights.to(logp.device)[spk, emo]
+            loss = (F.nll_loss(logp, emo, reduction="none") * w).mean()
+        else:
+            loss = F.nll_loss(logp, emo)
+        if train:
+            self._add_stat("emo_loss", loss.detach(), len(emo))
         return loss
 
     def _speaker_loss(self, spk_logp, batch, record=True):
@@ -594,7 +671,8 @@ class SpeakerAdversarialBrain(sb.Brain):
         the emotion path."""
         heads = [
             p
-            for name in ("projection", "emo_head")
+            for name in ("projection", "emo_head", "vad_head")
+            if name in self.modules
             for p in self.modules[name].parameters()
         ]
         spk = list(self.modules.spk_head.parameters())
@@ -648,6 +726,8 @@ class SpeakerAdversarialBrain(sb.Brain):
         the evaluation loaders for the speaker statistics pass."""
         loader = super().make_dataloader(dataset, stage, *args, **kwargs)
         self._loaders[stage] = loader
+        if stage == sb.Stage.TRAIN:
+            self._check_unlabelled(dataset)
         if stage == sb.Stage.TRAIN and (self.hparams.spk_loss_balance
                                         or self.hparams.emo_loss_balance):
             self._cell_weight = self._balance_weights(dataset)
@@ -656,6 +736,28 @@ class SpeakerAdversarialBrain(sb.Brain):
                 self.train_sampler = kwargs.get("batch_sampler")
             self._steps_per_epoch = len(loader)
         return loader
+
+    def _check_unlabelled(self, dataset):
+        """Clips outside the emotion classes (``keep_all_emotions``, for
+        dimensional training) have no emotion: only a dimensional task
+        without per-emotion speaker head or cell balancing can use them."""
+        known = self.hparams.label_encoder.lab2ind
+        other = sorted({e["emo"] for e in dataset.data.values()
+                        if e["emo"] not in known})
+        if not other:
+            return
+        head = unwrap(self.modules.spk_head)
+        needs = [name for name, on in (
+            ("task: dimensional", self.categorical),
+            ("adversary_conditional: False",
+             getattr(head, "per_emotion", False)),
+            ("spk_loss_balance: False", self.hparams.spk_loss_balance),
+            ("emo_loss_balance: False", self.hparams.emo_loss_balance),
+        ) if on]
+        if needs:
+            raise RecipeError(
+                f"the training set holds clips of classes {other} outside "
+                f"emotions (keep_all_emotions); set {', '.join(needs)}")
 
     def _balance_weights(self, dataset):
         """``[n_speakers, n_emotions]`` weights 1/count of each (speaker,
@@ -675,7 +777,8 @@ class SpeakerAdversarialBrain(sb.Brain):
         """Resets the statistics of the stage; with :attr:`speaker_norm`,
         computes the evaluated speakers' statistics first."""
         self._stats = {}
-        self._preds = {"ids": [], "true": [], "logp": []}
+        self._preds = {"ids": [], "true": [], "logp": [], "spk": [],
+                       "vad": [], "vad_true": []}
         self._skipped = []
         if self.speaker_norm and stage != sb.Stage.TRAIN:
             self._speaker_stats_pass(self._loaders.get(stage))
@@ -710,12 +813,34 @@ class SpeakerAdversarialBrain(sb.Brain):
             speaker_stats(torch.cat(feats), speakers))
 
     def _stage_metrics(self):
-        true = torch.cat(self._preds["true"]).cpu().tolist()
-        pred = torch.cat(self._preds["logp"]).argmax(-1).cpu().tolist()
-        decode = self.hparams.label_encoder.decode_ndim
-        return emotion_metrics(
-            decode(true), decode(pred), self.hparams.emotions
-        )
+        """Emotion metrics (categorical), dimensional metrics
+        (dimensional), both; and the selection ``score`` for ``both``."""
+        metrics = {}
+        if self.categorical:
+            true = torch.cat(self._preds["true"]).cpu().tolist()
+            pred = torch.cat(self._preds["logp"]).argmax(-1).cpu().tolist()
+            decode = self.hparams.label_encoder.decode_ndim
+            metrics = emotion_metrics(
+                decode(true), decode(pred), self.hparams.emotions
+            )
+        if self.dimensional:
+            metrics.update(dimensional_metrics(
+                torch.cat(self._preds["vad"]).cpu().numpy(),
+                torch.cat(self._preds["vad_true"]).cpu().numpy(),
+                self._preds["spk"]))
+        if self.categorical and self.dimensional:
+            metrics["score"] = round(
+                (metrics["UA"] / 100.0 + metrics["CCC_mean"]) / 2.0, 4)
+        return metrics
+
+    def _stage_stats(self, stage_loss, metrics):
+        """What the log shows of a validation or test pass."""
+        stats = {"loss": stage_loss}
+        keys = ("WA", "UA", "macro_F1", "score")
+        stats.update({k: metrics[k] for k in keys if k in metrics})
+        if "CCC_mean" in metrics:  # the selection key CCC: the mean
+            stats["CCC"] = metrics["CCC_mean"]
+        return stats
 
     def on_stage_end(self, stage, stage_loss, epoch=None):
         """Logs, anneals, checkpoints, and writes the test metrics."""
@@ -726,8 +851,7 @@ class SpeakerAdversarialBrain(sb.Brain):
             self.train_stats["lambda"] = self.current_lambda
             return
         metrics = self._stage_metrics()
-        stats = {"loss": stage_loss, "WA": metrics["WA"],
-                 "UA": metrics["UA"], "macro_F1": metrics["macro_F1"]}
+        stats = self._stage_stats(stage_loss, metrics)
         if stage == sb.Stage.VALID:
             lr_ssl, new_ssl = self.hparams.lr_annealing_ssl(stage_loss)
             lr_heads, new_heads = self.hparams.lr_annealing_heads(stage_loss)
@@ -744,7 +868,7 @@ class SpeakerAdversarialBrain(sb.Brain):
             )
             self.checkpointer.save_and_keep_only(
                 meta=stats,
-                max_keys=["UA"],
+                max_keys=[self.selection_key],
                 num_to_keep=max(
                     self.hparams.keep_checkpoints,
                     self.hparams.avg_checkpoints or 1,
@@ -775,7 +899,11 @@ class SpeakerAdversarialBrain(sb.Brain):
         ckpts = self.checkpointer.find_checkpoints(
             max_key=max_key, min_key=min_key, max_num_checkpoints=k
         )
-        for name in ("ssl", "projection", "emo_head", "spk_head"):
+        names = ["ssl", "projection", "emo_head", "spk_head"]
+        if "vad_head" in self.modules and all(
+                "vad_head" in c.paramfiles for c in ckpts):
+            names.append("vad_head")
+        for name in names:
             avg = sb.utils.checkpoints.average_checkpoints(ckpts, name)
             unwrap(self.modules[name]).load_state_dict(avg, strict=True)
         self.averaged_checkpoints = len(ckpts)
@@ -783,20 +911,24 @@ class SpeakerAdversarialBrain(sb.Brain):
 
     @main_process_only
     def _write_valid_summary(self, epoch, stats):
-        """``valid_summary.json``: validation UA per epoch and the best
-        (the checkpoint that will be tested). Hyperparameter sweeps read
-        this file and never the test metrics."""
+        """``valid_summary.json``: the selection metric on validation per
+        epoch (``valid_UA``, or ``valid_CCC``/``valid_score`` per
+        ``select_on``) and the best (the checkpoint that will be tested).
+        Hyperparameter sweeps read this file and never the test
+        metrics."""
+        key = self.selection_key
+        field = f"valid_{key}"
         path = os.path.join(self.hparams.output_folder, "valid_summary.json")
-        summary = {"valid_UA": {}}
+        summary = {field: {}}
         if os.path.isfile(path):
             with open(path, encoding="utf-8") as fin:
                 summary = json.load(fin)
-        summary["valid_UA"][str(epoch)] = stats["UA"]
-        summary["valid_UA"] = {k: v for k, v in summary["valid_UA"].items()
-                               if int(k) <= epoch}  # a resumed run redoes
-        best = max(summary["valid_UA"].items(), key=lambda kv: kv[1])
-        summary.update(best_valid_UA=best[1], best_epoch=int(best[0]),
-                       epochs_done=epoch,
+        summary.setdefault(field, {})[str(epoch)] = stats[key]
+        summary[field] = {k: v for k, v in summary[field].items()
+                          if int(k) <= epoch}  # a resumed run redoes
+        best = max(summary[field].items(), key=lambda kv: kv[1])
+        summary.update({f"best_{field}": best[1]}, best_epoch=int(best[0]),
+                       selected_on=key, epochs_done=epoch,
                        number_of_epochs=self.hparams.epoch_counter.limit)
         write_json_atomic(summary, path)
 
@@ -817,12 +949,17 @@ class SpeakerAdversarialBrain(sb.Brain):
             utt: [round(float(v), 6) for v in row]
             for utt, row in zip(self._preds["ids"], logp)
         }
+        out = {"labels": list(self.hparams.emotions), "log_probs": preds}
+        if self.dimensional:
+            vad = torch.cat(self._preds["vad"]).cpu()
+            out["vad"] = {utt: [round(float(v), 6) for v in row]
+                          for utt, row in zip(self._preds["ids"], vad)}
         write_json_atomic(
-            {"labels": list(self.hparams.emotions), "log_probs": preds},
-            os.path.join(folder, "test_predictions.json"),
-        )
+            out, os.path.join(folder, "test_predictions.json"))
         metrics = dict(
             metrics,
+            task=self.hparams.task,
+            selected_on=self.selection_key,
             adversary=self.hparams.adversary,
             loss=float(stage_loss),
             epoch=self.hparams.epoch_counter.current,

@@ -13,7 +13,7 @@ import soundfile as sf
 from conftest import REPO, demo_args, recipe_env, run_recipe
 
 # Runs in a process where speechbrain_grl cannot be imported.
-STOCK_SCRIPT = r"""
+NO_PLUGIN = r"""
 import importlib.abc, json, shutil, sys, torch
 
 
@@ -30,6 +30,9 @@ try:
     sys.exit("speechbrain_grl is importable")
 except ImportError:
     pass
+"""
+
+STOCK_SCRIPT = NO_PLUGIN + r"""
 from speechbrain.inference.classifiers import EncoderClassifier
 model_dir, run, data_root, tmp = sys.argv[1:5]
 clf = EncoderClassifier.from_hparams(source=model_dir, savedir=tmp + "/sd")
@@ -252,3 +255,306 @@ def test_int8_agrees_with_fp32_on_the_demo_test_set(exported, demo_assets):
     diff = max(abs(a[k] - b[k]) for a, b in zip(fp32, int8) for k in labels)
     assert len(files) == 64 and agree >= 0.95, (agree, diff)
     assert diff < 0.1, diff
+
+
+# Dimensional models: the stock class's regressor against the recipe.
+STOCK_VAD_SCRIPT = NO_PLUGIN + r"""
+from speechbrain.inference.classifiers import EncoderClassifier
+model_dir, run, data_root, tmp = sys.argv[1:5]
+clf = EncoderClassifier.from_hparams(source=model_dir, savedir=tmp + "/sd")
+ref = json.load(open(run + "/test_predictions.json"))
+man = json.load(open(run + "/test.json"))
+paths = {u: man[u]["wav"].replace("{data_root}", data_root)
+         for u in ref["vad"]}
+diff, lo, hi, shape = 0.0, 1.0, 0.0, None
+with torch.no_grad():
+    # One file at a time, as the recipe's test pass (batch 1).
+    for utt, vad in ref["vad"].items():
+        wav = clf.load_audio(paths[utt])[None]
+        out = clf.mods.regressor(clf.encode_batch(wav))
+        shape = list(out.shape)
+        diff = max(diff, (out[0, 0] - torch.tensor(vad)).abs().max().item())
+        lo, hi = min(lo, out.min().item()), max(hi, out.max().item())
+    # Padded batch (no lengths reach the encoder) against one-file calls.
+    utts = sorted(paths)[:6]
+    wavs = [clf.load_audio(paths[u]) for u in utts]
+    longest = max(len(w) for w in wavs)
+    batch = torch.stack([torch.nn.functional.pad(w, (0, longest - len(w)))
+                         for w in wavs])
+    lens = torch.tensor([len(w) / longest for w in wavs])
+    batched = clf.mods.regressor(clf.encode_batch(batch, lens))
+    single = torch.cat([clf.mods.regressor(clf.encode_batch(w[None]))
+                        for w in wavs])
+print(json.dumps({
+    "max_diff": diff, "n": len(ref["vad"]), "shape": shape,
+    "range": [lo, hi], "batch_shape": list(batched.shape),
+    "batch_vs_single": (batched - single).abs().max().item(),
+    "modules": sorted(clf.mods.keys()), "task": clf.hparams.task,
+    "vad_scale": clf.hparams.vad_scale,
+    "label_set": sorted(set(clf.hparams.label_encoder.lab2ind)),
+}))
+"""
+
+
+def _train_and_export(demo_assets, tmp, task):
+    """A 1-epoch demo run of ``task`` and its export.
+
+    Parameters
+    ----------
+    demo_assets : pathlib.Path
+        The shared demo corpus and encoder.
+    tmp : pathlib.Path
+        Where the run and the model go.
+    task : str
+        ``dimensional`` or ``both``.
+
+    Returns
+    -------
+    tuple of pathlib.Path
+        The run folder and the exported model folder.
+    """
+    run = tmp / "run"
+    run_recipe("train.py", *demo_args(demo_assets, run,
+                                      "--number_of_epochs=1",
+                                      f"--task={task}",
+                                      "--probe_speakers=False"))
+    model = tmp / "model"
+    run_recipe("export.py", f"--from={run}", f"--to={model}")
+    return run, model
+
+
+@pytest.fixture(scope="module")
+def exported_dimensional(demo_assets, tmp_path_factory):
+    """A 1-epoch ``task: dimensional`` demo run and its export."""
+    return _train_and_export(demo_assets,
+                             tmp_path_factory.mktemp("export_dim"),
+                             "dimensional")
+
+
+def _demo_wav(run, demo_assets, utt):
+    """The demo corpus file of a test utterance.
+
+    Parameters
+    ----------
+    run : pathlib.Path
+        The training run (its ``test.json``).
+    demo_assets : pathlib.Path
+        The shared demo assets.
+    utt : str
+        The utterance id.
+
+    Returns
+    -------
+    str
+        The audio file's path.
+    """
+    man = json.loads((run / "test.json").read_text())
+    return man[utt]["wav"].replace(
+        "{data_root}", str(demo_assets / "corpus" / "IEMOCAP_full_release"))
+
+
+def test_dimensional_export_folder(exported_dimensional):
+    run, model = exported_dimensional
+    names = {p.name for p in model.iterdir()}
+    assert {"hyperparams.yaml", "embedding_model.ckpt", "classifier.ckpt",
+            "regressor.ckpt", "label_encoder.txt", "README.md",
+            "ssl"} <= names
+    hp = (model / "hyperparams.yaml").read_text()
+    code = [ln for ln in hp.splitlines() if not ln.lstrip().startswith("#")]
+    assert not any("speechbrain_grl" in ln or "PLACEHOLDER" in ln
+                   for ln in code)
+    assert not any(ln.lstrip().startswith(("# >>>", "# <<<"))
+                   for ln in hp.splitlines())
+    assert 'task: "dimensional"' in code
+    assert "vad_scale: [1.0, 5.0]" in code
+    assert "    regressor: !ref <regressor>" in code
+    assert "        regressor: !ref <model_dir>/regressor.ckpt" in code
+    metrics = json.loads((run / "test_metrics.json").read_text())
+    assert metrics["task"] == "dimensional"
+    assert metrics["selected_on"] == "CCC"
+    card = (model / "README.md").read_text()
+    assert "The emotion labels are not trained" in card
+    assert "clf.mods.regressor(clf.encode_batch(wavs))" in card
+    assert "raw = 1 + x · (5 − 1)" in card
+    assert f"CCC mean: {metrics['CCC_mean']:.4f}" in card
+    for dim in ("valence", "arousal", "dominance"):
+        assert f"{dim}: CCC {metrics['CCC'][dim]:.4f}" in card
+    assert "CCC_speaker_std" in card
+    assert "(valid CCC " in card and "selected on: validation CCC" in card
+    assert "- UA:" not in card
+
+
+def test_stock_regressor_equals_recipe(exported_dimensional, demo_assets,
+                                       tmp_path):
+    """The stock class's regressor gives the recipe's test "vad" (one
+    file at a time, as the recipe's test pass), without the plugin."""
+    run, model = exported_dimensional
+    script = tmp_path / "stock_vad.py"
+    script.write_text(STOCK_VAD_SCRIPT)
+    env = {k: v for k, v in recipe_env().items() if k != "PYTHONPATH"}
+    cwd = tmp_path / "elsewhere"
+    cwd.mkdir()
+    data_root = demo_assets / "corpus" / "IEMOCAP_full_release"
+    res = subprocess.run(
+        [sys.executable, str(script), str(model), str(run), str(data_root),
+         str(tmp_path)],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    ref = json.loads((run / "test_predictions.json").read_text())
+    assert out["n"] == len(ref["vad"]) == len(ref["log_probs"]) > 0
+    assert out["max_diff"] <= 1e-4, out["max_diff"]
+    assert out["shape"] == [1, 1, 3] and out["batch_shape"] == [6, 1, 3]
+    assert 0.0 <= out["range"][0] <= out["range"][1] <= 1.0
+    assert "regressor" in out["modules"] and "classifier" in out["modules"]
+    assert out["task"] == "dimensional"
+    assert out["vad_scale"] == [1.0, 5.0]
+    assert out["label_set"] == sorted(ref["labels"])
+    print("stock regressor vs recipe max abs diff", out["max_diff"],
+          "batch vs single", out["batch_vs_single"])
+
+
+def test_cli_dimensional_columns(exported_dimensional, demo_assets,
+                                 tmp_path):
+    run, model = exported_dimensional
+    ref = json.loads((run / "test_predictions.json").read_text())
+    utt = sorted(ref["vad"])[0]
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    data, rate = sf.read(_demo_wav(run, demo_assets, utt))
+    sf.write(inputs / "f_demo.wav", data, rate)
+    rng = np.random.default_rng(0)
+    sf.write(inputs / "a_8k.wav", rng.normal(0, 0.1, 8000 * 2), 8000)
+    (inputs / "d_corrupt.wav").write_bytes(b"RIFF\x00garbage" * 10)
+    out = tmp_path / "preds.csv"
+    res = _predict(model, inputs, "--output", out, "--batch-seconds", 0)
+    assert res.returncode == 1, res.stderr[-3000:]
+    reader = csv.DictReader(out.open())
+    # Dimensional only: the untrained emotion labels are not written.
+    assert reader.fieldnames == ["path", "valence", "arousal", "dominance",
+                                 "error"]
+    rows = {os.path.basename(r["path"]): r for r in reader}
+    got = [float(rows["f_demo.wav"][d])
+           for d in ("valence", "arousal", "dominance")]
+    assert np.abs(np.array(got) - ref["vad"][utt]).max() <= 1e-4
+    assert all(0.0 <= float(rows["a_8k.wav"][d]) <= 1.0
+               for d in ("valence", "arousal", "dominance"))
+    assert rows["d_corrupt.wav"]["error"]
+    assert rows["d_corrupt.wav"]["valence"] == ""
+    # JSON output, default batching: the same keys.
+    out_json = tmp_path / "preds.json"
+    res = _predict(model, inputs / "f_demo.wav", "--output", out_json)
+    assert res.returncode == 0, res.stderr[-3000:]
+    row = json.loads(out_json.read_text())[0]
+    assert list(row) == ["path", "valence", "arousal", "dominance", "error"]
+    assert abs(row["valence"] - got[0]) <= 1e-4
+
+
+def test_both_export_and_cli(demo_assets, tmp_path):
+    """A ``task: both`` model keeps the categorical columns and adds the
+    three dimensions; its card has both kinds of test metrics."""
+    run, model = _train_and_export(demo_assets, tmp_path, "both")
+    ref = json.loads((run / "test_predictions.json").read_text())
+    metrics = json.loads((run / "test_metrics.json").read_text())
+    card = (model / "README.md").read_text()
+    assert f"UA: {metrics['UA']:.2f}" in card
+    assert f"CCC mean: {metrics['CCC_mean']:.4f}" in card
+    assert "not trained" not in card and "(valid score " in card
+    assert 'task: "both"' in (model / "hyperparams.yaml").read_text()
+    utt = sorted(ref["vad"])[0]
+    out = tmp_path / "preds.csv"
+    res = _predict(model, _demo_wav(run, demo_assets, utt), "--output", out,
+                   "--batch-seconds", 0)
+    assert res.returncode == 0, res.stderr[-3000:]
+    reader = csv.DictReader(out.open())
+    labels = ref["labels"]
+    assert reader.fieldnames == (
+        ["path", "label", "score"] + [f"prob_{lab}" for lab in labels]
+        + ["valence", "arousal", "dominance", "error"])
+    row = next(reader)
+    probs = [float(row[f"prob_{lab}"]) for lab in labels]
+    assert np.abs(np.array(probs) - np.exp(ref["log_probs"][utt])).max() \
+        <= 1e-4
+    vad = [float(row[d]) for d in ("valence", "arousal", "dominance")]
+    assert np.abs(np.array(vad) - ref["vad"][utt]).max() <= 1e-4
+
+
+def test_categorical_export_has_no_regressor(exported):
+    """A categorical model's files and CSV columns are as before."""
+    run, model = exported
+    assert not (model / "regressor.ckpt").exists()
+    hp = (model / "hyperparams.yaml").read_text()
+    assert "regressor" not in hp and "vad_scale" not in hp
+    assert "dimensional" not in hp.split("# ####", 2)[-1]
+    card = (model / "README.md").read_text()
+    assert "regressor" not in card and "CCC" not in card
+
+
+def test_fill_template_blocks(tmp_path):
+    """The dimensional blocks go whole for categorical models and lose
+    only their markers for dimensional ones; the heads load."""
+    import torch
+
+    from speechbrain_grl.inference.export import (
+        DEFAULT_SSL_CLASS,
+        build_heads,
+        fill_template,
+        template_path,
+    )
+
+    values = {"model_dir": str(tmp_path), "encoder_dim": 8, "emb_dim": 4,
+              "n_emotions": 4, "output_norm": False}
+    cat = fill_template(values, DEFAULT_SSL_CLASS)
+    dim = fill_template(dict(values, task="dimensional",
+                             vad_scale=[1.0, 5.0]),
+                        DEFAULT_SSL_CLASS, dimensional=True)
+    assert "dimensional" not in cat.split("# ####", 2)[-1]
+
+    def markers(text):
+        """The number of block marker lines."""
+        return sum(ln.lstrip().startswith(("# >>>", "# <<<"))
+                   for ln in text.splitlines())
+
+    template = template_path().read_text()
+    assert markers(template) == 10
+    assert markers(dim) == markers(cat) == 0
+    assert len(dim.splitlines()) == (len(template.splitlines())
+                                     - markers(template))
+    heads = build_heads(dim, tmp_path)
+    emb = torch.randn(2, 1, 4)
+    out = heads["regressor"](emb)
+    assert out.shape == (2, 1, 3) and bool(((out > 0) & (out < 1)).all())
+    assert set(heads["regressor"].state_dict()) == {"0.w.weight",
+                                                   "0.w.bias"}
+    assert "regressor" not in build_heads(cat, tmp_path)
+
+
+def test_export_selects_on_the_runs_key(tmp_path):
+    """The exported checkpoint is the best on the run's selection key
+    (CCC here), not on UA; without that key in the meta, UA."""
+    import torch
+    from speechbrain.utils.checkpoints import Checkpointer
+
+    from speechbrain_grl.inference.export import _states, selection_key
+
+    run = tmp_path / "run"
+    mods = {name: torch.nn.Linear(2, 2) for name in (
+        "ssl", "projection", "emo_head", "vad_head")}
+    ckpter = Checkpointer(run / "save", mods)
+    for ua, ccc_val, fill in ((60.0, 0.1, 1.0), (40.0, 0.3, 2.0)):
+        for mod in mods.values():
+            torch.nn.init.constant_(mod.weight, fill)
+        ckpter.save_checkpoint(meta={"UA": ua, "CCC": ccc_val})
+    hp = {"task": "dimensional", "avg_checkpoints": 1}
+    assert selection_key(run, hp) == "CCC"
+    states, ckpts, key = _states(run, hp, "CCC", dimensional=True)
+    assert key == "CCC" and ckpts[0].meta["CCC"] == 0.3
+    assert float(states["vad_head"]["weight"][0, 0]) == 2.0
+    states, ckpts, key = _states(run, hp, "UA")
+    assert ckpts[0].meta["UA"] == 60.0 and "vad_head" not in states
+    # Checkpoints of a run from before dimensional training: UA.
+    states, ckpts, key = _states(run, hp, "score", dimensional=True)
+    assert key == "UA" and ckpts[0].meta["UA"] == 60.0
+    (run / "valid_summary.json").write_text('{"selected_on": "score"}')
+    assert selection_key(run, hp) == "score"

@@ -174,26 +174,60 @@ def audio_dataset(json_path, data_folder, sample_rate=16000,
     return data
 
 
-def _add_labels(data, label_encoder, spk_encoder):
-    """Add the encoded emotion and speaker and set the output keys."""
+def _add_labels(data, label_encoder, spk_encoder, task="categorical"):
+    """Add the encoded emotion and speaker (and, for a dimensional task,
+    the ``vad`` targets) and set the output keys."""
+    dimensional = task != "categorical"
 
     @sb.utils.data_pipeline.takes("emo", "spk_id")
     @sb.utils.data_pipeline.provides("emo_encoded", "spk_encoded")
     def labels(emo, spk_id):
         """Emotion index, and speaker index (-1 outside training)."""
-        yield label_encoder.encode_label_torch(emo)
+        if dimensional:  # clips outside the classes (keep_all) get -1
+            yield torch.LongTensor([label_encoder.lab2ind.get(emo, -1)])
+        else:
+            yield label_encoder.encode_label_torch(emo)
         # Speakers outside training (valid/test in speaker-independent
         # splits, other corpora) get -1: they never enter the speaker loss.
         index = spk_encoder.lab2ind.get(spk_id, -1)
         yield torch.LongTensor([index])
 
+    keys = ["id", "sig", "emo_encoded", "spk_encoded", "emo", "spk_id"]
     sb.dataio.dataset.add_dynamic_item([data], labels)
-    sb.dataio.dataset.set_output_keys(
-        [data], ["id", "sig", "emo_encoded", "spk_encoded", "emo", "spk_id"])
+    if dimensional:
+        @sb.utils.data_pipeline.takes("vad")
+        @sb.utils.data_pipeline.provides("vad_target")
+        def vad(values):
+            """Valence, arousal, dominance in [0, 1]."""
+            return torch.tensor(values, dtype=torch.float32)
+
+        sb.dataio.dataset.add_dynamic_item([data], vad)
+        keys.append("vad_target")
+    sb.dataio.dataset.set_output_keys([data], keys)
+
+
+def _with_vad(select, path):
+    """``select`` followed by dropping clips without ``vad`` (logged); a
+    manifest with none at all is an error that says what to do."""
+    def keep(entries):
+        """Only clips with dimensional labels."""
+        if select is not None:
+            entries = select(entries)
+        kept = {u: e for u, e in entries.items() if e.get("vad")}
+        if entries and not kept:
+            raise RecipeError(
+                f"{path} has no valence/arousal/dominance labels (the "
+                "corpus has none, or they are out of range); use task: "
+                "categorical")
+        if len(kept) < len(entries):
+            logger.warning("%s: %d clips without valence/arousal/dominance "
+                           "are left out", path, len(entries) - len(kept))
+        return kept
+    return keep
 
 
 def eval_dataset(json_path, data_folder, label_encoder, spk_encoder,
-                 sample_rate=16000):
+                 sample_rate=16000, task="categorical"):
     """A test set from another manifest, e.g. a whole other corpus for a
     zero-shot cross-corpus test, encoded like :func:`dataio_prep`'s.
 
@@ -225,9 +259,11 @@ def eval_dataset(json_path, data_folder, label_encoder, spk_encoder,
                            "left out", json_path, len(entries) - len(kept))
         return kept
 
+    if task != "categorical":
+        known = _with_vad(known, json_path)
     data = audio_dataset(json_path, data_folder, sample_rate, select=known,
                          skip_unreadable=True)
-    _add_labels(data, label_encoder, spk_encoder)
+    _add_labels(data, label_encoder, spk_encoder, task)
     return data.filtered_sorted(sort_key="duration")
 
 
@@ -239,7 +275,7 @@ DATA_HPARAMS = {
     "n_speakers": None, "sample_rate": 16000, "max_train_duration": None,
     "train_per_class": None, "train_subset_seed": 0,
     "dynamic_batching": False, "max_batch_length": None, "num_buckets": 20,
-    "bucketing": "quantile", "seed": 0,
+    "bucketing": "quantile", "seed": 0, "task": "categorical",
 }
 
 
@@ -282,7 +318,7 @@ def dataio_prep(train_annotation, valid_annotation, test_annotation,
                 max_train_duration=None, train_per_class=None,
                 train_subset_seed=0, dynamic_batching=False,
                 max_batch_length=None, num_buckets=20, bucketing="quantile",
-                seed=0):
+                seed=0, task="categorical"):
     """Builds the train, valid and test datasets and their label encoders.
 
     Each dataset gets the dynamic items ``sig`` (waveform),
@@ -311,6 +347,11 @@ def dataio_prep(train_annotation, valid_annotation, test_annotation,
         Batch the training set by duration (``max_batch_length`` seconds
         per batch, ``num_buckets`` buckets, ``bucketing`` ``quantile`` or
         SpeechBrain's ``warping``), shuffled with ``seed``.
+    task : str
+        ``categorical``, ``dimensional`` or ``both``: the last two add the
+        item ``vad_target`` (valence, arousal, dominance in [0, 1] from the
+        manifests' ``vad``) and leave out clips without it (a manifest
+        without any is an error).
 
     Returns
     -------
@@ -341,7 +382,8 @@ def dataio_prep(train_annotation, valid_annotation, test_annotation,
         split: audio_dataset(
             annotations[split], root, rate,
             max_duration=crop if split == "train" else None,
-            select=select.get(split),
+            select=(select.get(split) if task == "categorical" else
+                    _with_vad(select.get(split), annotations[split])),
             skip_unreadable=split != "train",
         )
         for split in ("train", "valid", "test")
@@ -363,7 +405,7 @@ def dataio_prep(train_annotation, valid_annotation, test_annotation,
         )
 
     for data in datasets.values():
-        _add_labels(data, label_encoder, spk_encoder)
+        _add_labels(data, label_encoder, spk_encoder, task)
     out = dict(datasets, label_encoder=label_encoder,
                spk_encoder=spk_encoder,
                class_counts={split: _class_counts(datasets[split], emotions)

@@ -9,8 +9,16 @@ One row per clip; column names are matched case-insensitively:
 * optional: ``duration`` (seconds; the audio is then not opened, only
   checked to exist), ``group`` (e.g. a session or recording condition),
   ``gender`` (``f``/``female`` or ``m``/``male``, any case; other values
-  are left out), ``valence``, ``arousal`` and ``dominance`` (numbers);
+  are left out), ``valence``, ``arousal`` and ``dominance`` (numbers on
+  the scale ``vad_range`` of :func:`scan_csv`, 1 to 5 by default);
 * any other column is ignored.
+
+A clip with all three of valence, arousal and dominance gets ``"vad"``,
+the three normalised to [0, 1] from ``vad_range`` (see
+:mod:`speechbrain_grl.dataio.dimensions`). One with some but not all of
+them, or with one outside ``vad_range``, is logged with its line, counted
+as ``bad_vad`` and kept without ``"vad"``: the training code decides
+what to do with it.
 
 A row that cannot be used (an empty ``wav`` or ``speaker``, a value that
 is not a number) is skipped, counted as ``bad_row`` and logged with its
@@ -25,6 +33,11 @@ import math
 import os
 import pathlib
 
+from speechbrain_grl.dataio.dimensions import (
+    DIMENSIONS,
+    check_scale,
+    normalise_vad,
+)
 from speechbrain_grl.dataio.labels import EMOTIONS, LabelMap
 from speechbrain_grl.dataio.manifests import (
     CLIP_COUNTERS,
@@ -141,8 +154,25 @@ def _given_duration(path, duration, counters, label, min_duration):
     return round(duration, 4)
 
 
+def _add_vad(entry, scale, counters, label):
+    """Add ``vad`` to ``entry`` if it has all three VAD values in
+    ``scale``; count and log a clip with only some, or one outside."""
+    given = [entry.get(k) for k in DIMENSIONS]
+    if all(v is None for v in given):
+        return
+    vad = normalise_vad(given, scale)
+    if vad is None:
+        logger.warning("%s: valence, arousal, dominance %s are not three "
+                       "numbers in %g..%g (vad_range); kept without vad",
+                       label, given, *scale)
+        counters["bad_vad"] += 1
+    else:
+        entry["vad"] = vad
+
+
 def scan_csv(csv_path, mapping=None, emotions=EMOTIONS,
-             min_duration=MIN_DURATION) -> tuple[dict, dict]:
+             min_duration=MIN_DURATION,
+             vad_range=(1.0, 5.0)) -> tuple[dict, dict]:
     """Collect the clips a user's CSV lists.
 
     Parameters
@@ -156,25 +186,33 @@ def scan_csv(csv_path, mapping=None, emotions=EMOTIONS,
         The classes kept.
     min_duration : float
         Shorter clips (seconds) are dropped and counted.
+    vad_range : sequence of two numbers
+        The scale ``(lo, hi)`` of the ``valence``, ``arousal`` and
+        ``dominance`` columns.
 
     Returns
     -------
     entries : dict
         ``{utt_id: {"wav", "duration", "emo", "spk_id"} plus "group",
-        "gender", "valence", "arousal", "dominance" where given}``;
-        ``utt_id`` is the clip's path relative to the CSV's folder (or its
-        absolute path), without extension, ``/`` replaced by ``_``;
-        ``wav`` is the absolute path.
+        "gender", "valence", "arousal", "dominance" where given}``, and
+        ``"vad"`` (the three normalised to [0, 1]) where all three are
+        given and within ``vad_range``; ``utt_id`` is the clip's path
+        relative to the CSV's folder (or its absolute path), without
+        extension, ``/`` replaced by ``_``; ``wav`` is the absolute path.
     summary : dict
         :func:`~speechbrain_grl.dataio.manifests.summarise` of the entries
         with the counters ``missing_wav``, ``unreadable_wav``,
         ``empty_wav``, ``too_short_wav``, ``duplicate_id``, ``bad_row`` and
-        the label counts of :meth:`LabelMap.counts`.
+        the label counts of :meth:`LabelMap.counts`, then ``bad_vad``
+        (kept clips with only some VAD values or one outside
+        ``vad_range``, kept without ``vad``) and, if some kept clip has a
+        VAD value, ``vad_scale`` (``vad_range`` as a list).
 
     Raises
     ------
     PrepareError
-        If the CSV is missing, lacks a required column or lists no clip.
+        If the CSV is missing, lacks a required column or lists no clip,
+        or ``vad_range`` is not two numbers ``lo < hi``.
 
     Example
     -------
@@ -190,13 +228,19 @@ def scan_csv(csv_path, mapping=None, emotions=EMOTIONS,
     ('ang', 'spk01', 'F', 'studio')
     >>> entry["wav"] == str(path.parent / "clips/spk01/3.wav")
     True
+    >>> entry["vad"] == [round((entry[k] - 1) / 4, 6) for k in (
+    ...     "valence", "arousal", "dominance")]
+    True
+    >>> summary["vad_scale"], summary["bad_vad"]
+    ([1.0, 5.0], 0)
     """
+    scale = check_scale(vad_range)
     path, rows = _read_csv(csv_path)
     folder = pathlib.Path(os.path.abspath(path.parent))
     labels = LabelMap("csv", mapping, emotions)
     counters = collections.Counter(
         {k: 0 for k in CLIP_COUNTERS + _COUNTERS})
-    entries, seen = {}, set()
+    entries, seen, dimensional = {}, set(), False
     for line, row in rows:
         parsed = _parse_row(row)
         if parsed is None:
@@ -230,10 +274,18 @@ def scan_csv(csv_path, mapping=None, emotions=EMOTIONS,
                                      min_duration)
         if duration is None:
             continue
-        entries[utt] = {"wav": str(clip), "duration": duration, "emo": emo,
-                        "spk_id": speaker, **extra}
-    return finish_scan(entries, counters, CLIP_COUNTERS + _COUNTERS, labels,
-                       str(path))
+        entry = {"wav": str(clip), "duration": duration, "emo": emo,
+                 "spk_id": speaker, **extra}
+        dimensional |= any(k in entry for k in DIMENSIONS)
+        _add_vad(entry, scale, counters, label)
+        entries[utt] = entry
+    entries, summary = finish_scan(entries, counters,
+                                   CLIP_COUNTERS + _COUNTERS, labels,
+                                   str(path))
+    summary["bad_vad"] = counters["bad_vad"]
+    if dimensional:
+        summary["vad_scale"] = list(scale)
+    return entries, summary
 
 
 def csv_files(csv_path) -> list[pathlib.Path]:

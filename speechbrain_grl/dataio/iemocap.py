@@ -5,6 +5,11 @@ utterance under ``Session{n}/sentences/wav/<dialog>/<utt>.wav``, reads
 its duration from the wav header (audio is never copied) and writes
 SpeechBrain JSON manifests for train, valid and test.
 
+Each entry also holds ``"vad"``: the turn's valence, activation (arousal)
+and dominance, the ``[V, A, D]`` that ends its line in the label file
+(annotators' means on IEMOCAP's 1 to 5 scale), normalised to [0, 1] (see
+:mod:`speechbrain_grl.dataio.dimensions`).
+
 In the manifests ``{data_root}`` stands for ``data_folder`` exactly as
 passed to :func:`prepare_iemocap`, so recipes can use
 ``replacements={"data_root": data_folder}``.
@@ -19,6 +24,7 @@ import re
 
 import numpy as np
 
+from speechbrain_grl.dataio.dimensions import VAD_SCALES, normalise_vad
 from speechbrain_grl.dataio.manifests import (
     MIN_DURATION,
     SPLITS,
@@ -40,7 +46,8 @@ SKIP_COUNTERS = ("missing_wav", "unreadable_wav", "empty_wav",
                  "dropped_label", "malformed_id", "unparsed_label_line",
                  "junk_files", "non_utf8_files")
 _LABEL_RE = re.compile(
-    r"^\[\s*[\d.]+\s*-\s*[\d.]+\s*\]\s+(?P<utt>\S+)\s+(?P<code>\S+)\s+\[")
+    r"^\[\s*[\d.]+\s*-\s*[\d.]+\s*\]\s+(?P<utt>\S+)\s+(?P<code>\S+)\s+"
+    r"\[(?P<vad>[^\]]*)")
 _UTT_RE = re.compile(r"^Ses(?P<ses>\d{2})[FM]_\S+_(?P<gender>[FM])\d+$")
 _LABEL_FILE_RE = re.compile(r"^Ses\d{2}[FM]_\S+\.txt$")
 
@@ -96,10 +103,61 @@ def speakers(sessions=(1, 2, 3, 4, 5)) -> list[str]:
     return [f"Ses{int(s):02d}{g}" for s in sorted(sessions) for g in "FM"]
 
 
+def _vad_values(text):
+    """Return the numbers of a ``[V, A, D]`` body as floats, None for
+    each part that is not one."""
+    out = []
+    for part in text.split(","):
+        try:
+            out.append(float(part.strip()))
+        except ValueError:
+            out.append(None)
+    return out
+
+
+def parse_label_line(line) -> tuple[str, str, list] | None:
+    """Parse one turn line of an EmoEvaluation file.
+
+    A turn line reads ``[START - END]<TAB>utt_id<TAB>code<TAB>[V, A, D]``
+    where V, A and D are the valence, activation (arousal) and dominance,
+    the annotators' means on IEMOCAP's 1 to 5 scale. Extra spaces or tabs
+    anywhere are tolerated.
+
+    Parameters
+    ----------
+    line : str
+        One line of a label file.
+
+    Returns
+    -------
+    tuple or None
+        ``(utt_id, code, [v, a, d])`` with the code lower-cased and the
+        values as floats (None for a part that is not a number; fewer or
+        more than three if the bracket holds that many), or None if the
+        line is not a turn line.
+
+    Example
+    -------
+    >>> parse_label_line("[6.2901 - 8.2357]\tSes01F_impro01_F000\tneu\t"
+    ...                  "[2.5000, 2.5000, 2.5000]")
+    ('Ses01F_impro01_F000', 'neu', [2.5, 2.5, 2.5])
+    >>> parse_label_line("[ 1.0 - 2.0 ]  Ses01F_impro01_M001  Ang  "
+    ...                  "[ 1.5 ,4.0,  4.5 ]")
+    ('Ses01F_impro01_M001', 'ang', [1.5, 4.0, 4.5])
+    >>> parse_label_line("C-E1:\tNeutral;\t()") is None
+    True
+    """
+    match = _LABEL_RE.match(line)
+    if match is None:
+        return None
+    return (match["utt"], match["code"].lower(),
+            _vad_values(match["vad"]))
+
+
 def _read_label_file(path):
-    """Return ``([(utt_id, code)], is_utf8, unparsed)`` for one label
-    file; ``unparsed`` counts turn lines (starting with ``[``) that do not
-    parse."""
+    """Return ``([(utt_id, code, raw vad)], is_utf8, unparsed)`` for one
+    label file; ``unparsed`` counts turn lines (starting with ``[``) that
+    do not parse."""
     raw = pathlib.Path(path).read_bytes()
     try:
         text, is_utf8 = raw.decode("utf-8"), True
@@ -108,9 +166,9 @@ def _read_label_file(path):
         text, is_utf8 = raw.decode("latin-1"), False
     pairs, unparsed = [], 0
     for line in text.splitlines():
-        match = _LABEL_RE.match(line)
-        if match:
-            pairs.append((match["utt"], match["code"].lower()))
+        parsed = parse_label_line(line)
+        if parsed:
+            pairs.append(parsed)
         elif line.lstrip().startswith("["):
             logger.warning("%s: cannot parse the turn line %r", path,
                            line[:80])
@@ -118,7 +176,7 @@ def _read_label_file(path):
     return pairs, is_utf8, unparsed
 
 
-def parse_label_file(path) -> list[tuple[str, str]]:
+def parse_label_file(path, with_vad=False) -> list[tuple]:
     """Parse one EmoEvaluation file into ``(utt_id, code)`` pairs.
 
     Only turn lines such as ``[6.2901 - 8.2357]<TAB>Ses01F_impro01_F000
@@ -130,11 +188,15 @@ def parse_label_file(path) -> list[tuple[str, str]]:
     ----------
     path : str or pathlib.Path
         The label file.
+    with_vad : bool
+        Also return each turn's raw ``[V, A, D]`` (see
+        :func:`parse_label_line`).
 
     Returns
     -------
-    list of tuple of str
-        ``(utt_id, code)`` pairs in file order, codes lower-cased.
+    list of tuple
+        ``(utt_id, code)`` pairs in file order, codes lower-cased, or
+        ``(utt_id, code, [v, a, d])`` with ``with_vad``.
 
     Example
     -------
@@ -144,8 +206,11 @@ def parse_label_file(path) -> list[tuple[str, str]]:
     ...                  "\\tneu\\t[2.5, 2.5, 2.5]\\nC-E1:\\tNeutral;\\t()\\n")
     >>> parse_label_file(p)
     [('Ses01F_impro01_F000', 'neu')]
+    >>> parse_label_file(p, with_vad=True)
+    [('Ses01F_impro01_F000', 'neu', [2.5, 2.5, 2.5])]
     """
-    return _read_label_file(path)[0]
+    turns = _read_label_file(path)[0]
+    return turns if with_vad else [(utt, code) for utt, code, _ in turns]
 
 
 def _find_root(data_folder):
@@ -191,7 +256,8 @@ def _wav_listing(wav_dir, summary):
 
 
 def scan_corpus(data_folder, sessions=(1, 2, 3, 4, 5), emotions=EMOTIONS,
-                merge=None, min_duration=MIN_DURATION) -> tuple[dict, dict]:
+                merge=None, min_duration=MIN_DURATION,
+                keep_all_emotions=False) -> tuple[dict, dict]:
     """Collect the labelled utterances of an IEMOCAP release.
 
     Parameters
@@ -206,15 +272,28 @@ def scan_corpus(data_folder, sessions=(1, 2, 3, 4, 5), emotions=EMOTIONS,
         Code mapping applied first; default ``{"exc": "hap"}``.
     min_duration : float
         Shorter clips (seconds) are dropped and counted.
+    keep_all_emotions : bool
+        Also keep the utterances whose (merged) code is outside
+        ``emotions`` (e.g. ``fru``, ``xxx``, ``oth``), with that code as
+        their ``emo``, for dimensional work on every utterance; they are
+        then not counted as ``dropped_label``.
 
     Returns
     -------
     entries : dict
-        ``{utt_id: {"wav", "duration", "emo", "spk_id", "session"}}``;
-        ``wav`` starts with ``{data_root}`` (``data_folder`` as passed).
+        ``{utt_id: {"wav", "duration", "emo", "spk_id", "session",
+        "vad"}}``; ``wav`` starts with ``{data_root}`` (``data_folder``
+        as passed); ``vad`` is the turn's ``[V, A, D]`` normalised from
+        1..5 to [0, 1]. A turn whose V/A/D is missing, not a number or
+        outside 1..5 is logged with its label file, counted as
+        ``bad_vad`` and kept without ``vad``: the training code decides
+        what to do with it.
     summary : dict
-        ``kept``, ``per_class``, ``per_session``, ``per_speaker``,
-        ``label_files`` and the skip counters in ``SKIP_COUNTERS``.
+        ``label_files``, the skip counters in ``SKIP_COUNTERS``,
+        ``bad_vad``, ``kept``, ``per_class`` (only the ``emotions``),
+        ``other_classes`` (``{code: n}`` of the codes kept by
+        ``keep_all_emotions``, else empty), ``per_session``,
+        ``per_speaker`` and ``vad_scale`` (``[1.0, 5.0]``).
 
     Example
     -------
@@ -227,6 +306,13 @@ def scan_corpus(data_folder, sessions=(1, 2, 3, 4, 5), emotions=EMOTIONS,
     {'neu': 8, 'hap': 8, 'ang': 8, 'sad': 8}
     >>> sorted(summary["per_speaker"])
     ['Ses01F', 'Ses01M']
+    >>> summary["vad_scale"], summary["bad_vad"]
+    ([1.0, 5.0], 0)
+    >>> all(0 <= v <= 1 for e in entries.values() for v in e["vad"])
+    True
+    >>> _, summary = scan_corpus(tmp, sessions=[1], keep_all_emotions=True)
+    >>> summary["other_classes"], summary["dropped_label"]
+    ({'fru': 4, 'xxx': 4}, 0)
     """
     merge = {"exc": "hap"} if merge is None else dict(merge)
     bad = sorted(set(emotions) - IEMOCAP_CODES)
@@ -240,13 +326,14 @@ def scan_corpus(data_folder, sessions=(1, 2, 3, 4, 5), emotions=EMOTIONS,
     summary = collections.Counter({k: 0 for k in SKIP_COUNTERS})
     summary["junk_files"] = junk
     entries, seen, listings = {}, set(), {}
+    scale = VAD_SCALES["iemocap"]
     for session, paths in files.items():
         for path in paths:
             pairs, is_utf8, unparsed = _read_label_file(path)
             summary["non_utf8_files"] += not is_utf8
             summary["unparsed_label_line"] += unparsed
             summary["label_files"] += 1
-            for utt, code in pairs:
+            for utt, code, raw_vad in pairs:
                 if utt in seen:
                     logger.warning("duplicate id %s in %s", utt, path)
                     summary["duplicate_id"] += 1
@@ -258,7 +345,7 @@ def scan_corpus(data_folder, sessions=(1, 2, 3, 4, 5), emotions=EMOTIONS,
                     summary["unknown_label"] += 1
                     continue
                 emo = merge.get(code, code)
-                if emo not in emotions:
+                if emo not in emotions and not keep_all_emotions:
                     summary["dropped_label"] += 1
                     continue
                 if not _UTT_RE.match(utt):
@@ -273,24 +360,39 @@ def scan_corpus(data_folder, sessions=(1, 2, 3, 4, 5), emotions=EMOTIONS,
                 size = listings[session, dialog].get(f"{utt}.wav")
                 duration = clip_duration(root / rel, size, summary, utt,
                                          min_duration)
-                if duration is not None:
-                    entries[utt] = {
-                        "wav": f"{prefix}/{rel}", "duration": duration,
-                        "emo": emo, "spk_id": speaker_of(utt),
-                        "session": session}
+                if duration is None:
+                    continue
+                entries[utt] = {
+                    "wav": f"{prefix}/{rel}", "duration": duration,
+                    "emo": emo, "spk_id": speaker_of(utt),
+                    "session": session}
+                vad = normalise_vad(raw_vad, scale)
+                if vad is None:
+                    logger.warning(
+                        "%s: %s has no usable [V, A, D] %s (three numbers "
+                        "in %g..%g); kept without vad", path, utt,
+                        raw_vad, *scale)
+                    summary["bad_vad"] += 1
+                else:
+                    entries[utt]["vad"] = vad
     out = {k: summary[k] for k in ("label_files",) + SKIP_COUNTERS}
+    out["bad_vad"] = summary["bad_vad"]
     out["kept"] = len(entries)
     for key, field in (("per_class", "emo"), ("per_session", "session"),
                        ("per_speaker", "spk_id")):
         counts = collections.Counter(e[field] for e in entries.values())
         order = emotions if field == "emo" else sorted(counts)
         out[key] = {k: counts[k] for k in order}
+        if field == "emo":
+            out["other_classes"] = {k: counts[k] for k in sorted(counts)
+                                    if k not in emotions}
+    out["vad_scale"] = list(scale)
     return entries, out
 
 
 def make_splits(entries, split="session", test_session=5, valid_ratio=0.2,
-                seed=1234, test_speaker=None,
-                valid_from=None) -> dict[str, dict]:
+                seed=1234, test_speaker=None, valid_from=None,
+                classes=None) -> dict[str, dict]:
     """Split utterance entries into train, valid and test.
 
     Parameters
@@ -329,6 +431,11 @@ def make_splits(entries, split="session", test_session=5, valid_ratio=0.2,
         ``"training_speakers"``, ``speaker`` validates on
         ``valid_ratio`` of the training speakers' utterances and trains
         on the other speaker of the test session too.
+    classes : sequence of str, optional
+        The classes every split must hold (those of them that occur in
+        ``entries``); default every ``emo`` found. Pass the target
+        ``emotions`` for entries scanned with ``keep_all_emotions``, whose
+        other codes (``fru``, ``xxx``, ...) need not be in every split.
 
     Returns
     -------
@@ -348,6 +455,11 @@ def make_splits(entries, split="session", test_session=5, valid_ratio=0.2,
     >>> out = make_splits(entries, test_session=2)
     >>> {k: len(v) for k, v in out.items()}
     {'train': 32, 'valid': 8, 'test': 40}
+    >>> entries["Ses02F_impro01_F099"] = {"emo": "fru", "spk_id": "Ses02F",
+    ...                                   "session": 2}
+    >>> out = make_splits(entries, test_session=2, classes=EMOTIONS)
+    >>> {k: len(v) for k, v in out.items()}
+    {'train': 32, 'valid': 8, 'test': 41}
     """
     if not 0.0 < valid_ratio < 1.0:
         raise IEMOCAPError(f"valid_ratio={valid_ratio}: use a value in (0, 1)")
@@ -424,7 +536,9 @@ def make_splits(entries, split="session", test_session=5, valid_ratio=0.2,
     else:
         raise IEMOCAPError(
             f"split={split!r} is unknown; use session, speaker or random")
-    classes = sorted({e["emo"] for e in entries.values()})
+    found_classes = {e["emo"] for e in entries.values()}
+    classes = sorted(found_classes if classes is None
+                     else found_classes & set(classes))
     out = {}
     for name, ids in zip(SPLITS, (train, valid, test)):
         found = {entries[u]["emo"] for u in ids}
@@ -463,7 +577,8 @@ def prepare_iemocap(data_folder, save_folder, split="session",
                     seed=1234, sessions=(1, 2, 3, 4, 5), emotions=EMOTIONS,
                     merge=None, skip_prep=False,
                     valid_from=None,
-                    min_duration=MIN_DURATION) -> dict[str, dict]:
+                    min_duration=MIN_DURATION,
+                    keep_all_emotions=False) -> dict[str, dict]:
     """Prepare IEMOCAP train/valid/test JSON manifests.
 
     Writes ``train.json``, ``valid.json``, ``test.json``,
@@ -482,8 +597,11 @@ def prepare_iemocap(data_folder, save_folder, split="session",
         Where the manifests go (created if needed).
     split, test_session, test_speaker, valid_ratio, seed, valid_from
         Passed to :func:`make_splits`.
-    sessions, emotions, merge, min_duration
-        Passed to :func:`scan_corpus`.
+    sessions, emotions, merge, min_duration, keep_all_emotions
+        Passed to :func:`scan_corpus`; with ``keep_all_emotions`` the
+        splits need only hold the ``emotions`` classes, and the option
+        enters ``prepare_opts.json`` (only when True, so manifests
+        prepared without it stay valid).
     skip_prep : bool
         Only load existing manifests.
 
@@ -528,15 +646,22 @@ def prepare_iemocap(data_folder, save_folder, split="session",
         "merge": dict(sorted(merge.items())),
         "fingerprint": _fingerprint(root, sessions),
     }
+    if keep_all_emotions:  # stamps prepared without it stay valid
+        opts["keep_all_emotions"] = True
 
     def build():
         """Scan the release and split it."""
         entries, summary = scan_corpus(data_folder, sessions, emotions,
-                                       merge, min_duration)
-        logger.info("IEMOCAP kept %d utterances per class %s; skipped %s",
+                                       merge, min_duration,
+                                       keep_all_emotions)
+        logger.info("IEMOCAP kept %d utterances per class %s (other "
+                    "classes %s); skipped %s; %d without usable V/A/D",
                     summary["kept"], summary["per_class"],
-                    {k: summary[k] for k in SKIP_COUNTERS if summary[k]})
+                    summary["other_classes"],
+                    {k: summary[k] for k in SKIP_COUNTERS if summary[k]},
+                    summary["bad_vad"])
+        classes = emotions if keep_all_emotions else None
         return make_splits(entries, split, test_session, valid_ratio, seed,
-                           test_speaker, valid_from), summary
+                           test_speaker, valid_from, classes), summary
 
     return prepare_manifests(save_folder, opts, build, what="IEMOCAP")

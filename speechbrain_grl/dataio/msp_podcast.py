@@ -15,7 +15,8 @@ EmoVal, EmoDom, SpkrID, Gender, Split_Set`` in that order, e.g.
   X no agreement (mapped by :class:`~speechbrain_grl.dataio.labels.LabelMap`,
   by default N/H/A/S to ``neu``/``hap``/``ang``/``sad``).
 * ``EmoAct``, ``EmoVal``, ``EmoDom``: arousal, valence and dominance,
-  means of the raters' 1 to 7 scores.
+  means of the raters' 1 to 7 scores (kept as written and, normalised
+  to [0, 1], as ``"vad"``; see :mod:`speechbrain_grl.dataio.dimensions`).
 * ``SpkrID``: a number, or ``Unknown`` for clips (all in Train) whose
   speaker is not annotated; ``Gender``: ``Male``, ``Female`` or
   ``Unknown``.
@@ -37,6 +38,7 @@ import logging
 import math
 import pathlib
 
+from speechbrain_grl.dataio.dimensions import VAD_SCALES, normalise_vad
 from speechbrain_grl.dataio.labels import EMOTIONS, LabelMap
 from speechbrain_grl.dataio.manifests import (
     CLIP_COUNTERS,
@@ -101,15 +103,19 @@ def _read_table(path):
 
 def _parse_row(row):
     """Return ``(file name, VAD floats)`` of a row, or None if it does not
-    parse (empty file name, a value that is not a finite number)."""
+    parse (empty file name, a value that is not a finite number). An
+    empty VAD cell is left out of the floats (the clip is kept)."""
     name = (row.get("FileName") or "").strip()
     if not name or "/" in name or "\\" in name:
         return None
     vad = {}
     for key, column in (("valence", "EmoVal"), ("arousal", "EmoAct"),
                         ("dominance", "EmoDom")):
+        text = (row.get(column) or "").strip()
+        if not text:
+            continue
         try:
-            vad[key] = float((row.get(column) or "").strip())
+            vad[key] = float(text)
         except ValueError:
             return None
         if not math.isfinite(vad[key]):
@@ -142,8 +148,13 @@ def scan_msp_podcast(data_folder, mapping=None, emotions=EMOTIONS,
         ``{data_root}/Audios/<FileName>``, ``spk_id`` and ``split_set`` are
         ``SpkrID`` and ``Split_Set`` as written (``spk_id`` ``"Unknown"``
         for clips of unknown speakers, which are kept), ``gender`` is
-        ``"F"`` or ``"M"`` (left out if unknown) and the VAD values are
-        ``EmoVal``, ``EmoAct`` and ``EmoDom`` as floats.
+        ``"F"`` or ``"M"`` (left out if unknown), the VAD values are
+        ``EmoVal``, ``EmoAct`` and ``EmoDom`` as floats (an empty cell is
+        left out) and ``vad`` is ``[valence, arousal, dominance]``
+        normalised from 1..7 to [0, 1]. A clip with a VAD value outside
+        1..7, or with an empty one, is logged with its line, counted as
+        ``bad_vad`` and kept without ``vad``: the training code decides
+        what to do with it.
     summary : dict
         :func:`~speechbrain_grl.dataio.manifests.summarise` of the entries
         with the counters ``missing_wav``, ``unreadable_wav``,
@@ -152,7 +163,8 @@ def scan_msp_podcast(data_folder, mapping=None, emotions=EMOTIONS,
         row, e.g. Test3), ``duplicate_id``, ``bad_row`` (rows that do not
         parse, logged with their line), ``unknown_speaker`` (kept clips
         whose ``SpkrID`` is ``Unknown``) and the label counts of
-        :meth:`LabelMap.counts`.
+        :meth:`LabelMap.counts`, then ``bad_vad`` and ``vad_scale``
+        (``[1.0, 7.0]``).
 
     Raises
     ------
@@ -175,6 +187,11 @@ def scan_msp_podcast(data_folder, mapping=None, emotions=EMOTIONS,
     >>> entry = entries["MSP-PODCAST_0001_0001"]
     >>> entry["wav"], entry["emo"], entry["split_set"]
     ('{data_root}/Audios/MSP-PODCAST_0001_0001.wav', 'neu', 'Train')
+    >>> entry["vad"] == [round((entry[k] - 1) / 6, 6) for k in (
+    ...     "valence", "arousal", "dominance")]
+    True
+    >>> summary["vad_scale"], summary["bad_vad"]
+    ([1.0, 7.0], 0)
     """
     labels_csv = _labels_path(data_folder)
     root = labels_csv.parents[1]
@@ -187,6 +204,7 @@ def scan_msp_podcast(data_folder, mapping=None, emotions=EMOTIONS,
         hint="extract the release's Audios next to Labels/")
         if size is not None}
     entries, seen, utts = {}, set(), set()
+    scale, bad_vad = VAD_SCALES["msp_podcast"], 0
     for line, row in rows:
         parsed = _parse_row(row)
         if parsed is None:
@@ -218,13 +236,28 @@ def scan_msp_podcast(data_folder, mapping=None, emotions=EMOTIONS,
         if gender:
             entry["gender"] = gender
         entry.update(vad)
+        normalised = normalise_vad(
+            [vad.get(k) for k in ("valence", "arousal", "dominance")], scale)
+        if normalised is None:
+            logger.warning("%s line %d: %s has no usable EmoVal, EmoAct, "
+                           "EmoDom %s (numbers in %g..%g); kept without "
+                           "vad", labels_csv, line, name,
+                           [row.get(c) for c in ("EmoVal", "EmoAct",
+                                                 "EmoDom")], *scale)
+            bad_vad += 1
+        else:
+            entry["vad"] = normalised
         entry["split_set"] = (row["Split_Set"] or "").strip()
         counters["unknown_speaker"] += spk == UNKNOWN_SPEAKER
         entries[utt] = entry
     counters["unlabelled_wav"] = sum(
         n.lower().endswith(".wav") and n not in seen for n in listing)
-    return finish_scan(entries, counters, CLIP_COUNTERS + _COUNTERS, labels,
-                       f"MSP-Podcast {root}")
+    entries, summary = finish_scan(entries, counters,
+                                   CLIP_COUNTERS + _COUNTERS, labels,
+                                   f"MSP-Podcast {root}")
+    summary["bad_vad"] = bad_vad
+    summary["vad_scale"] = list(scale)
+    return entries, summary
 
 
 def msp_podcast_files(data_folder) -> list[pathlib.Path]:

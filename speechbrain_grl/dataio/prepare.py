@@ -11,7 +11,11 @@ Corpora: ``iemocap``, ``crema_d``, ``ravdess``, ``emodb``,
 CSV file). Each writes SpeechBrain JSON manifests whose entries hold
 ``wav``, ``duration``, ``emo`` and ``spk_id`` (the true speaker), plus
 ``gender``, ``session``/``group`` and ``valence``/``arousal``/
-``dominance`` where the corpus has them.
+``dominance`` where the corpus has them, and ``vad`` (the three
+normalised to [0, 1], see :mod:`speechbrain_grl.dataio.dimensions`) for
+IEMOCAP, MSP-Podcast and CSV clips with dimensional labels; their
+``prepare_summary.json`` then records the scale (``vad_scale``) and the
+clips kept without usable ones (``bad_vad``).
 
 Splits (``split``):
 
@@ -43,6 +47,7 @@ from speechbrain_grl.dataio import (
     msp_podcast,
     ravdess,
 )
+from speechbrain_grl.dataio.dimensions import check_scale
 from speechbrain_grl.dataio.labels import EMOTIONS
 from speechbrain_grl.dataio.manifests import (
     MIN_DURATION,
@@ -81,10 +86,11 @@ class Corpus:
 
 
 def _scan_iemocap(data_folder, mapping=None, emotions=EMOTIONS,
-                  min_duration=MIN_DURATION, sessions=(1, 2, 3, 4, 5)):
+                  min_duration=MIN_DURATION, sessions=(1, 2, 3, 4, 5),
+                  keep_all_emotions=False):
     """IEMOCAP through the common scan signature."""
     return iemocap.scan_corpus(data_folder, sessions, emotions, mapping,
-                               min_duration)
+                               min_duration, keep_all_emotions)
 
 
 def _iemocap_files(data_folder):
@@ -98,7 +104,8 @@ def _iemocap_files(data_folder):
 
 CORPORA = {
     "iemocap": Corpus(_scan_iemocap, _iemocap_files, "session",
-                      ("sessions", "test_session", "test_speaker")),
+                      ("sessions", "test_session", "test_speaker",
+                       "keep_all_emotions")),
     "crema_d": Corpus(crema_d.scan_crema_d, crema_d.crema_d_files,
                       "speaker_kfold"),
     "ravdess": Corpus(ravdess.scan_ravdess, ravdess.ravdess_files,
@@ -107,7 +114,7 @@ CORPORA = {
     "msp_podcast": Corpus(msp_podcast.scan_msp_podcast,
                           msp_podcast.msp_podcast_files, "official"),
     "csv": Corpus(csv_corpus.scan_csv, csv_corpus.csv_files,
-                  "speaker_kfold"),
+                  "speaker_kfold", ("vad_range",)),
 }
 
 
@@ -173,7 +180,11 @@ def prepare_corpus(corpus, data_folder, save_folder, split=None, fold=1,
         Only load existing manifests.
     **options
         Corpus options: IEMOCAP ``sessions``, ``test_session``,
-        ``test_speaker``; RAVDESS ``include_song``.
+        ``test_speaker``, ``keep_all_emotions`` (also keep the clips
+        outside ``emotions``, with their own code, for dimensional
+        work); RAVDESS ``include_song``; CSV ``vad_range`` (the scale of
+        its valence, arousal and dominance columns, default
+        ``(1.0, 5.0)``).
 
     Returns
     -------
@@ -206,8 +217,7 @@ def prepare_corpus(corpus, data_folder, save_folder, split=None, fold=1,
     names = manifest_names(split)
     if skip_prep:
         return prepare_manifests(save_folder, {}, None, names, True, corpus)
-    scan_options = {k: v for k, v in options.items()
-                    if k not in ("test_session", "test_speaker")}
+    scan_options = _scan_options(options)
     data_folder = pathlib.Path(data_folder)
     if not data_folder.exists():
         raise PrepareError(f"data_folder {data_folder} does not exist; pass "
@@ -243,7 +253,7 @@ def prepare_corpus(corpus, data_folder, save_folder, split=None, fold=1,
             out = official_split(entries)
         else:
             out = speaker_kfold(entries, fold, n_folds, valid_from,
-                                valid_ratio, seed)
+                                valid_ratio, seed, classes=emotions)
         summary["unknown_speaker_clips"] = sum(
             e["spk_id"] == UNKNOWN_SPEAKER for e in entries.values())
         summary["per_split"] = {
@@ -253,6 +263,27 @@ def prepare_corpus(corpus, data_folder, save_folder, split=None, fold=1,
         return out, summary
 
     return prepare_manifests(save_folder, opts, build, names, False, corpus)
+
+
+def _scan_options(options):
+    """The options a scan takes, as stored in ``prepare_opts.json``:
+    without IEMOCAP's split options, ``keep_all_emotions`` only when
+    True (stamps prepared without it stay valid) and ``vad_range`` as a
+    list of floats (as JSON reads it back).
+
+    Example
+    -------
+    >>> _scan_options({"test_session": 5, "keep_all_emotions": False,
+    ...                "vad_range": (1, 7)})
+    {'vad_range': [1.0, 7.0]}
+    """
+    out = {k: v for k, v in options.items()
+           if k not in ("test_session", "test_speaker")}
+    if not out.get("keep_all_emotions", True):
+        del out["keep_all_emotions"]
+    if "vad_range" in out:
+        out["vad_range"] = list(check_scale(out["vad_range"]))
+    return out
 
 
 def _iemocap_merge(mapping):
@@ -274,6 +305,16 @@ def _mapping(text):
                            "separated by commas, e.g. NEU=neu,HAP=hap")
     return {k.strip(): v.strip() for k, v in (p.split("=", 1)
                                               for p in pairs)}
+
+
+def _vad_range(text):
+    """Parse ``LO,HI`` into two floats."""
+    try:
+        lo, hi = (float(x) for x in text.split(","))
+    except ValueError:
+        raise PrepareError(f"--vad_range {text!r}: write LO,HI, e.g. "
+                           "1,5") from None
+    return check_scale((lo, hi), "--vad_range")
 
 
 def _parser():
@@ -308,6 +349,12 @@ def _parser():
     parser.add_argument("--test_session", type=int,
                         help="iemocap, split session")
     parser.add_argument("--test_speaker", help="iemocap, split speaker")
+    parser.add_argument("--keep_all_emotions", action="store_true",
+                        help="iemocap: also the clips outside --emotions, "
+                             "with their own code (dimensional work)")
+    parser.add_argument("--vad_range",
+                        help="csv: the scale LO,HI of the valence, arousal "
+                             "and dominance columns (default 1,5)")
     return parser
 
 
@@ -335,9 +382,13 @@ def main(argv=None):
             options["test_session"] = args.test_session
         if args.test_speaker:
             options["test_speaker"] = args.test_speaker
+        if args.keep_all_emotions:
+            options["keep_all_emotions"] = True
     emotions = tuple(e.strip() for e in args.emotions.split(",")
                      if e.strip())
     try:
+        if args.corpus == "csv" and args.vad_range:
+            options["vad_range"] = _vad_range(args.vad_range)
         mapping = _mapping(args.mapping) if args.mapping else None
         out = prepare_corpus(
             args.corpus, args.data_folder, args.save_folder, args.split,

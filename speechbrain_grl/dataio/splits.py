@@ -101,7 +101,7 @@ def check_classes(out, classes, hint):
 
 
 def speaker_kfold(entries, fold=1, n_folds=5, valid_from=None,
-                  valid_ratio=0.2, seed=1234):
+                  valid_ratio=0.2, seed=1234, classes=None):
     """Split entries into speaker-disjoint train, valid and test.
 
     The speakers are dealt into ``n_folds`` groups by
@@ -127,6 +127,10 @@ def speaker_kfold(entries, fold=1, n_folds=5, valid_from=None,
         See ``valid_from``.
     seed : int
         The same seed gives the same folds.
+    classes : sequence of str, optional
+        The classes every split must hold (default: every class found;
+        pass the target classes when other clips are kept for
+        dimensional work).
 
     Returns
     -------
@@ -193,8 +197,8 @@ def speaker_kfold(entries, fold=1, n_folds=5, valid_from=None,
     if single:
         logger.warning("validation speakers with a single clip: %s (the "
                        "speaker probe needs two or more)", single)
-    check_classes(out, sorted(set(y)),
-                  "try another --seed, fold or --n_folds")
+    wanted = sorted(set(y) if classes is None else set(classes) & set(y))
+    check_classes(out, wanted, "try another --seed, fold or --n_folds")
     return out
 
 

@@ -31,7 +31,7 @@ from speechbrain_grl.utils.errors import GRLError
 __all__ = ["PROTOCOLS", "Fold", "make_folds", "select_folds",
            "parse_overrides", "resolve_hparams", "fold_complete",
            "valid_complete", "run_folds", "parse_sweep", "sweep_tag",
-           "pick_by_valid",
+           "pick_by_valid", "best_valid",
            "ProtocolError"]
 
 PROTOCOLS = ("session", "speaker", "random", "lowres", "speaker_kfold",
@@ -182,15 +182,22 @@ def fold_complete(folder, need_probe=True, cross=()):
     speaker probe when ``need_probe``), and so does
     ``cross_corpus/<name>/test_metrics.json`` for each name in ``cross``.
     """
+    def keys(m):
+        """What a finished test of this task holds."""
+        task = m.get("task", "categorical")
+        out = [] if task == "dimensional" else [
+            "WA", "UA", "macro_F1", "confusion_matrix"]
+        return out + ([] if task == "categorical" else ["CCC_mean"])
+
     metrics = _metrics(os.path.join(folder, "test_metrics.json"))
-    keys = ["WA", "UA", "macro_F1", "confusion_matrix"]
     if metrics is None or not all(
-            k in metrics for k in keys + ["speaker_probe"] * need_probe):
+            k in metrics
+            for k in keys(metrics) + ["speaker_probe"] * need_probe):
         return False
     for name in cross:
         other = _metrics(os.path.join(folder, "cross_corpus", name,
                                       "test_metrics.json"))
-        if other is None or not all(k in other for k in keys):
+        if other is None or not all(k in other for k in keys(other)):
             return False
     return True
 
@@ -270,8 +277,8 @@ def run_folds(train_script, hparams_file, folds, output_folder,
             print(f"{tag}: done in {time.time() - start:.0f} s", flush=True)
         if not test:
             results[fold.name] = valid_complete(folder)
-            print(f"{tag}: best valid UA "
-                  f"{results[fold.name]['best_valid_UA']:.2f}", flush=True)
+            print(f"{tag}: best valid "
+                  f"{best_valid(results[fold.name]):.2f}", flush=True)
             continue
         m = results[fold.name] = _metrics(
             os.path.join(folder, "test_metrics.json"))
@@ -282,9 +289,12 @@ def run_folds(train_script, hparams_file, folds, output_folder,
                 for name in cross}
         probe = m.get("speaker_probe") or {}
         probe = probe.get("balanced_accuracy", probe.get("accuracy"))
-        print(f"{tag}: UA {m['UA']:.2f} WA {m['WA']:.2f} "
-              f"probe {probe if probe is None else round(probe, 2)}",
-              flush=True)
+        scores = "".join(f"{k} {m[k]:.2f} " for k in ("UA", "WA")
+                         if k in m)
+        if "CCC_mean" in m:
+            scores += f"CCC {m['CCC_mean']:.3f} "
+        print(f"{tag}: {scores}probe "
+              f"{probe if probe is None else round(probe, 2)}", flush=True)
         if stop is not None and stop(fold, m):
             break
     return results
@@ -323,6 +333,18 @@ def sweep_tag(values):
     return "_".join(f"{k}-{v}" for k, v in values.items()).replace("/", "-")
 
 
+def best_valid(summary):
+    """The best validation value of a run's selection metric (UA, or CCC
+    / score per ``select_on``).
+
+    Example
+    -------
+    >>> best_valid({"best_valid_CCC": 0.5, "selected_on": "CCC"})
+    0.5
+    """
+    return summary[f"best_valid_{summary.get('selected_on', 'UA')}"]
+
+
 def pick_by_valid(results):
     """The sweep point with the best mean validation UA over its folds.
 
@@ -342,6 +364,6 @@ def pick_by_valid(results):
     ...                "b": {"f1": {"best_valid_UA": 70.0}}})
     ('b', {'a': 60.0, 'b': 70.0})
     """
-    means = {tag: sum(f["best_valid_UA"] for f in folds.values())
+    means = {tag: sum(best_valid(f) for f in folds.values())
              / len(folds) for tag, folds in results.items()}
     return max(means, key=lambda t: (means[t], -list(means).index(t))), means

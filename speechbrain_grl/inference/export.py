@@ -11,6 +11,18 @@ hparams), the fine-tuned encoder as a Hugging Face folder ``ssl/``, the
 heads ``embedding_model.ckpt`` and ``classifier.ckpt`` (training state
 dicts remapped to the inference containers), ``label_encoder.txt`` and a
 model card ``README.md``.
+
+A model trained with ``task: dimensional`` or ``both`` also holds
+``regressor.ckpt``, its ``vad_head`` (a ``Linear`` to 3 outputs and a
+``Sigmoid``), loaded by the same pretrainer as a module ``regressor``::
+
+    vad = clf.mods.regressor(clf.encode_batch(wavs))  # [batch, 1, 3]
+
+gives valence, arousal and dominance normalised to [0, 1]; the exported
+``hyperparams.yaml`` records ``task`` and the training corpus's scale
+``vad_scale: [lo, hi]`` (raw = lo + x * (hi - lo)). A dimensional-only
+model keeps the emotion classifier, which the stock class needs, but its
+weights are untrained (the model card says so).
 """
 
 import argparse
@@ -28,12 +40,22 @@ import yaml
 from speechbrain_grl.utils.errors import GRLError
 
 __all__ = ["export_model", "find_output_folder", "fill_template", "build_heads",
-           "template_path", "ExportError", "main"]
+           "template_path", "selection_key", "ExportError", "main"]
 
 logger = logging.getLogger(__name__)
 
 TEMPLATE = "inference_encoder_classifier.yaml"
 DEFAULT_SSL_CLASS = "speechbrain.integrations.huggingface.wav2vec2.Wav2Vec2"
+TASKS = ("categorical", "dimensional", "both")
+DIMENSIONS = ("valence", "arousal", "dominance")
+#: The checkpoint selection key of each task when ``select_on`` is unset
+#: (as the recipe's Brain selects).
+TASK_SELECTION = {"categorical": "UA", "dimensional": "CCC",
+                  "both": "score"}
+#: Template blocks kept for dimensional models only.
+DIMENSIONAL_BLOCK = re.compile(
+    r"^[ \t]*# >>> dimensional\n(.*?)^[ \t]*# <<< dimensional\n",
+    flags=re.M | re.S)
 
 
 class ExportError(GRLError):
@@ -41,10 +63,17 @@ class ExportError(GRLError):
 
 
 def template_path():
-    """The inference hparams template, shipped in the package
-    (``speechbrain_grl/inference/hparams/``). The repository's root
-    ``hparams/`` holds the same file for readers; a test keeps the two
-    identical."""
+    """The inference hparams template shipped in the package.
+
+    It lies in ``speechbrain_grl/inference/hparams/``. The repository's
+    root ``hparams/`` holds the same file for readers; a test keeps the
+    two identical.
+
+    Returns
+    -------
+    pathlib.Path
+        The template file.
+    """
     return Path(__file__).resolve().parent / "hparams" / TEMPLATE
 
 
@@ -54,6 +83,21 @@ def find_output_folder(path):
     ``path`` is a recipe output folder (holding ``hyperparams.yaml`` and
     ``save/``) or a folder above exactly one such folder (e.g. a fold or
     seed directory).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The folder given on the command line.
+
+    Returns
+    -------
+    pathlib.Path
+        The training output folder.
+
+    Raises
+    ------
+    ExportError
+        When there is no such folder, or several.
 
     Example
     -------
@@ -68,7 +112,18 @@ def find_output_folder(path):
         raise ExportError(f"--from {path}: no such folder")
 
     def is_run(p):
-        """True for a training output folder."""
+        """Tell a training output folder.
+
+        Parameters
+        ----------
+        p : pathlib.Path
+            A folder.
+
+        Returns
+        -------
+        bool
+            True when ``p`` holds ``hyperparams.yaml`` and ``save/``.
+        """
         return (p / "hyperparams.yaml").is_file() and (p / "save").is_dir()
 
     if is_run(path):
@@ -89,7 +144,23 @@ def find_output_folder(path):
 
 
 def _load_training(run):
-    """The training hparams, instantiated, without rebuilding the data."""
+    """The training hparams, instantiated, without rebuilding the data.
+
+    Parameters
+    ----------
+    run : pathlib.Path
+        The training output folder.
+
+    Returns
+    -------
+    dict
+        The loaded ``hyperparams.yaml``.
+
+    Raises
+    ------
+    ExportError
+        When it cannot be loaded (one line).
+    """
     from hyperpyyaml import load_hyperpyyaml
 
     text = (run / "hyperparams.yaml").read_text(encoding="utf-8")
@@ -118,9 +189,126 @@ def _load_training(run):
         ) from err
 
 
-def _states(run, hparams):
-    """State dicts of ssl, projection, emo_head from the selected
-    checkpoint (or the average of the ``avg_checkpoints`` best)."""
+def _task(run, hparams):
+    """The run's ``task``; runs from before it are categorical.
+
+    Parameters
+    ----------
+    run : pathlib.Path
+        The training output folder (for the error message).
+    hparams : dict
+        The training hparams.
+
+    Returns
+    -------
+    str
+        ``categorical``, ``dimensional`` or ``both``.
+
+    Raises
+    ------
+    ExportError
+        For an unknown task.
+    """
+    task = hparams.get("task") or "categorical"
+    if task not in TASKS:
+        raise ExportError(f"--from {run}: task {task!r} is unknown; "
+                          f"expected one of {', '.join(TASKS)}")
+    return task
+
+
+def _read_json(path):
+    """A JSON file's content, or None when absent or unreadable.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file.
+
+    Returns
+    -------
+    object or None
+        The parsed JSON.
+    """
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def selection_key(run, hparams):
+    """The validation metric that selected the run's test checkpoint.
+
+    The run's own record (``selected_on`` in ``valid_summary.json``, else
+    in ``test_metrics.json``) wins; otherwise, as the recipe's Brain
+    decides, ``select_on`` or the task's own key (UA for categorical,
+    CCC for dimensional, score for both). Runs from before dimensional
+    training select on UA.
+
+    Parameters
+    ----------
+    run : pathlib.Path
+        The training output folder.
+    hparams : dict
+        The training hparams.
+
+    Returns
+    -------
+    str
+        A checkpoint meta key: ``UA``, ``CCC`` or ``score``.
+
+    Example
+    -------
+    >>> tmp = getfixture("tmp_path")
+    >>> selection_key(tmp, {"task": "dimensional"})
+    'CCC'
+    >>> selection_key(tmp, {"task": "both", "select_on": "UA"})
+    'UA'
+    >>> _ = (tmp / "valid_summary.json").write_text('{"selected_on": "score"}')
+    >>> selection_key(tmp, {})
+    'score'
+    """
+    for name in ("valid_summary.json", "test_metrics.json"):
+        record = _read_json(Path(run) / name)
+        if isinstance(record, dict) and record.get("selected_on"):
+            return str(record["selected_on"])
+    if hparams.get("select_on"):
+        return str(hparams["select_on"])
+    return TASK_SELECTION.get(hparams.get("task") or "categorical", "UA")
+
+
+def _states(run, hparams, key="UA", dimensional=False):
+    """State dicts of the modules to export from the selected checkpoint.
+
+    The checkpoint with the best validation ``key`` (or the average of
+    the ``avg_checkpoints`` best), as the recipe's test pass loads it;
+    when no checkpoint's meta holds ``key``, the best validation UA.
+
+    Parameters
+    ----------
+    run : pathlib.Path
+        The training output folder.
+    hparams : dict
+        The training hparams (``avg_checkpoints``).
+    key : str
+        The selection key (see :func:`selection_key`).
+    dimensional : bool
+        Also read ``vad_head``, the regression head.
+
+    Returns
+    -------
+    states : dict
+        ``ssl``, ``projection``, ``emo_head`` (and ``vad_head``) state
+        dicts.
+    ckpts : list of speechbrain.utils.checkpoints.Checkpoint
+        The checkpoints used.
+    key : str
+        The key they were selected on.
+
+    Raises
+    ------
+    ExportError
+        Without a usable checkpoint.
+    """
     from speechbrain.utils.checkpoints import (
         Checkpointer,
         average_checkpoints,
@@ -128,13 +316,20 @@ def _states(run, hparams):
 
     ckpter = Checkpointer(run / "save")
     k = int(hparams.get("avg_checkpoints", 1) or 1)
-    ckpts = ckpter.find_checkpoints(max_key="UA", max_num_checkpoints=k)
+    ckpts = ckpter.find_checkpoints(max_key=key, max_num_checkpoints=k)
+    if not ckpts and key != "UA":
+        ckpts = ckpter.find_checkpoints(max_key="UA", max_num_checkpoints=k)
+        if ckpts:
+            logger.warning("no checkpoint records a validation %s: the "
+                           "best validation UA is exported", key)
+            key = "UA"
     if not ckpts:
         raise ExportError(
-            f"--from {run}: no checkpoint with a validation UA in "
+            f"--from {run}: no checkpoint with a validation {key} in "
             f"{run / 'save'}; has training finished an epoch?"
         )
     names = ("ssl", "projection", "emo_head")
+    names += ("vad_head",) if dimensional else ()
     for ckpt in ckpts:
         missing = [n for n in names if n not in ckpt.paramfiles]
         if missing:
@@ -147,12 +342,52 @@ def _states(run, hparams):
                                    map_location="cpu") for name in names}
     else:
         states = {name: average_checkpoints(ckpts, name) for name in names}
-    return states, ckpts
+    return states, ckpts, key
+
+
+def _vad_scale(run, hparams):
+    """The training corpus's scale of the dimensional labels.
+
+    Parameters
+    ----------
+    run : pathlib.Path
+        The training output folder: its ``prepare_summary.json`` records
+        ``vad_scale``.
+    hparams : dict
+        The training hparams (``corpus``, for corpora of a known scale
+        when the summary lacks it).
+
+    Returns
+    -------
+    list of float or None
+        ``[lo, hi]``, or None when unknown.
+    """
+    summary = _read_json(run / "prepare_summary.json")
+    scale = summary.get("vad_scale") if isinstance(summary, dict) else None
+    if scale is None:
+        from speechbrain_grl.dataio.dimensions import VAD_SCALES
+
+        scale = VAD_SCALES.get(str(hparams.get("corpus") or "iemocap"))
+    return [float(x) for x in scale] if scale else None
 
 
 def _remap(state, target, offset):
-    """Training keys ``<i>.rest`` → the target container's child names,
-    shifted by ``offset`` children (the pooling)."""
+    """Rename training keys to those of an inference container.
+
+    Parameters
+    ----------
+    state : dict
+        A training state dict with keys ``<i>.rest``.
+    target : torch.nn.Module
+        The inference container.
+    offset : int
+        Children of ``target`` before the trained ones (the pooling).
+
+    Returns
+    -------
+    dict
+        The state dict with ``<child name>.rest`` keys.
+    """
     children = [name for name, _ in target.named_children()]
     out = {}
     for key, value in state.items():
@@ -161,24 +396,41 @@ def _remap(state, target, offset):
     return out
 
 
-def fill_template(values, ssl_class):
+def fill_template(values, ssl_class, dimensional=False):
     """The inference hparams of an exported folder, as text.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     values : dict
         Replaces each ``key: !PLACEHOLDER`` line of the template
         (``model_dir``, ``encoder_dim``, ``emb_dim``, ``n_emotions``,
-        ``output_norm``).
+        ``output_norm``; with ``dimensional`` also ``task`` and
+        ``vad_scale``).
     ssl_class : str
         The SpeechBrain wrapper of the encoder (dotted path).
+    dimensional : bool
+        Keep the template's dimensional blocks (the ``regressor`` module,
+        ``task``, ``vad_scale``); otherwise they are removed and the
+        text is that of a categorical model.
 
     Returns
     -------
     str
         The filled template; every placeholder must be filled.
+
+    Example
+    -------
+    >>> values = {"model_dir": "/m", "encoder_dim": 8, "emb_dim": 4,
+    ...           "n_emotions": 4, "output_norm": False}
+    >>> "regressor" in fill_template(values, DEFAULT_SSL_CLASS)
+    False
+    >>> text = fill_template(dict(values, task="both", vad_scale=[1, 5]),
+    ...                      DEFAULT_SSL_CLASS, dimensional=True)
+    >>> "regressor: !ref <regressor>" in text, "vad_scale: [1, 5]" in text
+    (True, True)
     """
     text = template_path().read_text(encoding="utf-8")
+    text = DIMENSIONAL_BLOCK.sub(r"\1" if dimensional else "", text)
     for key, value in values.items():
         dumped = json.dumps(value)  # JSON scalars are YAML scalars
         text, n = re.subn(
@@ -194,63 +446,292 @@ def fill_template(values, ssl_class):
     return text
 
 
-def _model_card(run, hparams, metrics, ckpts, ssl_class):
-    def pct(x):
-        """A percentage with two decimals, or n/a."""
-        return f"{x:.2f}" if isinstance(x, (int, float)) else "n/a"
+def _pct(x):
+    """Format a percentage with two decimals.
 
+    Parameters
+    ----------
+    x : object
+        A number, or anything else when missing.
+
+    Returns
+    -------
+    str
+        ``x`` with two decimals, or ``n/a``.
+
+    Example
+    -------
+    >>> _pct(59.375), _pct(None)
+    ('59.38', 'n/a')
+    """
+    return f"{x:.2f}" if isinstance(x, (int, float)) else "n/a"
+
+
+def _num(x):
+    """Format a correlation or error with four decimals.
+
+    Parameters
+    ----------
+    x : object
+        A number, or anything else when missing.
+
+    Returns
+    -------
+    str
+        ``x`` with four decimals, or ``n/a``.
+
+    Example
+    -------
+    >>> _num(0.01934), _num(None)
+    ('0.0193', 'n/a')
+    """
+    return f"{x:.4f}" if isinstance(x, (int, float)) else "n/a"
+
+
+def _checkpoint_line(ckpts, key):
+    """The model card's line naming the exported checkpoint(s).
+
+    Parameters
+    ----------
+    ckpts : list of speechbrain.utils.checkpoints.Checkpoint
+        The checkpoints exported (averaged when several).
+    key : str
+        The validation key they were selected on.
+
+    Returns
+    -------
+    str
+        A Markdown list item.
+    """
+    fmt = _pct if key == "UA" else _num
+    return "- checkpoint: " + ", ".join(
+        f"{c.path.name} (valid {key} {fmt(c.meta.get(key))})"
+        for c in ckpts) + (" (averaged)" if len(ckpts) > 1 else "")
+
+
+def _dimensional_use(hparams, vad_scale, task):
+    """The model card's lines on the regressor.
+
+    Parameters
+    ----------
+    hparams : dict
+        The training hparams (``corpus``).
+    vad_scale : list of float or None
+        The training corpus's scale ``[lo, hi]``.
+    task : str
+        ``dimensional`` or ``both``.
+
+    Returns
+    -------
+    list of str
+        Markdown lines.
+    """
+    corpus = hparams.get("corpus") or "iemocap"
+    if vad_scale:
+        lo, hi = (f"{x:g}" for x in vad_scale)
+        scale = (f"The training corpus (`{corpus}`) rates them on "
+                 f"[{lo}, {hi}]: raw = {lo} + x · ({hi} − {lo}).")
+    else:
+        scale = (f"The scale of the training corpus (`{corpus}`) is not "
+                 "recorded (`vad_scale: null`): map x back with your "
+                 "corpus's own [lo, hi], raw = lo + x · (hi − lo).")
+    load = [] if task == "both" else [
+        "from speechbrain.inference.classifiers import EncoderClassifier",
+        "clf = EncoderClassifier.from_hparams(source=MODEL_DIR, "
+        "savedir=TMP,",
+        "    overrides={\"model_dir\": MODEL_DIR})  # needed once moved",
+    ]
+    head = ["### Valence, arousal, dominance", ""] if task == "both" else []
+    return head + [
+        "The module `regressor` (a `Linear` to 3 outputs and a `Sigmoid`, "
+        "loaded from `regressor.ckpt`) maps the utterance embedding to "
+        "valence, arousal and dominance, in this order, each normalised "
+        "to [0, 1]:",
+        "",
+        "```python",
+        "import torch",
+        *load,
+        "wavs = clf.load_audio(\"x.wav\")[None]  # [1, samples], 16 kHz "
+        "mono",
+        "with torch.no_grad():",
+        "    vad = clf.mods.regressor(clf.encode_batch(wavs))  "
+        "# [batch, 1, 3] in [0, 1]",
+        "valence, arousal, dominance = vad[0, 0].tolist()",
+        "lo, hi = clf.hparams.vad_scale  # the corpus's scale, "
+        "or None",
+        "raw = lo + vad * (hi - lo)  # back on the corpus's scale",
+        "```",
+        "",
+        scale,
+        "",
+    ]
+
+
+def _dimensional_metrics(metrics):
+    """The model card's lines on the dimensional test metrics.
+
+    Parameters
+    ----------
+    metrics : dict
+        ``test_metrics.json`` of a dimensional or both run.
+
+    Returns
+    -------
+    list of str
+        Markdown list items.
+    """
+    ccc = metrics.get("CCC") or {}
+    pcc = metrics.get("PCC") or {}
+    mae = metrics.get("MAE") or {}
+    lines = [f"- CCC mean: {_num(metrics.get('CCC_mean'))}"]
+    lines += [f"- {dim}: CCC {_num(ccc.get(dim))}, PCC "
+              f"{_num(pcc.get(dim))}, MAE {_num(mae.get(dim))}"
+              for dim in DIMENSIONS]
+    spread = metrics.get("CCC_speaker_std")
+    if isinstance(spread, dict):
+        lines.append("- CCC_speaker_std (std over test speakers of each "
+                     "speaker's CCC): " + ", ".join(
+                         f"{dim} {_num(spread.get(dim))}"
+                         for dim in DIMENSIONS))
+    else:
+        lines.append("- CCC_speaker_std: n/a (fewer than 2 test "
+                     "speakers with 2 utterances)")
+    lines.append("- MAE is in the normalised [0, 1] units.")
+    return lines
+
+
+def _model_card(run, hparams, metrics, ckpts, ssl_class,
+                task="categorical", key="UA", vad_scale=None):
+    """The exported folder's ``README.md``.
+
+    A categorical model's card is as before dimensional training
+    existed; a dimensional or both model's card adds the regressor's use,
+    its scale and the dimensional test metrics, and a dimensional-only
+    one says that its emotion labels are untrained.
+
+    Parameters
+    ----------
+    run : pathlib.Path
+        The training output folder.
+    hparams : dict
+        The training hparams.
+    metrics : dict or None
+        ``test_metrics.json``, when there is one.
+    ckpts : list of speechbrain.utils.checkpoints.Checkpoint
+        The exported checkpoint(s).
+    ssl_class : str
+        The encoder's wrapper class (dotted path).
+    task : str
+        ``categorical``, ``dimensional`` or ``both``.
+    key : str
+        The validation key the checkpoints were selected on.
+    vad_scale : list of float or None
+        The training corpus's scale of the dimensions.
+
+    Returns
+    -------
+    str
+        Markdown.
+    """
     proto = {k: hparams.get(k) for k in (
         "adversary", "split", "test_session", "test_speaker", "sessions",
         "valid_ratio", "seed", "number_of_epochs", "emotions")}
+    classes = (f"4-class emotion "
+               f"({', '.join(map(str, proto['emotions'] or []))})")
+    what = {
+        "categorical": classes,
+        "dimensional": "valence, arousal and dominance regression",
+        "both": f"{classes} and valence, arousal and dominance "
+                "regression",
+    }[task]
     ssl_source = hparams.get("ssl_hub")
     lines = [
         "# Speaker-normalised emotion recognition (speechbrain-grl)",
         "",
         f"SSL encoder `{ssl_class.rsplit('.', 1)[-1]}` fine-tuned from "
         f"`{ssl_source}` with adversary `{proto['adversary']}` "
-        "(Gat et al., ICASSP 2022), 4-class emotion "
-        f"({', '.join(map(str, proto['emotions'] or []))}).",
+        f"(Gat et al., ICASSP 2022), {what}.",
         "",
-        "## Use",
-        "",
-        "```python",
-        "from speechbrain.inference.classifiers import EncoderClassifier",
-        "clf = EncoderClassifier.from_hparams(source=MODEL_DIR, "
-        "savedir=TMP,",
-        "    overrides={\"model_dir\": MODEL_DIR})  # needed once moved",
-        "out_prob, score, index, text_lab = clf.classify_file(\"x.wav\")",
-        "```",
-        "",
-        "Or: `speechbrain-grl-predict --model MODEL_DIR audio/ "
-        "--output preds.csv`.",
-        "Input: 16 kHz mono (`classify_file` and the CLI resample and mix "
-        "down). `out_prob` holds log-probabilities.",
+    ]
+    if task == "dimensional":
+        lines += [
+            "**The emotion labels are not trained.** This model learnt "
+            "valence, arousal and dominance only (`task: dimensional`). "
+            "SpeechBrain's `EncoderClassifier` needs a `classifier`, so "
+            "the emotion head "
+            f"({', '.join(map(str, proto['emotions'] or []))}) is kept, "
+            "but its weights were never trained: `classify_file` and "
+            "`classify_batch` give meaningless labels and probabilities. "
+            "Use the `regressor` below.",
+            "",
+        ]
+    lines += ["## Use", ""]
+    if task != "dimensional":
+        lines += [
+            "```python",
+            "from speechbrain.inference.classifiers import "
+            "EncoderClassifier",
+            "clf = EncoderClassifier.from_hparams(source=MODEL_DIR, "
+            "savedir=TMP,",
+            "    overrides={\"model_dir\": MODEL_DIR})  # needed once moved",
+            "out_prob, score, index, text_lab = clf.classify_file(\"x.wav\")",
+            "```",
+            "",
+        ]
+    if task == "categorical":
+        lines += [
+            "Or: `speechbrain-grl-predict --model MODEL_DIR audio/ "
+            "--output preds.csv`.",
+            "Input: 16 kHz mono (`classify_file` and the CLI resample and "
+            "mix down). `out_prob` holds log-probabilities.",
+        ]
+    else:
+        lines += _dimensional_use(hparams, vad_scale, task)
+        cols = ("`label`, `score`, `prob_<label>`, " if task == "both"
+                else "")
+        lines += [
+            "Or: `speechbrain-grl-predict --model MODEL_DIR audio/ "
+            f"--output preds.csv`: columns `path`, {cols}`valence`, "
+            "`arousal`, `dominance` (normalised to [0, 1]) and `error`.",
+            "Input: 16 kHz mono (`load_audio`, `classify_file` and the CLI "
+            "resample and mix down)."
+            + (" `out_prob` holds log-probabilities." if task == "both"
+               else ""),
+        ]
+    one = ("(`classify_file`)" if task == "categorical" else
+           "(`classify_file`, or `encode_batch` on one file)")
+    lines += [
         "",
         "Batches: the stock `encode_batch` calls the encoder without "
         "lengths, so in a padded batch the encoder sees the padding "
         "(pooling does mask it). Batched outputs therefore differ "
         "slightly from one-file calls; classify one file at a time "
-        "(`classify_file`) for exactly the recipe's numbers, or batch "
+        f"{one} for exactly the recipe's numbers, or batch "
         "files of similar length as the CLI does.",
         "",
         "## Training",
         "",
         f"- training run: `{run}`",
-        "- checkpoint: " + ", ".join(
-            f"{c.path.name} (valid UA {pct(c.meta.get('UA'))})"
-            for c in ckpts) + (" (averaged)" if len(ckpts) > 1 else ""),
+        _checkpoint_line(ckpts, key),
     ]
+    if task != "categorical":
+        why = (" ((UA / 100 + CCC mean) / 2)" if key == "score" else "")
+        lines += [f"- task: {task}", f"- selected on: validation {key}{why}"]
     lines += [f"- {k}: {v}" for k, v in proto.items() if v is not None]
     lines += ["", "## Test metrics", ""]
     if metrics:
-        lines += [
-            f"- utterances: {metrics.get('n_utterances', 'n/a')}",
-            f"- WA: {pct(metrics.get('WA'))}",
-            f"- UA: {pct(metrics.get('UA'))}",
-            f"- macro F1: {pct(metrics.get('macro_F1'))}",
-        ]
-        for lab, rec in (metrics.get("per_class_recall") or {}).items():
-            lines.append(f"- recall {lab}: {pct(rec)}")
+        lines.append(f"- utterances: {metrics.get('n_utterances', 'n/a')}")
+        if task != "dimensional":
+            lines += [
+                f"- WA: {_pct(metrics.get('WA'))}",
+                f"- UA: {_pct(metrics.get('UA'))}",
+                f"- macro F1: {_pct(metrics.get('macro_F1'))}",
+            ]
+            for lab, rec in (metrics.get("per_class_recall")
+                             or {}).items():
+                lines.append(f"- recall {lab}: {_pct(rec)}")
+        if task != "categorical":
+            lines += _dimensional_metrics(metrics)
     else:
         lines.append("No test_metrics.json in the training folder.")
     return "\n".join(lines) + "\n"
@@ -259,8 +740,13 @@ def _model_card(run, hparams, metrics, ckpts, ssl_class):
 def export_model(source, model_dir, overwrite=False):
     """Exports the selected checkpoint of a training run.
 
-    Arguments
-    ---------
+    The checkpoint is the one the recipe tested: the best on the run's
+    validation selection key (UA, or CCC or score for dimensional and
+    both runs). A dimensional or both run also gets its regression head
+    as ``regressor.ckpt`` and the module ``regressor``.
+
+    Parameters
+    ----------
     source : str or Path
         The recipe's output folder (or a folder holding exactly one).
     model_dir : str or Path
@@ -272,6 +758,11 @@ def export_model(source, model_dir, overwrite=False):
     -------
     Path
         The absolute path of the exported folder.
+
+    Raises
+    ------
+    ExportError
+        For a run that cannot be exported (one line).
     """
     from speechbrain.dataio.encoder import CategoricalEncoder
 
@@ -294,7 +785,11 @@ def export_model(source, model_dir, overwrite=False):
             "statistics of that speaker's audio (spknorm), which the stock "
             "EncoderClassifier cannot do; export a model trained without it"
         )
-    states, ckpts = _states(run, hparams)
+    task = _task(run, hparams)
+    dimensional = task != "categorical"
+    states, ckpts, key = _states(run, hparams, selection_key(run, hparams),
+                                 dimensional)
+    vad_scale = _vad_scale(run, hparams) if dimensional else None
     ssl = hparams["ssl"]
     ssl.load_state_dict(states["ssl"], strict=True)
     ssl_class = f"{type(ssl).__module__}.{type(ssl).__name__}"
@@ -315,7 +810,9 @@ def export_model(source, model_dir, overwrite=False):
             "n_emotions": len(emotions),
             "output_norm": bool(getattr(ssl, "output_norm", False)),
         }
-        text = fill_template(values, ssl_class)
+        if dimensional:
+            values.update(task=task, vad_scale=vad_scale)
+        text = fill_template(values, ssl_class, dimensional)
         (tmp / "hyperparams.yaml").write_text(text, encoding="utf-8")
         encoder = CategoricalEncoder()
         encoder.update_from_iterable(emotions)
@@ -329,8 +826,12 @@ def export_model(source, model_dir, overwrite=False):
                           {f"{_first(heads['classifier'])}.{k}": v
                            for k, v in states["emo_head"].items()}),
                    tmp / "classifier.ckpt")
+        if dimensional:  # the same Sequential: the keys carry over
+            torch.save(_check(heads["regressor"], states["vad_head"]),
+                       tmp / "regressor.ckpt")
         (tmp / "README.md").write_text(
-            _model_card(run, hparams, metrics, ckpts, ssl_class),
+            _model_card(run, hparams, metrics, ckpts, ssl_class, task, key,
+                        vad_scale),
             encoding="utf-8")
         if model_dir.exists():
             shutil.rmtree(model_dir)
@@ -344,13 +845,40 @@ def export_model(source, model_dir, overwrite=False):
 
 
 def _first(module):
+    """The name of a container's first child.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        A container.
+
+    Returns
+    -------
+    str
+        Its first child's name.
+    """
     return next(name for name, _ in module.named_children())
 
 
 def build_heads(text, folder):
-    """The heads of generated inference hparams (``embedding_model``,
-    ``classifier``, ...), loaded without building the encoder, e.g. to
-    write random or trained weights for them."""
+    """The heads of generated inference hparams, without the encoder.
+
+    ``embedding_model``, ``classifier`` (and ``regressor`` in a
+    dimensional model's hparams), e.g. to write random or trained weights
+    for them.
+
+    Parameters
+    ----------
+    text : str
+        Inference hparams, as :func:`fill_template` returns them.
+    folder : str or pathlib.Path
+        The model folder (``model_dir``).
+
+    Returns
+    -------
+    dict
+        The loaded hparams before ``label_encoder``.
+    """
     from hyperpyyaml import load_hyperpyyaml
 
     keep = re.split(r"^label_encoder:", text, flags=re.M)[0]
@@ -360,13 +888,37 @@ def build_heads(text, folder):
 
 
 def _check(module, state):
-    """Fails unless ``state`` loads strictly into ``module``."""
+    """Fails unless ``state`` loads strictly into ``module``.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The inference module.
+    state : dict
+        Its state dict to be.
+
+    Returns
+    -------
+    dict
+        ``state``, unchanged.
+    """
     module.load_state_dict(state, strict=True)
     return state
 
 
 def main(argv=None):
-    """Command line: ``--from RUN --to MODEL_DIR [--overwrite]``."""
+    """Command line: ``--from RUN --to MODEL_DIR [--overwrite]``.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0; errors exit with a one-line message.
+    """
     parser = argparse.ArgumentParser(
         prog="speechbrain-grl-export",
         description="Export a trained run for SpeechBrain's stock "

@@ -10,6 +10,16 @@ batched up to ``--batch-seconds`` of padded audio, so that padding (which
 the encoder sees: the stock ``encode_batch`` passes it no lengths) stays
 small. A file that cannot be read gets a row with its error; the exit
 status is then 1.
+
+Columns: ``path``, ``label``, ``score``, ``prob_<label>`` per label and
+``error``. A model exported from a dimensional or both run (its loaded
+modules hold a ``regressor``) adds ``valence``, ``arousal`` and
+``dominance`` before ``error``: the regressor's outputs, normalised to
+[0, 1] (averaged over windows like the probabilities; map them back to
+the training corpus's scale, ``vad_scale: [lo, hi]`` in the model's
+``hyperparams.yaml``, with ``lo + x * (hi - lo)``). A dimensional-only
+model (``task: dimensional``), whose emotion classifier is untrained,
+has no ``label``, ``score`` or ``prob_*`` columns.
 """
 
 import argparse
@@ -30,10 +40,13 @@ from speechbrain_grl.utils.errors import GRLError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["find_audio", "plan_batches", "load_model", "predict", "main"]
+__all__ = ["find_audio", "plan_batches", "load_model", "model_outputs",
+           "predict", "main"]
 
 AUDIO_SUFFIXES = (".wav", ".flac")
 SAMPLE_RATE = 16000
+#: The regressor's outputs, in order, and their column names.
+DIMENSIONS = ("valence", "arousal", "dominance")
 
 
 def find_audio(paths):
@@ -42,6 +55,16 @@ def find_audio(paths):
     Paths that do not exist are kept: they become error rows. In folders,
     macOS AppleDouble files (``._*``, as in real IEMOCAP copies) are
     skipped and counted in a log line; a file named explicitly is kept.
+
+    Parameters
+    ----------
+    paths : list of str or pathlib.Path
+        Files and folders.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The audio files.
 
     Example
     -------
@@ -69,8 +92,8 @@ def find_audio(paths):
 def plan_batches(frames, window, batch_frames):
     """Windows of each file, sorted by length and grouped into batches.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     frames : list of int
         Length of each file (samples at the model's rate).
     window : int
@@ -117,6 +140,25 @@ def load_model(model_dir, savedir=None, device="cpu"):
 
     ``model_dir`` overrides the path recorded at export, so a moved or
     copied folder loads too.
+
+    Parameters
+    ----------
+    model_dir : str or pathlib.Path
+        A folder written by :mod:`speechbrain_grl.inference.export`.
+    savedir : str, optional
+        Where SpeechBrain links the files (default: a temporary folder).
+    device : str
+        ``cpu``, ``cuda:0``...
+
+    Returns
+    -------
+    speechbrain.inference.classifiers.EncoderClassifier
+        The model.
+
+    Raises
+    ------
+    ModelError
+        When the folder cannot be loaded (one line).
     """
     from speechbrain.inference.classifiers import EncoderClassifier
 
@@ -160,6 +202,20 @@ def quantize_int8(clf, backend="auto", cache_dir=None):
     ``auto`` takes ONNX Runtime when it is installed. The exported folder
     and its stock ``EncoderClassifier`` loading are unchanged: this is
     applied to the loaded model.
+
+    Parameters
+    ----------
+    clf : speechbrain.inference.classifiers.EncoderClassifier
+        The loaded model, changed in place.
+    backend : str
+        ``auto``, ``onnxruntime`` or ``torch``.
+    cache_dir : str, optional
+        Where the ONNX files go.
+
+    Returns
+    -------
+    speechbrain.inference.classifiers.EncoderClassifier
+        ``clf``.
 
     Example
     -------
@@ -208,14 +264,39 @@ class OnnxInt8Encoder(torch.nn.Module):
     """
 
     def __init__(self, session, config):
+        """Wraps an ONNX Runtime session.
+
+        Parameters
+        ----------
+        session : onnxruntime.InferenceSession
+            The int8 encoder.
+        config : transformers.PretrainedConfig
+            The encoder's configuration, which SpeechBrain's wrapper
+            reads.
+        """
         super().__init__()
         self.session = session
         self.config = config
 
     @classmethod
     def build(cls, model, cache_dir=None):
-        """Exports ``model`` (fp32) to ONNX, quantises its MatMul/Gemm
-        weights to int8 and opens a session with torch's thread count."""
+        """Exports ``model`` to ONNX in int8 and opens a session.
+
+        The fp32 export's MatMul/Gemm weights are quantised to int8; the
+        session runs with torch's thread count.
+
+        Parameters
+        ----------
+        model : transformers.PreTrainedModel
+            The Hugging Face encoder.
+        cache_dir : str, optional
+            Where the ONNX files go (default: a temporary folder).
+
+        Returns
+        -------
+        OnnxInt8Encoder
+            The wrapped session.
+        """
         import warnings
 
         import onnxruntime as ort
@@ -229,11 +310,31 @@ class OnnxInt8Encoder(torch.nn.Module):
             """The encoder as ``(wav, mask) -> hidden states``."""
 
             def __init__(self, model):
+                """Holds the encoder.
+
+                Parameters
+                ----------
+                model : torch.nn.Module
+                    The Hugging Face encoder.
+                """
                 super().__init__()
                 self.model = model
 
             def forward(self, wav, mask):
-                """The encoder's last hidden states."""
+                """The encoder's last hidden states.
+
+                Parameters
+                ----------
+                wav : torch.Tensor
+                    ``[batch, samples]``.
+                mask : torch.Tensor
+                    The attention mask, as ``wav``.
+
+                Returns
+                -------
+                torch.Tensor
+                    ``[batch, frames, hidden]``.
+                """
                 return self.model(wav, attention_mask=mask).last_hidden_state
 
         wav = torch.zeros(1, SAMPLE_RATE)
@@ -258,7 +359,22 @@ class OnnxInt8Encoder(torch.nn.Module):
         return cls(session, model.config)
 
     def forward(self, wav, attention_mask=None, output_hidden_states=False):
-        """Hidden states of ``wav`` ``[batch, samples]``."""
+        """Hidden states of ``wav``.
+
+        Parameters
+        ----------
+        wav : torch.Tensor
+            ``[batch, samples]``.
+        attention_mask : torch.Tensor, optional
+            1 for samples, 0 for padding.
+        output_hidden_states : bool
+            Unsupported (the last layer only).
+
+        Returns
+        -------
+        types.SimpleNamespace
+            With ``last_hidden_state`` ``[batch, frames, hidden]``.
+        """
         from types import SimpleNamespace
 
         if output_hidden_states:
@@ -272,7 +388,23 @@ class OnnxInt8Encoder(torch.nn.Module):
 
 
 def _frames(path):
-    """Length at 16 kHz, or raises ValueError for unusable files."""
+    """Length at 16 kHz, or raises ValueError for unusable files.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        An audio file.
+
+    Returns
+    -------
+    int
+        Its length in samples at 16 kHz.
+
+    Raises
+    ------
+    ValueError
+        For a missing or empty file.
+    """
     if not path.exists():
         raise ValueError("no such file")
     info = sf.info(str(path))
@@ -282,17 +414,80 @@ def _frames(path):
     return frames
 
 
+def model_outputs(clf):
+    """What a loaded model predicts: emotion classes, dimensions, both.
+
+    The regressor is detected in the model's modules (a ``regressor``,
+    as exported from dimensional and both runs); its emotion classes
+    count unless its hparams say ``task: dimensional`` (the classifier
+    is then untrained).
+
+    Parameters
+    ----------
+    clf : speechbrain.inference.classifiers.EncoderClassifier
+        The loaded model.
+
+    Returns
+    -------
+    classes : bool
+        Whether the emotion classes are trained.
+    dimensions : bool
+        Whether there is a regressor.
+
+    Example
+    -------
+    >>> from types import SimpleNamespace
+    >>> clf = SimpleNamespace(mods=torch.nn.ModuleDict(),
+    ...                       hparams=SimpleNamespace())
+    >>> model_outputs(clf)
+    (True, False)
+    >>> clf.mods["regressor"] = torch.nn.Sigmoid()
+    >>> clf.hparams.task = "dimensional"
+    >>> model_outputs(clf)
+    (False, True)
+    """
+    dimensions = "regressor" in clf.mods
+    task = getattr(clf.hparams, "task", None)
+    classes = not (dimensions and task == "dimensional")
+    return classes, dimensions
+
+
 def predict(clf, files, window_seconds=10.0, batch_seconds=60.0,
             progress=True, precision="fp32"):
     """Predictions for ``files``, one dict per file, in input order.
 
     Each dict has ``path``, ``label``, ``score`` (the averaged probability
     of the label), ``prob_<label>`` for every label and ``error`` (empty
-    when the file was classified). ``precision="bf16"`` runs the model
-    under bfloat16 autocast: about 2.5x faster on CPUs with AVX512-BF16 or
-    AMX, with probabilities that differ slightly from fp32. For ``int8``
-    pass a model that went through :func:`quantize_int8`.
+    when the file was classified). A model with a regressor (see
+    :func:`model_outputs`) adds ``valence``, ``arousal`` and
+    ``dominance`` before ``error``, each normalised to [0, 1] and
+    averaged over the file's windows; a dimensional-only model has no
+    ``label``, ``score`` or ``prob_*`` keys. ``precision="bf16"`` runs
+    the model under bfloat16 autocast: about 2.5x faster on CPUs with
+    AVX512-BF16 or AMX, with outputs that differ slightly from fp32. For
+    ``int8`` pass a model that went through :func:`quantize_int8`.
+
+    Parameters
+    ----------
+    clf : speechbrain.inference.classifiers.EncoderClassifier
+        The loaded model.
+    files : list of pathlib.Path
+        Audio files.
+    window_seconds : float
+        Longer files are cut into equal windows of at most this.
+    batch_seconds : float
+        Padded audio per batch (0: one window per batch).
+    progress : bool
+        Show a progress bar on stderr.
+    precision : str
+        ``fp32``, ``bf16`` or ``int8``.
+
+    Returns
+    -------
+    list of dict
+        One row per file.
     """
+    classes, dimensions = model_outputs(clf)
     labels = clf.hparams.label_encoder.decode_ndim(
         list(range(len(clf.hparams.label_encoder))))
     frames, errors = [], {}
@@ -307,6 +502,7 @@ def predict(clf, files, window_seconds=10.0, batch_seconds=60.0,
     plan = plan_batches([frames[i] for i in usable], window,
                         int(batch_seconds * SAMPLE_RATE))
     sums = {i: torch.zeros(len(labels)) for i in usable}
+    vad_sums = {i: torch.zeros(len(DIMENSIONS)) for i in usable}
     counts = dict.fromkeys(usable, 0)
     pending = {i: 0 for i in usable}
     for batch in plan:
@@ -339,9 +535,15 @@ def predict(clf, files, window_seconds=10.0, batch_seconds=60.0,
             with torch.no_grad(), torch.autocast(
                     clf.device.split(":")[0], dtype=torch.bfloat16,
                     enabled=precision == "bf16"):
-                logp = clf.classify_batch(wavs, lens)[0].float().cpu()
-            for (i, _), row in zip(segs, logp):
+                # classify_batch's own steps, the embedding computed once
+                emb = clf.encode_batch(wavs, lens)
+                logp = clf.mods.classifier(emb).squeeze(1).float().cpu()
+                vad = (clf.mods.regressor(emb).squeeze(1).float().cpu()
+                       if dimensions else torch.zeros(len(segs), 0))
+            for (i, _), row, dims in zip(segs, logp, vad):
                 sums[i] += row.exp()
+                if dimensions:
+                    vad_sums[i] += dims
                 counts[i] += 1
         for j, _, _ in batch:
             i = usable[j]
@@ -352,27 +554,60 @@ def predict(clf, files, window_seconds=10.0, batch_seconds=60.0,
     bar.close()
     rows = []
     for i, path in enumerate(files):
-        row = {"path": str(path), "label": "", "score": ""}
-        row.update({f"prob_{lab}": "" for lab in labels})
+        row = {"path": str(path)}
+        if classes:
+            row.update({"label": "", "score": ""})
+            row.update({f"prob_{lab}": "" for lab in labels})
+        if dimensions:
+            row.update(dict.fromkeys(DIMENSIONS, ""))
         if i not in errors and counts.get(i):
-            probs = sums[i] / counts[i]
-            best = int(probs.argmax())
-            row["label"] = labels[best]
-            row["score"] = round(float(probs[best]), 6)
-            for lab, p in zip(labels, probs):
-                row[f"prob_{lab}"] = round(float(p), 6)
+            if classes:
+                probs = sums[i] / counts[i]
+                best = int(probs.argmax())
+                row["label"] = labels[best]
+                row["score"] = round(float(probs[best]), 6)
+                for lab, p in zip(labels, probs):
+                    row[f"prob_{lab}"] = round(float(p), 6)
+            if dimensions:
+                for dim, x in zip(DIMENSIONS, vad_sums[i] / counts[i]):
+                    row[dim] = round(float(x), 6)
         row["error"] = errors.get(i, "" if counts.get(i) else "no audio")
         rows.append(row)
     return rows
 
 
 def _one_line(err):
+    """An error as one line of at most 300 characters.
+
+    Parameters
+    ----------
+    err : Exception
+        The error.
+
+    Returns
+    -------
+    str
+        Its message on one line (its type's name when empty).
+
+    Example
+    -------
+    >>> _one_line(ValueError("bad\\n  file"))
+    'bad file'
+    """
     text = " ".join(str(err).split()) or type(err).__name__
     return text[:300]
 
 
 def write_rows(rows, output=None):
-    """Writes rows as CSV (stdout or ``*.csv``) or JSON (``*.json``)."""
+    """Writes rows as CSV (stdout or ``*.csv``) or JSON (``*.json``).
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows of :func:`predict` (the first one's keys are the columns).
+    output : str or pathlib.Path, optional
+        The file; None: CSV on stdout.
+    """
     if output is not None and str(output).lower().endswith(".json"):
         with open(output, "w", encoding="utf-8") as fout:
             json.dump(rows, fout, indent=2)
@@ -390,10 +625,23 @@ def write_rows(rows, output=None):
 
 
 def main(argv=None):
-    """The ``speechbrain-grl-predict`` command."""
+    """The ``speechbrain-grl-predict`` command.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0, or 1 when a file failed.
+    """
     parser = argparse.ArgumentParser(
         prog="speechbrain-grl-predict",
-        description="Emotion of audio files with an exported model.",
+        description="Emotion of audio files with an exported model: "
+        "label and probabilities, and for models trained on dimensions "
+        "valence, arousal and dominance normalised to [0, 1].",
     )
     parser.add_argument("--model", required=True,
                         help="a folder written by "

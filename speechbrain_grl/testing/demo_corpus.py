@@ -9,7 +9,11 @@ Each session has one female and one male speaker with a distinct pitch and
 formant set; emotions differ in loudness, syllable rate, pitch level and
 contour, and spectral tilt, so that a small model can learn them quickly.
 Utterances of both speakers appear in every dialog, so the dialog prefix
-often differs from the true speaker.
+often differs from the true speaker. Each turn's ``[V, A, D]`` (valence,
+activation, dominance on IEMOCAP's 1 to 5 scale) follows its emotion and
+prosody: arousal rises with loudness and syllable rate (anger highest,
+sadness lowest), valence is high for happiness and low for anger,
+sadness and frustration, plus a little noise.
 
 Two knobs make the speaker a shortcut, as a small real corpus can:
 ``speaker_bias`` b gives every speaker outside ``unbiased_sessions`` a
@@ -28,7 +32,7 @@ from speechbrain_grl.testing.cache import start_corpus, write_stamp
 RELEASE = "IEMOCAP_full_release"
 STAMP = "demo_corpus.json"
 _MARKER = ".demo_corpus"
-_VERSION = 2
+_VERSION = 3  # 3: V/A/D labels follow the emotion and its prosody
 # 20 labels: after exc->hap, 4 of each kept class, plus 2 fru and 2 xxx.
 _LABEL_CYCLE = (
     ["neu"] * 4 + ["hap"] * 2 + ["exc"] * 2 + ["ang"] * 4 + ["sad"] * 4
@@ -49,6 +53,16 @@ _NAMES = {
     "sad": "Sadness", "fru": "Frustration", "xxx": "Other",
 }
 _KEPT = ("neu", "hap", "ang", "sad")  # hap is written as hap or exc
+# mean valence, arousal (from loudness and rate), dominance on 1..5
+_VAD_MEANS = {
+    "neu": (3.0, 2.5, 2.8),
+    "hap": (4.0, 3.7, 3.4),
+    "exc": (4.0, 3.7, 3.4),
+    "ang": (1.9, 4.3, 4.0),
+    "sad": (1.8, 1.7, 2.0),
+    "fru": (2.2, 3.6, 3.3),
+    "xxx": (3.0, 3.0, 3.0),
+}
 _APPLEDOUBLE = b"\x00\x05\x16\x07\x00\x02\x00\x00" + bytes(4088)
 
 
@@ -205,9 +219,42 @@ def write_wav(path, signal, sample_rate):
     _write_wav(path, signal, sample_rate)
 
 
-def _label_block(rng, start, end, utt, code):
+def _turn_vad(code, draw, strength=1.0):
+    """The ``[V, A, D]`` of a turn: the emotion's means moved
+    ``strength`` of the way from neutral, plus ``0.15 * (draw - 3)`` of
+    noise, clipped to 1..5.
+
+    Parameters
+    ----------
+    code : str
+        The turn's emotion code (a key of ``_VAD_MEANS``).
+    draw : numpy.ndarray
+        Three uniform draws on [1.5, 4.5] (the noise).
+    strength : float
+        The corpus's ``emotion_strength``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Valence, arousal and dominance.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> _turn_vad("ang", np.full(3, 3.0)).tolist()
+    [1.9, 4.3, 4.0]
+    >>> _turn_vad("ang", np.full(3, 3.0), strength=0.0).tolist()
+    [3.0, 2.5, 2.8]
+    """
+    neu, emo = np.asarray(_VAD_MEANS["neu"]), np.asarray(_VAD_MEANS[code])
+    mean = neu + strength * (emo - neu)
+    return np.clip(mean + 0.15 * (np.asarray(draw) - 3.0), 1.0, 5.0)
+
+
+def _label_block(rng, start, end, utt, code, strength=1.0):
     """Return the lines of one turn of an EmoEvaluation file."""
-    vad = rng.uniform(1.5, 4.5, 3)
+    # drawn as before so that every later draw (the audio) is unchanged
+    vad = _turn_vad(code, rng.uniform(1.5, 4.5, 3), strength)
     name = _NAMES[code]
     return [
         (f"[{start:.4f} - {end:.4f}]\t{utt}\t{code}\t"
@@ -300,7 +347,7 @@ def _session(root, rng, s, n_utts, sr, bias=0.0, favourite=None,
             _write_wav(wav_dir / d / f"{utt}.wav", sig, sr)
             start += rng.uniform(0.2, 1.5)
             end = start + len(sig) / sr
-            lines += _label_block(rng, start, end, utt, code)
+            lines += _label_block(rng, start, end, utt, code, strength)
             start = end
         (emo_dir / f"{d}.txt").write_text("\n".join(lines) + "\n")
         (emo_dir / f"._{d}.txt").write_bytes(_APPLEDOUBLE)

@@ -5,7 +5,8 @@ Each fold is a normal ``train.py`` run into ``<output_folder>/<fold>/``;
 finished folds are skipped and interrupted ones resume, so rerunning the
 same command continues where it stopped. Then it writes, in
 ``<output_folder>``, ``cv_summary.json``/``.md`` and
-``confusion_matrix.png`` (or, for ``lowres``, ``lowres_summary.json``/
+``confusion_matrix.png``, plus ``vad_scatter.png`` for runs that predict
+valence, arousal and dominance (or, for ``lowres``, ``lowres_summary.json``/
 ``.md`` and ``lowres_curve.png``).
 
 > python cross_validate.py hparams/demo_grl.yaml --protocol session
@@ -50,6 +51,7 @@ from speechbrain_grl.evaluation.protocols import (
     PROTOCOL_KEYS,
     PROTOCOLS,
     ProtocolError,
+    best_valid,
     make_folds,
     parse_overrides,
     parse_sweep,
@@ -63,6 +65,7 @@ from speechbrain_grl.evaluation.report import (
     summarize_cross_corpus,
     summarize_folds,
     summarize_lowres,
+    vad_scatter_from_runs,
     write_cross_corpus_report,
     write_cv_report,
     write_lowres_report,
@@ -184,10 +187,20 @@ def main(argv):
                         extra, need_probe)
     summary = summarize_folds(results, args.protocol)
     write_cv_report(output_folder, summary)
+    scatter = vad_scatter_from_runs(
+        [os.path.join(runs_folder, f.name) for f in folds],
+        os.path.join(output_folder, "vad_scatter.png"))
     mean, std = summary["mean"], summary["std"]
-    print(f"{args.protocol}: UA {mean['UA']:.2f} ± {std['UA']:.2f}, "
-          f"WA {mean['WA']:.2f} ± {std['WA']:.2f}; see "
-          f"{output_folder}/cv_summary.md")
+    scores = []
+    if mean["UA"] is not None:
+        scores.append(f"UA {mean['UA']:.2f} ± {std['UA']:.2f}, "
+                      f"WA {mean['WA']:.2f} ± {std['WA']:.2f}")
+    if mean.get("CCC_mean") is not None:
+        scores.append(f"CCC {mean['CCC_mean']:.3f} ± "
+                      f"{std['CCC_mean']:.3f}")
+    print(f"{args.protocol}: {', '.join(scores)}; see "
+          f"{output_folder}/cv_summary.md"
+          + (f" and {scatter}" if scatter else ""))
 
 
 def _sweep(args, folds, output_folder, extra, train, need_probe):
@@ -211,7 +224,7 @@ def _sweep(args, folds, output_folder, extra, train, need_probe):
         "protocol": args.protocol, "folds": [f.name for f in folds],
         "criterion": "mean over folds of the best validation UA",
         "points": {t: {"values": p, "valid_UA_mean": means[t],
-                       "valid_UA": {f: r["best_valid_UA"]
+                       "valid_UA": {f: best_valid(r)
                                     for f, r in results[t][0].items()}}
                    for t, p in zip(results, grid)},
         "pick": pick,

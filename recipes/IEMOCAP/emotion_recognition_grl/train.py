@@ -60,6 +60,10 @@ def brain_hparams(hparams, datasets):
         "alternate": hparams["alternate"],
         "spk_loss_balance": hparams["spk_loss_balance"],
         "emo_loss_balance": hparams["emo_loss_balance"],
+        "task": hparams["task"],
+        "dimension_weights": hparams["dimension_weights"],
+        "regression_weight": hparams["regression_weight"],
+        "select_on": hparams["select_on"],
         "speaker_norm": hparams["speaker_norm"],
         "log_softmax": hparams["log_softmax"],
         "ssl_opt_class": hparams["ssl_opt_class"],
@@ -101,6 +105,7 @@ def data_hparams(hparams):
         "num_buckets": hparams["num_buckets"],
         "bucketing": hparams["bucketing"],
         "seed": hparams["seed"],
+        "task": hparams["task"],
     }
 
 
@@ -126,6 +131,8 @@ def prepare_hparams(hparams):
             test_session=hparams["test_session"],
             test_speaker=hparams["test_speaker"],
         )
+        if hparams["keep_all_emotions"]:  # dimensional work: every clip
+            kwargs["keep_all_emotions"] = True
     return kwargs
 
 
@@ -153,11 +160,11 @@ def test_other_corpora(brain, hparams, datasets, loader_kwargs):
         test_set = eval_dataset(
             os.path.join(target, "all.json"), folder,
             datasets["label_encoder"], datasets["spk_encoder"],
-            hparams["sample_rate"])
+            hparams["sample_rate"], hparams["task"])
         brain.set_test_target(target, test_corpus=name,
                               train_corpus=hparams["corpus"],
                               class_counts=None)
-        brain.evaluate(test_set=test_set, max_key="UA",
+        brain.evaluate(test_set=test_set, max_key=brain.selection_key,
                        test_loader_kwargs=loader_kwargs)
     brain.set_test_target(None)
 
@@ -213,7 +220,8 @@ def main(argv):
         ),
     )
     check_ranks_in_sync(brain.modules)  # DDP: all processes agree
-    # Model selection reads validation only: the best valid UA is tested.
+    # Model selection reads validation only: the checkpoint with the best
+    # validation UA (or CCC, per task and select_on) is tested.
     # Sweeps train with run_test: False and test only the value they pick.
     if hparams["run_test"]:
         test_loader_kwargs = loader_options(
@@ -222,7 +230,7 @@ def main(argv):
         brain.set_test_target(None, test_corpus=hparams["corpus"])
         brain.evaluate(
             test_set=datasets["test"],
-            max_key="UA",
+            max_key=brain.selection_key,
             test_loader_kwargs=test_loader_kwargs,
         )
         if hparams["probe_speakers"]:
