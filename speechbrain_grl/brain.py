@@ -851,6 +851,12 @@ class SpeakerAdversarialBrain(sb.Brain):
             self.train_stats["lambda"] = self.current_lambda
             return
         metrics = self._stage_metrics()
+        if self.dimensional:
+            # CCC is a statistic of the whole set, not of a batch (of one
+            # clip, at validation batch 1, it is 0): the pass's loss, which
+            # NewBob anneals on, is 1 - mean CCC (both: 1 - score).
+            stage_loss = 1.0 - metrics[
+                "score" if self.categorical else "CCC_mean"]
         stats = self._stage_stats(stage_loss, metrics)
         if stage == sb.Stage.VALID:
             lr_ssl, new_ssl = self.hparams.lr_annealing_ssl(stage_loss)
