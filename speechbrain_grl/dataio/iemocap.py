@@ -30,9 +30,14 @@ from speechbrain_grl.dataio.manifests import (
     SPLITS,
     PrepareError,
     clip_duration,
+    load_manifests,
     prepare_manifests,
 )
-from speechbrain_grl.dataio.splits import VALID_FROM, stratified_holdout
+from speechbrain_grl.dataio.splits import (
+    VALID_FROM,
+    check_classes,
+    stratified_holdout,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -539,16 +544,10 @@ def make_splits(entries, split="session", test_session=5, valid_ratio=0.2,
     found_classes = {e["emo"] for e in entries.values()}
     classes = sorted(found_classes if classes is None
                      else found_classes & set(classes))
-    out = {}
-    for name, ids in zip(SPLITS, (train, valid, test)):
-        found = {entries[u]["emo"] for u in ids}
-        for emo in classes:
-            if emo not in found:
-                raise IEMOCAPError(
-                    f"split {name!r} has no {emo!r} utterances "
-                    f"(split={split}); try another split, seed or "
-                    "test session")
-        out[name] = {u: entries[u] for u in sorted(ids)}
+    out = {name: {u: entries[u] for u in sorted(ids)}
+           for name, ids in zip(SPLITS, (train, valid, test))}
+    check_classes(out, classes, f" (split={split}); try another split, "
+                  "seed or test session", error=IEMOCAPError)
     return out
 
 
@@ -632,7 +631,7 @@ def prepare_iemocap(data_folder, save_folder, split="session",
             raise IEMOCAPError(
                 f"skip_prep is set but {save_folder} lacks {missing}; "
                 "set skip_prep: False to prepare the data")
-        return prepare_manifests(save_folder, {}, None, skip_prep=True)
+        return load_manifests(save_folder)
     merge = {"exc": "hap"} if merge is None else dict(merge)
     sessions = sorted({int(s) for s in sessions})
     root = _find_root(data_folder)

@@ -48,6 +48,7 @@ from speechbrain_grl.dataio.manifests import (
     clip_duration,
     finish_scan,
 )
+from speechbrain_grl.dataio.splits import UNKNOWN_SPEAKER
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +63,6 @@ _OLD_LABELS_CSV = "Labels/labels_concensus.csv"
 COLUMNS = ("FileName", "EmoClass", "EmoAct", "EmoVal", "EmoDom", "SpkrID",
            "Gender", "Split_Set")
 #: ``SpkrID`` (and ``Gender``) of clips whose speaker is not annotated.
-UNKNOWN_SPEAKER = "Unknown"
 _GENDERS = {"female": "F", "male": "M"}
 #: Skip counters of the summary besides :data:`CLIP_COUNTERS`.
 _COUNTERS = ("junk_files", "unlabelled_wav", "duplicate_id", "bad_row",

@@ -211,7 +211,7 @@ def prepare_corpus(corpus, data_folder, save_folder, split=None, fold=1,
     if corpus == "iemocap" and split in IEMOCAP_SPLITS:
         return iemocap.prepare_iemocap(
             data_folder, save_folder, split=split, valid_ratio=valid_ratio,
-            seed=seed, emotions=emotions, merge=_iemocap_merge(mapping),
+            seed=seed, emotions=emotions, merge=mapping,
             skip_prep=skip_prep, valid_from=valid_from,
             min_duration=min_duration, **options)
     names = manifest_names(split)
@@ -284,11 +284,6 @@ def _scan_options(options):
     if "vad_range" in out:
         out["vad_range"] = list(check_scale(out["vad_range"]))
     return out
-
-
-def _iemocap_merge(mapping):
-    """IEMOCAP's ``merge`` from a code-to-class mapping (None: exc->hap)."""
-    return None if mapping is None else dict(mapping)
 
 
 def _nonzero(summary):

@@ -89,15 +89,15 @@ def stratified_holdout(ids, key, frac, rng):
             [u for u in sorted(ids) if u not in held])
 
 
-def check_classes(out, classes, hint):
-    """Raise if a split lacks one of ``classes``; ``hint`` says what to
-    try instead."""
+def check_classes(out, classes, hint, error=PrepareError):
+    """Raise ``error`` if a split lacks one of ``classes``; ``hint`` ends
+    the message (what to try instead)."""
     for name, entries in out.items():
         found = {e["emo"] for e in entries.values()}
         for emo in classes:
             if emo not in found:
-                raise PrepareError(
-                    f"split {name!r} has no {emo!r} utterances; {hint}")
+                raise error(
+                    f"split {name!r} has no {emo!r} utterances{hint}")
 
 
 def speaker_kfold(entries, fold=1, n_folds=5, valid_from=None,
@@ -198,7 +198,7 @@ def speaker_kfold(entries, fold=1, n_folds=5, valid_from=None,
         logger.warning("validation speakers with a single clip: %s (the "
                        "speaker probe needs two or more)", single)
     wanted = sorted(set(y) if classes is None else set(classes) & set(y))
-    check_classes(out, wanted, "try another --seed, fold or --n_folds")
+    check_classes(out, wanted, "; try another --seed, fold or --n_folds")
     return out
 
 
@@ -235,5 +235,5 @@ def official_split(entries, train=("Train",), valid=("Development",),
         logger.info("official split: %d clips of unknown speakers left out "
                     "of train and valid", dropped)
     check_classes(out, sorted({e["emo"] for e in entries.values()}),
-                  f"check the {field} column")
+                  f"; check the {field} column")
     return out
