@@ -27,9 +27,11 @@ uniform ``DummyClassifier``), reported beside it.
 
 Usage::
 
-    python benchmarks/evidence.py                  # 5 seeds, ~30 min
+    python benchmarks/evidence.py                  # 5 seeds, ~35 min
     python benchmarks/evidence.py --quick          # 1 seed, 2 epochs
     python benchmarks/evidence.py --workdir W -- --lambda_max=0.3
+    python benchmarks/evidence.py --name evidence_norm --also_against \
+        spknorm --modes grl:speaker_norm=True,tap:speaker_norm=True
 
 Writes ``benchmarks/evidence.json`` and ``benchmarks/evidence.md`` (or
 ``--out``).
@@ -47,7 +49,9 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 
-MODES = ("none", "grl", "tap", "snp", "spknorm")
+# TAP on top of per-speaker normalisation: the best measured combination
+# (benchmarks/evidence_norm_10_seeds.md), not a default (see the README).
+MODES = ("none", "grl", "tap", "snp", "spknorm", "tap:speaker_norm=True")
 
 
 def parse_args(argv=None):
@@ -64,6 +68,10 @@ def parse_args(argv=None):
                         help="file stem of the report")
     parser.add_argument("--jobs", type=int, default=2,
                         help="train.py processes at a time (1 thread each)")
+    parser.add_argument("--also_against", default=None, metavar="MODE",
+                        help="pair every other mode against MODE too "
+                        "(e.g. spknorm: does an adversary on top of it add "
+                        "anything?)")
     parser.add_argument("--quick", action="store_true",
                         help="1 seed, 2 epochs: a smoke test")
     parser.add_argument("overrides", nargs="*",
@@ -212,6 +220,14 @@ def summarise(args, biases, modes, seeds):
                 mean, ci = t_interval(delta)
                 entry.update(delta_UA_mean=mean, delta_UA_ci95=ci,
                              delta_UA=delta)
+            ref = args.also_against
+            if ref and mode not in ("none", ref):
+                other = {s: finished(run_folder(args.workdir, bias, ref, s))
+                         for s in seeds}
+                delta = [runs[s]["UA"] - other[s]["UA"] for s in seeds]
+                mean, ci = t_interval(delta)
+                entry.update(also_against=ref, delta_UA_ref_mean=mean,
+                             delta_UA_ref_ci95=ci, delta_UA_ref=delta)
             res[mode] = entry
         if "none" in res:
             ref = res["none"]["probe_given_emotion_gap"]
@@ -221,6 +237,10 @@ def summarise(args, biases, modes, seeds):
                     math.nan)
         out[str(bias)] = res
     return out
+
+
+def _ci(interval):
+    return f"[{interval[0]:+.1f}, {interval[1]:+.1f}]"
 
 
 def table(evidence, meta):
@@ -244,21 +264,32 @@ def table(evidence, meta):
     ]
     if meta.get("overrides"):
         lines.append(f"\nExtra overrides: `{' '.join(meta['overrides'])}`.")
+    ref = meta.get("also_against")
+    if ref:
+        lines.append(f"\nΔUA vs {ref}: the same pairing against `{ref}`.")
     for bias, res in evidence.items():
+        extra = f" ΔUA vs {ref} [95% CI] |" if ref else ""
         lines += ["", f"## bias {bias}", "",
-                  "| mode | valid UA | test UA | ΔUA vs none | 95% CI | probe "
-                  "| chance | beyond emotion | probe drop | seeds |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                  "| mode | valid UA | test UA | ΔUA vs none | 95% CI |"
+                  f"{extra} probe | chance | beyond emotion | probe drop | "
+                  "seeds |",
+                  "|---|---|---|---|---|" + ("---|" if ref else "")
+                  + "---|---|---|---|---|"]
         for mode, e in res.items():
             delta = ci = "—"
             if "delta_UA_mean" in e:
                 delta = f"{e['delta_UA_mean']:+.1f}"
-                ci = (f"[{e['delta_UA_ci95'][0]:+.1f}, "
-                      f"{e['delta_UA_ci95'][1]:+.1f}]")
+                ci = _ci(e["delta_UA_ci95"])
+            vs_ref = ""
+            if ref:
+                vs_ref = " — |"
+                if "delta_UA_ref_mean" in e:
+                    vs_ref = (f" {e['delta_UA_ref_mean']:+.1f} "
+                              f"{_ci(e['delta_UA_ref_ci95'])} |")
             drop = e.get("probe_rel_drop", math.nan)
             lines.append(
                 f"| {mode} | {e['valid_UA_mean']:.1f} | {e['UA_mean']:.1f} | "
-                f"{delta} | {ci} | "
+                f"{delta} | {ci} |{vs_ref} "
                 f"{e['probe_mean']:.1f} | {e['probe_chance']:.1f} | "
                 f"{e['probe_given_emotion_gap']:.1f} | "
                 f"{100 * drop:.0f}% | {e['seeds']} |")
@@ -272,13 +303,16 @@ def main(argv=None):
     modes = [m for m in args.modes.split(",") if m]
     if "none" not in modes:
         modes.insert(0, "none")
+    if args.also_against and args.also_against not in modes:
+        modes.insert(1, args.also_against)
     seeds = [int(s) for s in args.seeds.split(",")]
     jobs = [(b, m, s) for s in seeds for b in biases for m in modes]
     run_all(args, jobs)
     evidence = summarise(args, biases, modes, seeds)
     meta = {"wall_s": time.perf_counter() - start,
             "machine": common.machine(), "overrides": args.overrides,
-            "hparams": Path(args.hparams).name}
+            "hparams": Path(args.hparams).name,
+            "also_against": args.also_against}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     text = json.dumps(dict(evidence, meta=meta), indent=2)

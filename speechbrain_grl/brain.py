@@ -64,6 +64,7 @@ __all__ = ["SpeakerAdversarialBrain", "ADVERSARIES", "SCALES", "unwrap",
 
 ADVERSARIES = ("none", "grl", "tap", "snp", "spknorm")
 SCALES = ("relative", "absolute")
+OBJECTIVES = ("reverse", "confusion")
 TASKS = ("categorical", "dimensional", "both")
 #: Checkpoint selection keys: validation UA, mean validation CCC, or
 #: their mean (UA / 100 + CCC) / 2, the default of ``task: both``.
@@ -88,6 +89,13 @@ BRAIN_HPARAMS = {
     "alternate": "same_batch",
     "spk_loss_balance": False,
     "emo_loss_balance": False,
+    # Extra speaker-head updates per step, on the detached embeddings of
+    # the last spk_head_memory batches (a head that keeps up).
+    "spk_head_steps": 0,
+    "spk_head_memory": 1,
+    # What the encoder is pushed to do to the speaker head: maximise its
+    # loss (reverse) or make its prediction uniform (confusion).
+    "adversary_objective": "reverse",
     # What is learnt: categorical (emotion classes), dimensional (valence,
     # arousal, dominance by 1 - CCC) or both; what selects checkpoints.
     "task": "categorical",
@@ -219,6 +227,15 @@ class SpeakerAdversarialBrain(sb.Brain):
                 f"adversary_scale: {self.scale!r} is unknown; use one of "
                 f"{', '.join(SCALES)}"
             )
+        if self.objective not in OBJECTIVES:
+            raise RecipeError(
+                f"adversary_objective: {self.objective!r} is unknown; use "
+                f"one of {', '.join(OBJECTIVES)}")
+        if (self.objective == "confusion" and self.hparams.adversary == "grl"
+                and self.scale == "absolute"):
+            raise RecipeError(
+                "adversary_objective: confusion needs adversary_scale: "
+                "relative with grl (absolute GRL is the textbook reversal)")
         if self.alternating and self.grad_accumulation_factor > 1:
             raise RecipeError(
                 f"adversary: {self.hparams.adversary} alternates steps and "
@@ -229,6 +246,7 @@ class SpeakerAdversarialBrain(sb.Brain):
                 self.hparams.expandable_segments)
         self.grl = GradientReversal(self.schedule.value)
         self.ascent_skipped = 0  # speaker steps skipped on inf/NaN
+        self._spk_memory = []  # recent (embedding, speaker, emotion)
         self._speaker_phase = False  # inside a speaker step's update
         self._loaders = {}
         if self.speaker_norm and "spk_norm" not in self.modules:
@@ -303,6 +321,11 @@ class SpeakerAdversarialBrain(sb.Brain):
         return self.hparams.adversary_scale
 
     @property
+    def objective(self):
+        """``reverse`` or ``confusion`` (hparam ``adversary_objective``)."""
+        return self.hparams.adversary_objective
+
+    @property
     def schedule(self):
         """The λ schedule; its step counter is the global step."""
         return self.hparams.lambda_schedule
@@ -348,7 +371,8 @@ class SpeakerAdversarialBrain(sb.Brain):
             norm = self.modules.spk_norm
             if norm.training:
                 pooled = norm(pooled,
-                              speaker_index=batch.spk_encoded.data.squeeze(1))
+                              speaker_index=batch.spk_encoded.data.squeeze(1),
+                              emotion_index=self._emotions(batch))
             else:
                 pooled = norm(pooled, speaker_ids=batch.spk_id)
         return self.modules.projection(pooled)
@@ -378,6 +402,8 @@ class SpeakerAdversarialBrain(sb.Brain):
         batch = batch.to(self.device)
         wavs, lens = batch.sig
         emb = self.embed(wavs, lens, batch=batch)
+        if stage == sb.Stage.TRAIN:
+            self._remember(emb, batch)
         out = {
             "emb": emb,
             "emo": self.hparams.log_softmax(
@@ -455,22 +481,70 @@ class SpeakerAdversarialBrain(sb.Brain):
 
     def _speaker_loss(self, spk_logp, batch, record=True):
         spk = batch.spk_encoded.data.squeeze(1)
-        weights = getattr(self, "_cell_weight", None)
-        if weights is not None and self.hparams.spk_loss_balance:
-            # Balance speakers within each emotion.
-            # Weights have mean 1 over the training set, so a plain mean
-            # is unbiased, and DDP's average of the processes' means is
-            # the global batch's (a per-batch weight sum would not be).
-            w = weights.to(spk_logp.device)[spk, self._emotions(batch)]
-            spk_loss = (F.nll_loss(spk_logp, spk, reduction="none") * w
-                        ).mean()
-        else:
-            spk_loss = F.nll_loss(spk_logp, spk)
+        spk_loss = self._speaker_nll(spk_logp, spk, self._emotions(batch))
         if record:
             self._add_stat("spk_loss", spk_loss.detach(), len(spk))
             correct = (spk_logp.detach().argmax(-1) == spk).float().mean()
             self._add_stat("spk_acc", correct, len(spk))
         return spk_loss
+
+    def _speaker_nll(self, spk_logp, spk, emo):
+        """ℓ_spk; with ``spk_loss_balance``, every speaker weighs the same
+        within each emotion."""
+        weights = getattr(self, "_cell_weight", None)
+        if weights is not None and self.hparams.spk_loss_balance:
+            # Weights have mean 1 over the training set, so a plain mean
+            # is unbiased, and DDP's average of the processes' means is
+            # the global batch's (a per-batch weight sum would not be).
+            w = weights.to(spk_logp.device)[spk, emo]
+            return (F.nll_loss(spk_logp, spk, reduction="none") * w).mean()
+        return F.nll_loss(spk_logp, spk)
+
+    def _head_input(self, emb):
+        """What the speaker head reads: the embedding, or the emotion
+        log-probabilities (``adversary_input: emotion``)."""
+        if self.hparams.adversary_input == "emotion":
+            return self.hparams.log_softmax(self.modules.emo_head(emb))
+        return emb
+
+    def _adversary_loss(self, emb, batch):
+        """The loss whose gradient at ``emb`` the adversary sends back:
+        ℓ_spk (``reverse``: the encoder ascends it), or the cross-entropy
+        ℓ_conf of the speaker head's prediction to a uniform guess over
+        the speakers that said the utterance's emotion (``confusion``:
+        the encoder descends it). The head's parameters are used frozen
+        (``reverse``: only the gradient at ``emb`` is taken, by the
+        callers; ``confusion``: a frozen copy, no gradient reaches them).
+
+        Why confusion (Tzeng et al. 2015; Alvi et al. 2018): maximising
+        ℓ_spk is also won by making speaker A look like speaker B, a
+        relabelling that keeps the speaker information, and it has no
+        bottom; a uniform prediction is a bounded goal that leaves nothing
+        to read. On the shortcut demo neither objective lowered a fresh
+        probe's speaker accuracy (recipe README), so ``reverse`` stays
+        the default.
+        """
+        head = unwrap(self.modules.spk_head)
+        emo = self._emotions(batch)
+        if self.objective == "reverse":  # only ∂/∂emb is taken from it
+            return self._speaker_loss(self.speaker_logp(emb, emo, head),
+                                      batch, record=False)
+        frozen = {n: t.detach() for n, t in head.named_parameters()}
+        # Running statistics: copies, so that this pass updates nothing.
+        frozen.update({n: t.clone() for n, t in head.named_buffers()})
+        x = self._head_input(emb)
+        if isinstance(head, SpeakerHead):
+            logits = torch.func.functional_call(head, frozen, (x, emo))
+        else:
+            logits = torch.func.functional_call(head, frozen, (x,))
+        logp = self.hparams.log_softmax(logits).squeeze(1)
+        allowed = torch.ones_like(logp)
+        weights = getattr(self, "_cell_weight", None)
+        if weights is not None and getattr(head, "per_emotion", False):
+            # Uniform over the speakers with this emotion in training.
+            allowed = (weights.to(logp.device)[:, emo].T > 0).to(logp.dtype)
+        uniform = allowed / allowed.sum(-1, keepdim=True).clamp_min(1)
+        return -(uniform * logp.float()).sum(-1).mean()
 
     def evaluate_batch(self, batch, stage):
         """SpeechBrain's evaluation step, except that one bad file never
@@ -508,8 +582,71 @@ class SpeakerAdversarialBrain(sb.Brain):
             loss = self._relative_grl_step(batch)
         else:
             loss = super().fit_batch(batch)
+        self._train_speaker_head()
         self.schedule.step()
         return loss
+
+    def _remember(self, emb, batch):
+        """Keeps the batch's detached embedding, speakers and emotions for
+        :meth:`_train_speaker_head`."""
+        if self.hparams.spk_head_steps > 0:
+            self._latest = (emb.detach(), batch.spk_encoded.data.squeeze(1),
+                            self._emotions(batch))
+
+    def _train_speaker_head(self):
+        """``spk_head_steps`` extra updates of the speaker head alone, on
+        the detached embeddings of the last ``spk_head_memory`` batches.
+
+        An adversary is only as good as its speaker head. Behind a GRL
+        (or TAP's ascent) the encoder keeps moving the speaker information
+        to where the head does not look yet, so a head taking one step per
+        batch sits near chance while a fresh probe still reads the speaker
+        from the same embeddings: the head is fooled, the information stays.
+        A head that catches up on the recent embeddings every step keeps
+        pointing the adversary at the speaker information that is there.
+        The encoder, projection and emotion head are untouched.
+        """
+        steps = self.hparams.spk_head_steps
+        latest = getattr(self, "_latest", None)
+        if steps <= 0 or latest is None:
+            return
+        self._latest = None
+        memory = self._spk_memory
+        memory.append(latest)
+        del memory[:-max(1, self.hparams.spk_head_memory)]
+        emb, spk, emo = (torch.cat(parts) for parts in zip(*memory))
+        head = unwrap(self.modules.spk_head)
+        opt = self.optimizers_dict["spk"]
+        params = [p for p in head.parameters() if p.requires_grad]
+        distributed = torch.distributed.is_available() and (
+            torch.distributed.is_initialized())
+        emb = emb.float()
+        if self.hparams.adversary_input == (
+                "emotion"):
+            with torch.no_grad():
+                emb = self.hparams.log_softmax(self.modules.emo_head(emb))
+        for _ in range(steps):
+            opt.zero_grad(set_to_none=True)
+            loss = self._speaker_nll(self.speaker_logp_from(head, emb, emo),
+                                     spk, emo)
+            loss.backward()
+            if distributed:  # the same update on every process
+                world = torch.distributed.get_world_size()
+                for param in params:
+                    if param.grad is not None:
+                        torch.distributed.all_reduce(param.grad)
+                        param.grad /= world
+            opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    def speaker_logp_from(self, head, x, emotion):
+        """Speaker log-probabilities of the speaker head's own input
+        ``x`` (no emotion transform), ``[batch, n_speakers]``."""
+        if isinstance(head, SpeakerHead):
+            logits = head(x, emotion)
+        else:
+            logits = head(x)
+        return self.hparams.log_softmax(logits).squeeze(1)
 
     def freeze_optimizers(self, optimizers):
         """Speaker turns step the speaker head's optimizer only; TAP/SNP
@@ -535,10 +672,7 @@ class SpeakerAdversarialBrain(sb.Brain):
                 out = self.compute_forward(batch, sb.Stage.TRAIN)
                 loss = self.compute_objectives(out, batch, sb.Stage.TRAIN)
                 emb = out["emb"]
-                direction = self._speaker_loss(
-                    self.speaker_logp(emb, self._emotions(batch),
-                                      unwrap(self.modules.spk_head)),
-                    batch, record=False)
+                direction = self._adversary_loss(emb, batch)
             g_emo, = torch.autograd.grad(out["emo_loss"], emb,
                                          retain_graph=True)
             g_spk, = torch.autograd.grad(direction, emb, retain_graph=True)
@@ -551,7 +685,9 @@ class SpeakerAdversarialBrain(sb.Brain):
                     torch.distributed.all_reduce(norms)
                 coef = self.schedule.value * norms[0].sqrt() / (
                     norms[1].sqrt() + 1e-12)
-                reverse = (-coef * g_spk.float()).to(g_spk.dtype)
+                # reverse: ascend ℓ_spk; confusion: descend ℓ_conf.
+                sign = -1.0 if self.objective == "reverse" else 1.0
+                reverse = (sign * coef * g_spk.float()).to(g_spk.dtype)
                 if self.scaler.is_enabled():
                     reverse = reverse * self.scaler._get_scale_async().to(
                         reverse.dtype)
@@ -574,9 +710,22 @@ class SpeakerAdversarialBrain(sb.Brain):
         tap = self.hparams.adversary == "tap"
         with self.training_ctx:
             emb = self.embed(wavs, lens, encoder_grad=tap, batch=batch)
-            spk_loss = self._speaker_loss(
-                self.speaker_logp(emb, self._emotions(batch)), batch)
-        self.scaler.scale(spk_loss).backward()
+            self._remember(emb, batch)
+            if self.objective == "confusion":
+                # The head descends ℓ_spk on the detached embedding; the
+                # adversarial parameters get −∇ℓ_conf through a frozen
+                # copy of the head, so that the "ascent" below descends
+                # ℓ_conf. One backward pass (DDP hooks as usual).
+                emo = self._emotions(batch)
+                spk_loss = self._speaker_loss(self.speaker_logp_from(
+                    self.modules.spk_head, self._head_input(emb).detach(),
+                    emo), batch)
+                total = spk_loss - self._adversary_loss(emb, batch)
+            else:
+                spk_loss = self._speaker_loss(
+                    self.speaker_logp(emb, self._emotions(batch)), batch)
+                total = spk_loss
+        self.scaler.scale(total).backward()
         groups = [(list(self.modules.projection.parameters()), "heads")]
         if self.hparams.adversary_input == (
                 "emotion"):
@@ -753,6 +902,8 @@ class SpeakerAdversarialBrain(sb.Brain):
              getattr(head, "per_emotion", False)),
             ("spk_loss_balance: False", self.hparams.spk_loss_balance),
             ("emo_loss_balance: False", self.hparams.emo_loss_balance),
+            ("spk_norm_emotions: 1", self.speaker_norm and getattr(
+                unwrap(self.modules.spk_norm), "n_emotions", 1) > 1),
         ) if on]
         if needs:
             raise RecipeError(
@@ -809,8 +960,21 @@ class SpeakerAdversarialBrain(sb.Brain):
         finally:
             for m, flag in zip(mods, flags):
                 m.train(flag)
-        self.modules.spk_norm.set_eval_stats(
-            speaker_stats(torch.cat(feats), speakers))
+        stats = speaker_stats(torch.cat(feats), speakers)
+        # A training speaker's statistics are known: keep them (with
+        # n_emotions > 1 balanced over emotions, where the evaluated
+        # utterances may favour one).
+        norm = unwrap(self.modules.spk_norm)
+        known = getattr(self.hparams.spk_encoder, "lab2ind", {})
+        for spk in stats:
+            if spk in known and known[spk] < len(norm.count) // max(
+                    1, norm.n_emotions):
+                idx = known[spk]
+                cells = norm.count.view(-1, norm.n_emotions)[idx]
+                if bool((cells > 0).any()):
+                    mean, std = norm.speaker_stats(idx)
+                    stats[spk] = (mean, std)
+        self.modules.spk_norm.set_eval_stats(stats)
 
     def _stage_metrics(self):
         """Emotion metrics (categorical), dimensional metrics

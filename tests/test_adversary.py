@@ -99,6 +99,33 @@ def objective_grads(brain, batch):
     return grads(brain, brain.compute_objectives(out, batch, sb.Stage.TRAIN))
 
 
+def embedding_and_emotion_loss(brain, batch):
+    """The embedding (in the graph), the emotions and ℓ_emo of it."""
+    wavs, lens = batch.sig
+    emb = brain.embed(wavs, lens)
+    emotions = batch.emo_encoded.data.squeeze(1)
+    emo = F.nll_loss(
+        brain.hparams.log_softmax(brain.modules.emo_head(emb)).squeeze(1),
+        emotions)
+    return emb, emotions, emo
+
+
+def step_gradients(brain, batch):
+    """The gradients each parameter holds when ``fit_batch(batch)`` steps
+    the optimizers (the step then runs as usual)."""
+    spy = {}
+    original = brain.optimizers_step
+
+    def capture():
+        spy.update({n: None if p.grad is None else p.grad.clone()
+                    for n, p in brain.modules.named_parameters()})
+        original()
+
+    brain.optimizers_step = capture
+    brain.fit_batch(batch)
+    return spy
+
+
 def ssl_names(g):
     return [n for n in g if n.startswith("ssl.") and g[n] is not None]
 
@@ -133,12 +160,7 @@ def test_relative_grl_reverses_lambda_times_the_emotion_gradient(setup):
     baseline."""
     _, batch, _ = setup
     brain = make_brain(setup, "grl", "relative")
-    wavs, lens = batch.sig
-    emb = brain.embed(wavs, lens)
-    emotions = batch.emo_encoded.data.squeeze(1)
-    emo = F.nll_loss(
-        brain.hparams.log_softmax(brain.modules.emo_head(emb)).squeeze(1),
-        emotions)
+    emb, emotions, emo = embedding_and_emotion_loss(brain, batch)
     spk = F.nll_loss(brain.speaker_logp(emb, emotions),
                      batch.spk_encoded.data.squeeze(1))
     g_e, = torch.autograd.grad(emo, emb, retain_graph=True)
@@ -152,16 +174,7 @@ def test_relative_grl_reverses_lambda_times_the_emotion_gradient(setup):
     g_spk_head = grads(brain, emo_and_spk_losses(brain, batch)[1])
     brain.modules.zero_grad(set_to_none=True)
     before = params(brain)
-    spy = {}
-    original = brain.optimizers_step
-
-    def capture():
-        spy.update({n: None if p.grad is None else p.grad.clone()
-                    for n, p in brain.modules.named_parameters()})
-        original()
-
-    brain.optimizers_step = capture
-    brain.fit_batch(batch)
+    spy = step_gradients(brain, batch)
     names = [n for n in expected if n.startswith(("ssl.", "projection."))]
     assert len(names) > 10
     scale = scale_of(expected[n] for n in names)
@@ -329,3 +342,150 @@ def test_same_batch_takes_both_turns_on_one_batch(setup):
                if n.startswith("spk_head."))
     assert all(torch.equal(after[n], mid[n]) for n in after
                if n.startswith("emo_head."))
+
+
+@pytest.mark.parametrize("adversary", ["grl", "tap"])
+def test_extra_speaker_head_steps_move_only_the_speaker_head(setup,
+                                                             adversary):
+    """``spk_head_steps``: after the usual step, the speaker head alone
+    takes extra steps on the remembered (detached) embeddings, which
+    lowers its loss there; the encoder, projection and emotion head end
+    exactly where the step without extra updates leaves them."""
+    _, batch, other = setup
+    plain = make_brain(setup, adversary)
+    brain = make_brain(setup, adversary)
+    for b in (plain, brain):  # both turns in every step (shared schedule)
+        b.hparams.alternate = "same_batch"
+    brain.hparams.spk_head_steps = 4
+    brain.hparams.spk_head_memory = 2
+    plain.fit_batch(batch)
+    brain.fit_batch(batch)
+    moved, same = params(brain), params(plain)
+    for n in moved:
+        if not n.startswith("spk_head."):
+            assert torch.equal(moved[n], same[n]), n
+    assert any(not torch.equal(moved[n], same[n]) for n in moved
+               if n.startswith("spk_head."))
+    emb, spk, emo = brain._spk_memory[0]
+    assert not emb.requires_grad
+
+    def nll(b):
+        with torch.no_grad():
+            return float(F.nll_loss(
+                b.speaker_logp_from(b.modules.spk_head, emb, emo), spk))
+
+    brain.modules.spk_head.eval()  # running statistics stay put
+    plain.modules.spk_head.eval()
+    assert nll(brain) < nll(plain)
+    brain.modules.spk_head.train()
+    for _ in range(2):
+        brain.fit_batch(other)
+    assert len(brain._spk_memory) == 2  # the last spk_head_memory batches
+    assert brain._spk_memory[-1][0].shape[0] == len(other.id)
+
+
+def confusion_grad(brain, batch):
+    """g_conf = ∂ℓ_conf/∂θ for every parameter before the speaker head,
+    ℓ_conf: cross-entropy of the speaker head's prediction to a uniform
+    guess over all speakers; and the embedding's gradient."""
+    wavs, lens = batch.sig
+    emb = brain.embed(wavs, lens)
+    emotions = batch.emo_encoded.data.squeeze(1)
+    conf = -brain.speaker_logp(emb, emotions).mean(-1).mean()
+    brain.modules.zero_grad(set_to_none=True)
+    g_emb, = torch.autograd.grad(conf, emb, retain_graph=True)
+    conf.backward()
+    g = {n: None if p.grad is None else p.grad.clone()
+         for n, p in brain.modules.named_parameters()}
+    brain.modules.zero_grad(set_to_none=True)
+    return g, g_emb
+
+
+def test_confusion_grl_descends_the_uniform_cross_entropy(setup):
+    """``adversary_objective: confusion`` with relative GRL: the encoder
+    receives the backprop of g_emo + c·g_conf (a descent on ℓ_conf, not
+    an ascent on ℓ_spk), c = λ‖g_emo‖/‖g_conf‖ at the embedding."""
+    _, batch, _ = setup
+    brain = make_brain(setup, "grl", "relative")
+    brain.hparams.adversary_objective = "confusion"
+    _, g_c = confusion_grad(brain, batch)
+    emb, emotions, emo = embedding_and_emotion_loss(brain, batch)
+    g_e, = torch.autograd.grad(emo, emb, retain_graph=True)
+    coef = LAMBDA * g_e.norm() / g_c.norm()
+    brain.modules.zero_grad(set_to_none=True)
+    emb.backward(g_e + coef * g_c)
+    expected = {n: p.grad.clone() for n, p in brain.modules.named_parameters()
+                if p.grad is not None and n.startswith(("ssl.", "proj"))}
+    brain.modules.zero_grad(set_to_none=True)
+    spy = step_gradients(brain, batch)
+    assert len(expected) > 10
+    scale = scale_of(expected.values())
+    for n in expected:
+        close(spy[n], expected[n], scale)
+
+
+@pytest.mark.parametrize("adversary", ["tap", "snp"])
+def test_confusion_speaker_step_descends_the_uniform_cross_entropy(
+        setup, adversary):
+    """TAP/SNP with ``confusion``: the adversarial parameters move by
+    −λ·lr·g_conf/RMS (toward a uniform speaker prediction); the speaker
+    head takes exactly the update it takes with ``reverse``."""
+    _, batch, _ = setup
+    reverse = make_brain(setup, adversary)
+    brain = make_brain(setup, adversary)
+    brain.hparams.adversary_objective = "confusion"
+    g_c, _ = confusion_grad(brain, batch)
+    before = params(brain)
+    for b in (reverse, brain):
+        b.schedule.current_step = 1  # odd: a speaker step
+        b.fit_batch(batch)
+    after, after_reverse = params(brain), params(reverse)
+    descent = {n: -g for n, g in g_c.items() if g is not None}
+    proj = [n for n in before if n.startswith("projection.")]
+    groups = [(proj, "heads")]
+    if adversary == "tap":
+        groups.append(([n for n in before if n.startswith("ssl.")
+                        and n in descent], "ssl"))
+    for names, group in groups:
+        expected = expected_ascent(brain, descent, "relative", names, group)
+        size = scale_of(expected.values())
+        for n in names:
+            close(after[n] - before[n], expected[n], size, rel=1e-2)
+    for n in before:
+        if n.startswith("spk_head."):
+            close(after[n], after_reverse[n], scale_of([before[n]]), 1e-5)
+        elif n.startswith("emo_head.") or (
+                adversary == "snp" and n.startswith("ssl.")):
+            assert torch.equal(after[n], before[n]), n
+
+
+def test_confusion_with_absolute_grl_is_refused(setup):
+    hparams, _, _ = setup
+    with pytest.raises(Exception, match="adversary_objective"):
+        hp = dict(hparams, adversary="grl", adversary_scale="absolute",
+                  adversary_objective="confusion",
+                  modules=copy.deepcopy(hparams["modules"]))
+        SpeakerAdversarialBrain(modules=hp["modules"], hparams=hp,
+                                run_opts={"device": "cpu"})
+
+
+def test_spknorm_keeps_a_training_speakers_statistics_in_evaluation(setup):
+    """A training speaker met in evaluation keeps its (emotion-balanced)
+    training statistics; a speaker never trained on gets its evaluated
+    audio's own statistics (the transductive step)."""
+    _, batch, other = setup
+    brain = make_brain(setup, "spknorm")
+    brain.fit_batch(batch)
+    trained = dict(zip(batch.spk_id,
+                       batch.spk_encoded.data.squeeze(1).tolist()))
+    brain.hparams.spk_encoder = type("Enc", (), {"lab2ind": trained})()
+    norm = brain.modules.spk_norm
+    assert norm.n_emotions > 1
+    brain._speaker_stats_pass([batch, other])
+    for spk, idx in trained.items():
+        assert torch.equal(norm.eval_stats[spk][0],
+                           norm.speaker_stats(idx)[0]), spk
+    new = sorted(set(other.spk_id) - set(trained))
+    for spk in new:  # statistics from the evaluated audio itself
+        assert not torch.equal(norm.eval_stats[spk][0],
+                               norm.speaker_stats(0)[0])

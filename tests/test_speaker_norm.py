@@ -43,3 +43,27 @@ def test_speaker_stats_groups_rows_by_speaker():
     assert torch.allclose(stats["b"][0], torch.tensor([15.0, 20.0]))
     assert torch.allclose(stats["b"][1], torch.tensor([5.0, 10.0]),
                           atol=1e-4)
+
+
+def test_balanced_statistics_do_not_take_a_favourite_emotion_for_the_voice():
+    """With ``n_emotions``, a speaker who says emotion 0 nine times out of
+    ten gets the mean of its two emotions' means (what an unbiased
+    speaker with the same voice gets), not the favourite's."""
+    torch.manual_seed(0)
+    plain = SpeakerNorm(2, n_speakers=2, momentum=1.0)
+    balanced = SpeakerNorm(2, n_speakers=2, momentum=1.0, n_emotions=2)
+    voice = torch.tensor([3.0, -1.0])
+    emotion = torch.tensor([[2.0, 0.0], [-2.0, 0.0]])
+    emo = torch.tensor([0] * 9 + [1])
+    x = (voice + emotion[emo]).unsqueeze(1)
+    spk = torch.zeros(10, dtype=torch.long)
+    plain(x, speaker_index=spk)
+    out = balanced(x, speaker_index=spk, emotion_index=emo)
+    assert torch.allclose(balanced.speaker_stats(0)[0], voice)
+    assert not torch.allclose(plain.mean[0], voice, atol=1.0)
+    # The emotions come out symmetric around 0 in the normalised space.
+    assert torch.allclose(out[0, 0, 0], -out[9, 0, 0])
+    assert balanced.count.view(2, 2)[0].tolist() == [9.0, 1.0]
+    assert balanced.count.view(2, 2)[1].tolist() == [0.0, 0.0]
+    with pytest.raises(ValueError, match="emotion_index"):
+        balanced(x, speaker_index=spk)

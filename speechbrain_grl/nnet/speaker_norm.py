@@ -15,8 +15,13 @@ normalisation?
   *transductive* step: a deployment needs several utterances of a new
   speaker before it can classify one, and the stock ``EncoderClassifier``
   cannot do it, so models trained with it are not exported.
-- Where speakers carry an emotion shortcut, a speaker's mean holds their
-  favourite emotion too, and subtracting it removes emotion as well.
+- Where speakers carry an emotion shortcut, a speaker's plain mean holds
+  their favourite emotion too, and subtracting it removes emotion as
+  well. With ``n_emotions`` > 1 the training statistics are kept per
+  (speaker, emotion) cell and a speaker's statistics are the average over
+  the emotions they said, each emotion weighing the same: a voice's
+  statistics, not its favourite emotion's. A training speaker met again
+  in evaluation keeps those statistics.
 """
 
 import torch
@@ -70,6 +75,10 @@ class SpeakerNorm(torch.nn.Module):
         Weight of each batch in a training speaker's running statistics.
     eps : float
         Added to the variance.
+    n_emotions : int
+        With more than 1, training statistics per (speaker, emotion) cell,
+        averaged over the speaker's emotions with equal weights (forward
+        then needs ``emotion_index`` in training).
 
     Example
     -------
@@ -85,16 +94,47 @@ class SpeakerNorm(torch.nn.Module):
     ...                                   ["new", "new"]))
     >>> norm(torch.tensor([[[2.0, 4.0]]]), speaker_ids=["new"]).squeeze()
     tensor([1.0000, 1.0000])
+
+    Balanced over emotions: speaker 0 says emotion 0 three times and
+    emotion 1 once; its mean is the average of the two emotions' means.
+
+    >>> norm = SpeakerNorm(1, n_speakers=1, momentum=1.0, n_emotions=2)
+    >>> x = torch.tensor([[[0.0]], [[0.0]], [[0.0]], [[4.0]]])
+    >>> y = norm(x, speaker_index=torch.tensor([0, 0, 0, 0]),
+    ...          emotion_index=torch.tensor([0, 0, 0, 1]))
+    >>> norm.speaker_stats(0)[0]
+    tensor([2.])
     """
 
-    def __init__(self, input_size, n_speakers, momentum=0.1, eps=1e-5):
+    def __init__(self, input_size, n_speakers, momentum=0.1, eps=1e-5,
+                 n_emotions=1):
         super().__init__()
         self.momentum = momentum
         self.eps = eps
-        self.register_buffer("mean", torch.zeros(n_speakers, input_size))
-        self.register_buffer("sq_mean", torch.ones(n_speakers, input_size))
-        self.register_buffer("count", torch.zeros(n_speakers))
+        self.n_emotions = max(1, int(n_emotions))
+        cells = n_speakers * self.n_emotions
+        self.register_buffer("mean", torch.zeros(cells, input_size))
+        self.register_buffer("sq_mean", torch.ones(cells, input_size))
+        self.register_buffer("count", torch.zeros(cells))
         self.eval_stats = {}
+
+    def speaker_stats(self, index):
+        """Training statistics ``(mean, std)`` of speakers ``index`` (an
+        int or ``[batch]`` tensor): their cells' running statistics, each
+        emotion they said weighing the same."""
+        index = torch.as_tensor(index, device=self.mean.device)
+        shape = index.shape
+        index = index.reshape(-1)
+        dim = self.mean.shape[-1]
+        e = self.n_emotions
+        mean = self.mean.view(-1, e, dim)[index]
+        sq = self.sq_mean.view(-1, e, dim)[index]
+        seen = (self.count.view(-1, e)[index] > 0).to(mean.dtype)
+        weight = seen / seen.sum(-1, keepdim=True).clamp_min(1)
+        mean = (weight[..., None] * mean).sum(1)
+        sq = (weight[..., None] * sq).sum(1)
+        std = torch.sqrt((sq - mean**2).clamp_min(0) + self.eps)
+        return mean.reshape(shape + (dim,)), std.reshape(shape + (dim,))
 
     def set_eval_stats(self, stats):
         """Statistics of the speakers to evaluate, ``{speaker: (mean,
@@ -119,21 +159,28 @@ class SpeakerNorm(torch.nn.Module):
             self.sq_mean[seen] = (1 - w) * self.sq_mean[seen] + w * sq
             self.count += n
 
-    def forward(self, x, speaker_index=None, speaker_ids=None):
+    def forward(self, x, speaker_index=None, speaker_ids=None,
+                emotion_index=None):
         """``x`` (``[batch, *, input_size]``) standardised per speaker.
 
         In training, ``speaker_index`` (``[batch]``, training speakers)
-        updates and uses the running statistics; in evaluation,
-        ``speaker_ids`` (strings) look up :meth:`set_eval_stats`.
+        and, with ``n_emotions`` > 1, ``emotion_index`` update and use the
+        running statistics; in evaluation, ``speaker_ids`` (strings) look
+        up :meth:`set_eval_stats`.
         """
         shape = x.shape
         flat = x.reshape(shape[0], -1, shape[-1]).mean(1)
         if self.training:
             index = speaker_index.reshape(-1).to(self.mean.device)
-            self._update(flat.detach().float(), index)
-            mean = self.mean[index]
-            std = torch.sqrt((self.sq_mean[index] - mean**2).clamp_min(0)
-                             + self.eps)
+            cell = index
+            if self.n_emotions > 1:
+                if emotion_index is None:
+                    raise ValueError("SpeakerNorm(n_emotions > 1) needs "
+                                     "emotion_index in training")
+                cell = index * self.n_emotions + emotion_index.reshape(
+                    -1).to(self.mean.device)
+            self._update(flat.detach().float(), cell)
+            mean, std = self.speaker_stats(index)
         else:
             missing = [s for s in speaker_ids if s not in self.eval_stats]
             if missing:

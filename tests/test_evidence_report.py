@@ -1,0 +1,73 @@
+"""benchmarks/evidence.py pairs runs by seed, against ``none`` and, with
+``--also_against``, against a second mode; finished runs are never rerun.
+
+The runs are fabricated (finished run folders with their metrics), so
+nothing trains here; the benchmark itself runs the recipe.
+"""
+
+import json
+import math
+import sys
+
+import pytest
+from conftest import REPO
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+import evidence  # noqa: E402
+
+UA = {"none": [70.0, 80.0, 75.0], "spknorm": [72.0, 79.0, 80.0],
+      "tap:speaker_norm=True": [80.0, 85.0, 84.0]}
+
+
+def fake_run(workdir, bias, mode, seed, ua):
+    folder = evidence.run_folder(workdir, bias, mode, seed)
+    folder.mkdir(parents=True)
+    probe = {"balanced_accuracy": 50.0, "chance": 12.5,
+             "given_emotion": {"balanced_accuracy": 60.0 - ua / 10,
+                               "chance": 20.0}}
+    (folder / "test_metrics.json").write_text(json.dumps(
+        {"UA": ua, "speaker_probe": probe}))
+    (folder / "train_log.txt").write_text(
+        f"epoch: 1 - valid UA: {ua - 5:.2f}, valid macro_F1: 1\n"
+        f"epoch: 2 - valid UA: {ua - 1:.2f}, valid macro_F1: 1\n")
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    for mode, uas in UA.items():
+        for seed, ua in enumerate(uas, 1):
+            fake_run(tmp_path, 0.9, mode, seed, ua)
+    return tmp_path
+
+
+def test_pairs_by_seed_against_none_and_a_second_mode(workdir, tmp_path,
+                                                      monkeypatch):
+    ran = []
+    monkeypatch.setattr(evidence, "command",
+                        lambda *a: ran.append(a) or ["false"])
+    out = tmp_path / "out"
+    evidence.main(["--biases", "0.9", "--seeds", "1,2,3", "--workdir",
+                   str(workdir), "--out", str(out), "--modes",
+                   "tap:speaker_norm=True", "--also_against", "spknorm"])
+    assert ran == []  # every run had finished: nothing retrained
+    data = json.loads((out / "evidence.json").read_text())["0.9"]
+    assert list(data) == ["none", "spknorm", "tap:speaker_norm=True"]
+    tap = data["tap:speaker_norm=True"]
+    assert tap["delta_UA"] == [10.0, 5.0, 9.0]  # seed by seed vs none
+    assert tap["delta_UA_ref"] == [8.0, 6.0, 4.0]  # vs spknorm
+    assert tap["delta_UA_ref_mean"] == pytest.approx(6.0)
+    lo, hi = tap["delta_UA_ref_ci95"]
+    # t interval, 2 degrees of freedom: 6 ± 4.303 * 2 / sqrt(3)
+    assert (lo, hi) == pytest.approx((6 - 4.969, 6 + 4.969), abs=1e-3)
+    assert "delta_UA_ref_mean" not in data["spknorm"]
+    assert tap["valid_UA_mean"] == pytest.approx(
+        sum(UA["tap:speaker_norm=True"]) / 3 - 1)
+    # Probe drop on the given-emotion gap: 1 - gap(mode) / gap(none).
+    gap = {m: sum(40.0 - u / 10 for u in UA[m]) / 3 for m in UA}
+    assert tap["probe_rel_drop"] == pytest.approx(
+        1 - gap["tap:speaker_norm=True"] / gap["none"])
+    text = (out / "evidence.md").read_text()
+    assert "ΔUA vs spknorm [95% CI]" in text
+    assert "| tap:speaker_norm=True | 82.0 | 83.0 | +8.0 |" in text
+    assert "+6.0 [+1.0, +11.0] |" in text
+    assert not math.isnan(tap["probe_mean"])
