@@ -385,16 +385,7 @@ class SpeakerAdversarialBrain(sb.Brain):
         (the unwrapped one, outside DDP's bookkeeping).
         """
         head = module if module is not None else self.modules.spk_head
-        if self.hparams.adversary_input == (
-                "emotion"):
-            # The speaker head reads the emotion posterior (log-probs)
-            # computed from the embedding (an equalised-odds adversary).
-            emb = self.hparams.log_softmax(self.modules.emo_head(emb))
-        if isinstance(unwrap(head), SpeakerHead):
-            logits = head(emb, emotion)
-        else:  # a plain module (older yaml files)
-            logits = head(emb)
-        return self.hparams.log_softmax(logits).squeeze(1)
+        return self.speaker_logp_from(head, self._head_input(emb), emotion)
 
     # -- forward and losses ------------------------------------------------
     def compute_forward(self, batch, stage):
@@ -502,7 +493,9 @@ class SpeakerAdversarialBrain(sb.Brain):
 
     def _head_input(self, emb):
         """What the speaker head reads: the embedding, or the emotion
-        log-probabilities (``adversary_input: emotion``)."""
+        log-probabilities (``adversary_input: emotion``: the emotion
+        posterior computed from the embedding, an equalised-odds
+        adversary)."""
         if self.hparams.adversary_input == "emotion":
             return self.hparams.log_softmax(self.modules.emo_head(emb))
         return emb
@@ -533,10 +526,8 @@ class SpeakerAdversarialBrain(sb.Brain):
         # Running statistics: copies, so that this pass updates nothing.
         frozen.update({n: t.clone() for n, t in head.named_buffers()})
         x = self._head_input(emb)
-        if isinstance(head, SpeakerHead):
-            logits = torch.func.functional_call(head, frozen, (x, emo))
-        else:
-            logits = torch.func.functional_call(head, frozen, (x,))
+        args = (x, emo) if isinstance(head, SpeakerHead) else (x,)
+        logits = torch.func.functional_call(head, frozen, args)
         logp = self.hparams.log_softmax(logits).squeeze(1)
         allowed = torch.ones_like(logp)
         weights = getattr(self, "_cell_weight", None)
@@ -620,11 +611,8 @@ class SpeakerAdversarialBrain(sb.Brain):
         params = [p for p in head.parameters() if p.requires_grad]
         distributed = torch.distributed.is_available() and (
             torch.distributed.is_initialized())
-        emb = emb.float()
-        if self.hparams.adversary_input == (
-                "emotion"):
-            with torch.no_grad():
-                emb = self.hparams.log_softmax(self.modules.emo_head(emb))
+        with torch.no_grad():
+            emb = self._head_input(emb.float())
         for _ in range(steps):
             opt.zero_grad(set_to_none=True)
             loss = self._speaker_nll(self.speaker_logp_from(head, emb, emo),
@@ -642,9 +630,9 @@ class SpeakerAdversarialBrain(sb.Brain):
     def speaker_logp_from(self, head, x, emotion):
         """Speaker log-probabilities of the speaker head's own input
         ``x`` (no emotion transform), ``[batch, n_speakers]``."""
-        if isinstance(head, SpeakerHead):
+        if isinstance(unwrap(head), SpeakerHead):
             logits = head(x, emotion)
-        else:
+        else:  # a plain module (older yaml files)
             logits = head(x)
         return self.hparams.log_softmax(logits).squeeze(1)
 
