@@ -955,14 +955,10 @@ class SpeakerAdversarialBrain(sb.Brain):
         norm = unwrap(self.modules.spk_norm)
         known = getattr(self.hparams.spk_encoder, "lab2ind", {})
         for spk in stats:
-            if spk in known and known[spk] < len(norm.count) // max(
-                    1, norm.n_emotions):
-                idx = known[spk]
-                cells = norm.count.view(-1, norm.n_emotions)[idx]
-                if bool((cells > 0).any()):
-                    mean, std = norm.speaker_stats(idx)
-                    stats[spk] = (mean, std)
-        self.modules.spk_norm.set_eval_stats(stats)
+            trained = norm.trained_stats(known[spk]) if spk in known else None
+            if trained is not None:
+                stats[spk] = trained
+        norm.set_eval_stats(stats)
 
     def _stage_metrics(self):
         """Emotion metrics (categorical), dimensional metrics

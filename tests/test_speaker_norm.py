@@ -67,3 +67,13 @@ def test_balanced_statistics_do_not_take_a_favourite_emotion_for_the_voice():
     assert balanced.count.view(2, 2)[1].tolist() == [0.0, 0.0]
     with pytest.raises(ValueError, match="emotion_index"):
         balanced(x, speaker_index=spk)
+
+
+def test_trained_stats_only_for_speakers_trained_on():
+    norm = SpeakerNorm(1, n_speakers=2, momentum=1.0, n_emotions=2)
+    norm(torch.tensor([[[1.0]], [[3.0]]]),
+         speaker_index=torch.tensor([0, 0]),
+         emotion_index=torch.tensor([0, 1]))
+    assert torch.equal(norm.trained_stats(0)[0], torch.tensor([2.0]))
+    assert norm.trained_stats(1) is None  # never in a training batch
+    assert norm.trained_stats(2) is None and norm.trained_stats(-1) is None

@@ -111,12 +111,22 @@ class SpeakerNorm(torch.nn.Module):
         super().__init__()
         self.momentum = momentum
         self.eps = eps
+        self.n_speakers = int(n_speakers)
         self.n_emotions = max(1, int(n_emotions))
-        cells = n_speakers * self.n_emotions
+        cells = self.n_speakers * self.n_emotions
         self.register_buffer("mean", torch.zeros(cells, input_size))
         self.register_buffer("sq_mean", torch.ones(cells, input_size))
         self.register_buffer("count", torch.zeros(cells))
         self.eval_stats = {}
+
+    def trained_stats(self, index):
+        """:meth:`speaker_stats` of training speaker ``index`` (an int),
+        or None if it is out of range or was never trained on."""
+        if not 0 <= index < self.n_speakers:
+            return None
+        if not bool((self.count.view(-1, self.n_emotions)[index] > 0).any()):
+            return None
+        return self.speaker_stats(index)
 
     def speaker_stats(self, index):
         """Training statistics ``(mean, std)`` of speakers ``index`` (an
