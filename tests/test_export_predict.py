@@ -119,10 +119,12 @@ def test_export_bad_source(tmp_path):
         res.stderr)
 
 
-def test_stock_classifier_equals_recipe(exported, demo_assets, tmp_path):
-    run, model = exported
+def run_stock_script(text, run, model, demo_assets, tmp_path):
+    """Runs ``text`` (a script using only SpeechBrain's stock class) on the
+    exported ``model`` from another folder, without the plugin on the
+    path; returns its last JSON line and the recipe's test predictions."""
     script = tmp_path / "stock.py"
-    script.write_text(STOCK_SCRIPT)
+    script.write_text(text)
     env = {k: v for k, v in recipe_env().items() if k != "PYTHONPATH"}
     cwd = tmp_path / "elsewhere"
     cwd.mkdir()
@@ -135,6 +137,13 @@ def test_stock_classifier_equals_recipe(exported, demo_assets, tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     out = json.loads(res.stdout.strip().splitlines()[-1])
     ref = json.loads((run / "test_predictions.json").read_text())
+    return out, ref
+
+
+def test_stock_classifier_equals_recipe(exported, demo_assets, tmp_path):
+    run, model = exported
+    out, ref = run_stock_script(STOCK_SCRIPT, run, model, demo_assets,
+                                tmp_path)
     assert out["n"] == len(ref["log_probs"]) > 0
     assert out["max_diff"] <= 1e-4, out["max_diff"]
     assert out["moved_diff"] <= 1e-4
@@ -389,20 +398,8 @@ def test_stock_regressor_equals_recipe(exported_dimensional, demo_assets,
     """The stock class's regressor gives the recipe's test "vad" (one
     file at a time, as the recipe's test pass), without the plugin."""
     run, model = exported_dimensional
-    script = tmp_path / "stock_vad.py"
-    script.write_text(STOCK_VAD_SCRIPT)
-    env = {k: v for k, v in recipe_env().items() if k != "PYTHONPATH"}
-    cwd = tmp_path / "elsewhere"
-    cwd.mkdir()
-    data_root = demo_assets / "corpus" / "IEMOCAP_full_release"
-    res = subprocess.run(
-        [sys.executable, str(script), str(model), str(run), str(data_root),
-         str(tmp_path)],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
-    )
-    assert res.returncode == 0, res.stderr[-3000:]
-    out = json.loads(res.stdout.strip().splitlines()[-1])
-    ref = json.loads((run / "test_predictions.json").read_text())
+    out, ref = run_stock_script(STOCK_VAD_SCRIPT, run, model, demo_assets,
+                                tmp_path)
     assert out["n"] == len(ref["vad"]) == len(ref["log_probs"]) > 0
     assert out["max_diff"] <= 1e-4, out["max_diff"]
     assert out["shape"] == [1, 1, 3] and out["batch_shape"] == [6, 1, 3]
