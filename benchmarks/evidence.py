@@ -27,7 +27,7 @@ uniform ``DummyClassifier``), reported beside it.
 
 Usage::
 
-    python benchmarks/evidence.py                  # 5 seeds, ~35 min
+    python benchmarks/evidence.py                  # 5 seeds, ~25 min
     python benchmarks/evidence.py --quick          # 1 seed, 2 epochs
     python benchmarks/evidence.py --workdir W -- --lambda_max=0.3
     python benchmarks/evidence.py --name evidence_norm --also_against \
