@@ -160,6 +160,26 @@ def run_all(args, jobs):
                              f"\n{tail}")
 
 
+def mode_list(text):
+    """The comma-separated modes, ``none`` (the pairing's base) first."""
+    modes = [m for m in text.split(",") if m]
+    if "none" not in modes:
+        modes.insert(0, "none")
+    return modes
+
+
+def write_report(out, name, data, markdown):
+    """Writes ``<name>.json`` and ``<name>.md`` under ``out``, each
+    atomically (a temporary file, then a rename)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for fname, body in ((f"{name}.json", json.dumps(data, indent=2)),
+                        (f"{name}.md", markdown)):
+        tmp = out / f".{fname}.tmp"
+        tmp.write_text(body, encoding="utf-8")
+        os.replace(tmp, out / fname)
+
+
 def t_interval(values, level=0.95):
     """Mean and two-sided t confidence interval of a sample."""
     from scipy import stats
@@ -300,9 +320,7 @@ def main(argv=None):
     args = parse_args(argv)
     start = time.perf_counter()
     biases = [float(b) for b in args.biases.split(",")]
-    modes = [m for m in args.modes.split(",") if m]
-    if "none" not in modes:
-        modes.insert(0, "none")
+    modes = mode_list(args.modes)
     if args.also_against and args.also_against not in modes:
         modes.insert(1, args.also_against)
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -313,14 +331,8 @@ def main(argv=None):
             "machine": common.machine(), "overrides": args.overrides,
             "hparams": Path(args.hparams).name,
             "also_against": args.also_against}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(dict(evidence, meta=meta), indent=2)
-    for name, body in ((f"{args.name}.json", text),
-                       (f"{args.name}.md", table(evidence, meta))):
-        tmp = out / f".{name}.tmp"
-        tmp.write_text(body, encoding="utf-8")
-        os.replace(tmp, out / name)
+    write_report(args.out, args.name, dict(evidence, meta=meta),
+                 table(evidence, meta))
     print(table(evidence, meta))
 
 

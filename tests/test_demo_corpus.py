@@ -1,6 +1,7 @@
 """Tests for the synthetic IEMOCAP-layout corpus generator."""
 
 import collections
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -131,3 +132,31 @@ def test_emotion_strength_scales_the_cue(tmp_path):
                                            emotion_strength=0.0))
     assert full["ang"] / full["sad"] > 3
     assert 0.7 < flat["ang"] / flat["sad"] < 1.4
+
+
+def test_corpus_seed_gives_an_independent_shortcut_corpus(tmp_path):
+    """``demo_corpus_seed`` (the recipe's knob) draws another corpus of
+    the same structure in its own cached folder: other favourites (the
+    measured majority emotions follow ``favourites(..., seed)``), other
+    audio, and the seed-0 corpus is left as it was."""
+    from speechbrain_grl.dataio.iemocap import scan_corpus
+    from speechbrain_grl.testing.demo import demo_corpus
+    from speechbrain_grl.testing.demo_corpus import favourites
+
+    def majority(root):
+        entries, _ = scan_corpus(Path(root))
+        counts = collections.defaultdict(collections.Counter)
+        for e in entries.values():
+            counts[e["spk_id"]][e["emo"]] += 1
+        return {spk: c.most_common(1)[0][0] for spk, c in counts.items()
+                if not spk.startswith("Ses05")}
+
+    base = demo_corpus(tmp_path / "c", 40, speaker_bias=0.9)
+    other = demo_corpus(tmp_path / "c", 40, seed=1, speaker_bias=0.9)
+    assert Path(base).parent != Path(other).parent
+    assert majority(base) == favourites(5, [5], 0)
+    assert majority(other) == favourites(5, [5], 1)
+    assert majority(other) != majority(base)
+    wav = "Session1/sentences/wav/Ses01F_impro01/Ses01F_impro01_F000.wav"
+    assert (Path(base) / wav).read_bytes() != (Path(other) / wav).read_bytes()
+    assert demo_corpus(tmp_path / "c", 40, speaker_bias=0.9) == base

@@ -71,3 +71,46 @@ def test_pairs_by_seed_against_none_and_a_second_mode(workdir, tmp_path,
     assert "| tap:speaker_norm=True | 82.0 | 83.0 | +8.0 |" in text
     assert "+6.0 [+1.0, +11.0] |" in text
     assert not math.isnan(tap["probe_mean"])
+
+
+def test_corpora_report_pools_per_corpus_means_over_corpora(tmp_path,
+                                                            monkeypatch):
+    """evidence_corpora.py runs evidence.py's experiment per corpus seed
+    (``--demo_corpus_seed``, in ``corpus_<c>/``), pairs by seed within a
+    corpus, and pools the per-corpus mean ΔUA over corpora (t interval
+    over corpora, counts of corpora whose seed interval excludes 0)."""
+    import evidence_corpora
+
+    # Corpus 0: tap +10, +5, +9 (above 0); corpus 1: tap -1, -2, -3.
+    shifts = {0: [10.0, 5.0, 9.0], 1: [-1.0, -2.0, -3.0]}
+    for corpus, deltas in shifts.items():
+        root = tmp_path / "runs" / f"corpus_{corpus}"
+        for seed, delta in enumerate(deltas, 1):
+            base = 60.0 + 10 * corpus + seed
+            fake_run(root, 0.9, "none", seed, base)
+            fake_run(root, 0.9, "tap", seed, base + delta)
+    commands = []
+    monkeypatch.setattr(evidence, "command",
+                        lambda *a: commands.append(a) or ["false"])
+    out = tmp_path / "out"
+    evidence_corpora.main(["--corpora", "0,1", "--seeds", "1,2,3",
+                           "--modes", "tap", "--workdir",
+                           str(tmp_path / "runs"), "--out", str(out)])
+    assert commands == []  # every run had finished
+    args = evidence_corpora.corpus_args(
+        evidence_corpora.parse_args(["--workdir", "W", "--", "--x=1"]), 3)
+    assert args.workdir.endswith("corpus_3")
+    assert args.overrides == ["--x=1", "--demo_corpus_seed=3"]
+    report = json.loads((out / "evidence_corpora.json").read_text())
+    assert report["per_corpus"]["0"]["tap"]["delta_UA"] == [10.0, 5.0, 9.0]
+    tap = report["over_corpora"]["tap"]
+    assert tap["delta_UA_by_corpus"] == pytest.approx([8.0, -2.0])
+    assert tap["delta_UA_mean"] == pytest.approx(3.0)
+    # t interval over 2 corpora, 1 degree of freedom: 3 ± 12.706 * 5.
+    lo, hi = tap["delta_UA_ci95_over_corpora"]
+    assert (lo, hi) == pytest.approx((3 - 63.53, 3 + 63.53), abs=1e-2)
+    # corpus 1: -2 ± 2.48 includes 0; corpus 0: 8 ± 6.57 does not
+    assert (tap["corpora_above_0"], tap["corpora_below_0"]) == (1, 0)
+    text = (out / "evidence_corpora.md").read_text()
+    assert "| tap | +3.0 |" in text
+    assert "| 1 | 72.0 | -2.0 [-4.5, +0.5]" in text

@@ -23,7 +23,10 @@ def demo_corpus(folder, utts_per_speaker=40, seed=0, speaker_bias=0.0,
 
     Each shortcut setting (``speaker_bias``, ``emotion_strength``,
     ``unbiased_sessions``) other than the default gets its own cached
-    folder beside ``folder`` (``<folder>_b0.9_e1_u5``), so switching
+    folder beside ``folder`` (``<folder>_b0.9_e1_u5``), and so does each
+    corpus ``seed`` other than 0 (``<folder>_b0.9_e1_u5_s1``: other
+    favourite emotions and other draws of every utterance, formant set and
+    channel, around the same per-session pitch layout), so switching
     settings never regenerates.
 
     Example
@@ -34,12 +37,18 @@ def demo_corpus(folder, utts_per_speaker=40, seed=0, speaker_bias=0.0,
     >>> biased = demo_corpus(getfixture("tmp_path") / "c", 4, speaker_bias=0.9)
     >>> Path(biased).parent.name
     'c_b0.9_e1_u5'
+    >>> other = demo_corpus(getfixture("tmp_path") / "c", 4, seed=1,
+    ...                     speaker_bias=0.9)
+    >>> Path(other).parent.name
+    'c_b0.9_e1_u5_s1'
     """
     unbiased = sorted(int(s) for s in unbiased_sessions)
-    if float(speaker_bias) > 0 or float(emotion_strength) != 1.0:
+    if (float(speaker_bias) > 0 or float(emotion_strength) != 1.0
+            or int(seed) != 0):
         folder = Path(f"{Path(folder)}_b{float(speaker_bias):g}"
                       f"_e{float(emotion_strength):g}_u"
-                      + "-".join(map(str, unbiased)))
+                      + "-".join(map(str, unbiased))
+                      + (f"_s{int(seed)}" if int(seed) != 0 else ""))
     run_on_main(
         make_demo_corpus,
         kwargs={"folder": folder, "utts_per_speaker": utts_per_speaker,
