@@ -111,6 +111,15 @@ def test_corpora_report_pools_per_corpus_means_over_corpora(tmp_path,
     assert (lo, hi) == pytest.approx((3 - 63.53, 3 + 63.53), abs=1e-2)
     # corpus 1: -2 ± 2.48 includes 0; corpus 0: 8 ± 6.57 does not
     assert (tap["corpora_above_0"], tap["corpora_below_0"]) == (1, 0)
+    # Picked by validation (fabricated valid UA = test UA - 1): tap where
+    # it validates better (corpus 0), none where it does not (corpus 1).
+    picked = report["picked_by_validation"]
+    assert picked["per_corpus"]["0"]["picks"] == ["tap"] * 3
+    assert picked["per_corpus"]["0"]["delta_UA"] == [10.0, 5.0, 9.0]
+    assert picked["per_corpus"]["1"]["picks"] == ["none"] * 3
+    assert picked["per_corpus"]["1"]["delta_UA"] == [0.0, 0.0, 0.0]
+    assert picked["over_corpora"]["delta_UA_mean"] == pytest.approx(4.0)
     text = (out / "evidence_corpora.md").read_text()
+    assert "| 1 | +0.0 | [+0.0, +0.0] | none, none, none |" in text
     assert "| tap | +3.0 |" in text
     assert "| 1 | 72.0 | -2.0 [-4.5, +0.5]" in text
