@@ -132,10 +132,12 @@ def table(per_corpus, pooled, meta, picked=None):
     lines = [
         "# Evidence over independent shortcut corpora",
         "",
-        f"`python benchmarks/evidence_corpora.py` "
-        f"({meta['wall_s'] / 60:.0f} min this time, on "
-        f"{meta['machine']['cores']} cores, {meta['machine']['cpu']}; "
-        "finished runs are reused). The demo recipe at its defaults on "
+        f"`python benchmarks/evidence_corpora.py` (this invocation "
+        f"{meta['wall_s'] / 60:.0f} min on "
+        f"{meta['machine']['cores']} cores, {meta['machine']['cpu']}, "
+        "reusing every finished run; a corpus from scratch trains "
+        f"{len(meta.get('modes', [])) or 'its'} modes × "
+        f"{meta['seeds']} seeds). The demo recipe at its defaults on "
         f"{len(corpora)} shortcut demo corpora of the same structure "
         f"(`--demo_corpus_seed`; 0 is `evidence.md`'s corpus), bias "
         f"{meta['bias']}, {meta['seeds']} paired seeds each. ΔUA is "
@@ -207,7 +209,7 @@ def main(argv=None):
     meta = {"wall_s": time.perf_counter() - start,
             "machine": common.machine(), "overrides": args.overrides,
             "hparams": Path(args.hparams).name, "bias": args.bias,
-            "seeds": len(seeds), "corpora": corpora}
+            "seeds": len(seeds), "corpora": corpora, "modes": modes}
     report = {"over_corpora": pooled, "per_corpus": per_corpus,
               "picked_by_validation": picked, "meta": meta}
     text = table(per_corpus, pooled, meta, picked)
