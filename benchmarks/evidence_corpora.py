@@ -27,7 +27,7 @@ from ``evidence.py --workdir W -- --demo_corpus_seed=c`` can be reused.
 
 Usage::
 
-    python benchmarks/evidence_corpora.py                # 5 corpora
+    python benchmarks/evidence_corpora.py                # 7 corpora
     python benchmarks/evidence_corpora.py --corpora 0,1 --seeds 1,2,3
 
 Writes ``benchmarks/evidence_corpora.json`` and ``.md`` (or ``--out``).
@@ -50,7 +50,7 @@ MODES = ("none", "grl", "tap", "spknorm", "tap:speaker_norm=True")
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--corpora", default="0,1,2,3,4",
+    parser.add_argument("--corpora", default="0,1,2,3,4,5,6",
                         help="demo corpus seeds (0: the default demo)")
     parser.add_argument("--bias", type=float, default=0.9)
     parser.add_argument("--modes", default=",".join(MODES))
