@@ -229,6 +229,7 @@ def summarise(args, biases, modes, seeds):
             valid = [best_valid_ua(run_folder(args.workdir, bias, mode, s))
                      for s in seeds]
             entry = {"UA_mean": sum(ua) / len(ua), "UA": ua,
+                     "valid_UA": valid,
                      "valid_UA_mean": sum(valid) / len(valid),
                      "probe_mean": sum(p[0] for p in probes) / len(probes),
                      "probe_chance": sum(p[1] for p in probes) / len(probes),

@@ -85,7 +85,6 @@ def pool(per_corpus, modes):
         entries = [res[mode] for res in per_corpus.values()]
         means = [e["delta_UA_mean"] for e in entries]
         mean, ci = evidence.t_interval(means)
-        ci = [float(v) for v in ci]
         drops = [e["probe_rel_drop"] for e in entries]
         out[mode] = {
             "delta_UA_by_corpus": means,
@@ -101,22 +100,19 @@ def pool(per_corpus, modes):
     return out
 
 
-def picked_by_validation(sub, bias, modes, seeds):
+def picked_by_validation(res, modes):
     """Per seed, the mode with the best validation UA (ties: the earlier
-    in ``modes``) and its test UA minus ``none``'s."""
+    in ``modes``) and its test UA minus ``none``'s; ``res`` is one
+    corpus's ``evidence.summarise`` entry (per-seed lists)."""
     picks, deltas = [], []
-    for seed in seeds:
-        folders = {m: evidence.run_folder(sub.workdir, bias, m, seed)
-                   for m in modes}
-        valid = {m: evidence.best_valid_ua(f) for m, f in folders.items()}
-        best = max(modes, key=lambda m: (valid[m], -modes.index(m)))
-        test = {m: evidence.finished(folders[m])["UA"] for m in (best,
-                                                                "none")}
+    for i in range(len(res["none"]["UA"])):
+        best = max(modes, key=lambda m: (res[m]["valid_UA"][i],
+                                         -modes.index(m)))
         picks.append(best)
-        deltas.append(test[best] - test["none"])
+        deltas.append(res[best]["UA"][i] - res["none"]["UA"][i])
     mean, ci = evidence.t_interval(deltas)
     return {"picks": picks, "delta_UA": deltas, "delta_UA_mean": mean,
-            "delta_UA_ci95": [float(v) for v in ci]}
+            "delta_UA_ci95": ci}
 
 
 def _ci(interval):
@@ -198,14 +194,14 @@ def main(argv=None):
                                for m in modes])
         res = evidence.summarise(sub, [args.bias], modes, seeds)
         per_corpus[str(corpus)] = res[str(args.bias)]
-        picked[str(corpus)] = picked_by_validation(sub, args.bias, modes,
-                                                   seeds)
+        picked[str(corpus)] = picked_by_validation(per_corpus[str(corpus)],
+                                                   modes)
     pooled = pool(per_corpus, modes)
     means = [p["delta_UA_mean"] for p in picked.values()]
     mean, ci = evidence.t_interval(means)
     picked = {"per_corpus": picked, "over_corpora": {
         "delta_UA_mean": mean,
-        "delta_UA_ci95_over_corpora": [float(v) for v in ci]}}
+        "delta_UA_ci95_over_corpora": ci}}
     meta = {"wall_s": time.perf_counter() - start,
             "machine": common.machine(), "overrides": args.overrides,
             "hparams": Path(args.hparams).name, "bias": args.bias,
