@@ -103,6 +103,7 @@ BRAIN_HPARAMS = {
     "regression_weight": 1.0,
     "select_on": None,
     "speaker_norm": False,
+    "spk_norm_valid_balanced": False,
     "log_softmax": REQUIRED,
     # Optimisation.
     "ssl_opt_class": REQUIRED,
@@ -920,10 +921,10 @@ class SpeakerAdversarialBrain(sb.Brain):
                        "vad": [], "vad_true": []}
         self._skipped = []
         if self.speaker_norm and stage != sb.Stage.TRAIN:
-            self._speaker_stats_pass(self._loaders.get(stage))
+            self._speaker_stats_pass(self._loaders.get(stage), stage)
 
     @torch.no_grad()
-    def _speaker_stats_pass(self, loader):
+    def _speaker_stats_pass(self, loader, stage=None):
         """Per-speaker statistics of the set about to be evaluated, from
         its own (unlabelled) audio: the transductive step of spknorm."""
         if loader is None:
@@ -932,7 +933,9 @@ class SpeakerAdversarialBrain(sb.Brain):
         flags = [m.training for m in mods]
         for m in mods:
             m.eval()
-        feats, speakers = [], []
+        feats, speakers, emotions = [], [], []
+        labelled = (stage == sb.Stage.VALID
+                    and self.hparams.spk_norm_valid_balanced)
         try:
             for batch in loader:
                 batch = batch.to(self.device)
@@ -945,10 +948,13 @@ class SpeakerAdversarialBrain(sb.Brain):
                         self.modules.ssl(wavs, lens), lens)
                 feats.append(pooled.reshape(len(wavs), -1).float())
                 speakers.extend(batch.spk_id)
+                if labelled:
+                    emotions.extend(self._emotions(batch).tolist())
         finally:
             for m, flag in zip(mods, flags):
                 m.train(flag)
-        stats = speaker_stats(torch.cat(feats), speakers)
+        stats = speaker_stats(torch.cat(feats), speakers,
+                              emotions=emotions if labelled else None)
         # A training speaker's statistics are known: keep them (with
         # n_emotions > 1 balanced over emotions, where the evaluated
         # utterances may favour one).

@@ -19,6 +19,7 @@ from hyperpyyaml import load_hyperpyyaml
 from speechbrain_grl.brain import SpeakerAdversarialBrain
 from speechbrain_grl.dataio import data_hparams, dataio_prep
 from speechbrain_grl.dataio.iemocap import prepare_iemocap
+from speechbrain_grl.nnet.speaker_norm import speaker_stats
 
 ALPHA, LAMBDA, ASCENT, RATIO = 0.8, 0.5, 0.01, 0.3
 
@@ -489,3 +490,33 @@ def test_spknorm_keeps_a_training_speakers_statistics_in_evaluation(setup):
     for spk in new:  # statistics from the evaluated audio itself
         assert not torch.equal(norm.eval_stats[spk][0],
                                norm.speaker_stats(0)[0])
+
+
+def test_spknorm_validation_statistics_balanced_over_known_emotions(setup):
+    """With ``spk_norm_valid_balanced``, a validation speaker never
+    trained on is normalised with its audio's statistics balanced over
+    its labelled emotions (as a training speaker's are); the test pass
+    still uses plain statistics (its labels are never read)."""
+    _, batch, _ = setup
+    brain = make_brain(setup, "spknorm")
+    brain.hparams.spk_encoder = type("Enc", (), {"lab2ind": {}})()
+    norm = brain.modules.spk_norm
+    brain.modules.ssl.eval()
+    with torch.no_grad():
+        wavs, lens = batch.sig
+        pooled = brain.modules.pooling(brain.modules.ssl(wavs, lens), lens)
+    pooled = pooled.reshape(len(wavs), -1)
+    emotions = batch.emo_encoded.data.squeeze(1).tolist()
+    balanced = speaker_stats(pooled, batch.spk_id, emotions=emotions)
+    plain = speaker_stats(pooled, batch.spk_id)
+    assert any(not torch.allclose(balanced[s][0], plain[s][0])
+               for s in plain)  # some speaker's emotions are unequal
+    brain.hparams.spk_norm_valid_balanced = True
+    brain._speaker_stats_pass([batch], sb.Stage.VALID)
+    for spk in plain:
+        assert torch.allclose(norm.eval_stats[spk][0], balanced[spk][0],
+                              atol=1e-5), spk
+    brain._speaker_stats_pass([batch], sb.Stage.TEST)
+    for spk in plain:
+        assert torch.allclose(norm.eval_stats[spk][0], plain[spk][0],
+                              atol=1e-5), spk

@@ -77,3 +77,18 @@ def test_trained_stats_only_for_speakers_trained_on():
     assert torch.equal(norm.trained_stats(0)[0], torch.tensor([2.0]))
     assert norm.trained_stats(1) is None  # never in a training batch
     assert norm.trained_stats(2) is None and norm.trained_stats(-1) is None
+
+
+def test_labelled_speaker_stats_weigh_each_emotion_the_same():
+    """A validation speaker who says emotion 0 three times and emotion 1
+    once gets the average of the two emotions' moments, as a training
+    speaker does, not the favourite-heavy plain statistics."""
+    feats = torch.tensor([[1.0], [1.0], [1.0], [5.0], [7.0]])
+    speakers = ["a"] * 4 + ["b"]
+    plain = speaker_stats(feats, speakers)
+    balanced = speaker_stats(feats, speakers, emotions=[0, 0, 0, 1, 1])
+    assert torch.allclose(plain["a"][0], torch.tensor([2.0]))
+    assert torch.allclose(balanced["a"][0], torch.tensor([3.0]))
+    # second moments averaged over emotions: (1 + 25) / 2 - 3^2 = 4
+    assert torch.allclose(balanced["a"][1], torch.tensor([2.0]), atol=1e-4)
+    assert torch.allclose(balanced["b"][0], torch.tensor([7.0]))

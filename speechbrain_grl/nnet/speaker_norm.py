@@ -21,7 +21,10 @@ normalisation?
   (speaker, emotion) cell and a speaker's statistics are the average over
   the emotions they said, each emotion weighing the same: a voice's
   statistics, not its favourite emotion's. A training speaker met again
-  in evaluation keeps those statistics.
+  in evaluation keeps those statistics. A held-out validation speaker's
+  are balanced the same way over its labelled emotions
+  (``speaker_stats(..., emotions=...)``, the recipe's
+  ``spk_norm_valid_balanced``); the test pass reads no label.
 """
 
 import torch
@@ -29,7 +32,7 @@ import torch
 __all__ = ["SpeakerNorm", "speaker_stats"]
 
 
-def speaker_stats(features, speakers, eps=1e-5):
+def speaker_stats(features, speakers, eps=1e-5, emotions=None):
     """Mean and standard deviation of ``features`` per speaker.
 
     Arguments
@@ -40,6 +43,11 @@ def speaker_stats(features, speakers, eps=1e-5):
         The speaker of each row.
     eps : float
         Added to the variance.
+    emotions : list, optional
+        The emotion of each row (labelled sets): a speaker's statistics
+        are then the average of their emotions' first and second
+        moments, each emotion they said weighing the same, as for the
+        training speakers.
 
     Returns
     -------
@@ -55,9 +63,17 @@ def speaker_stats(features, speakers, eps=1e-5):
     """
     out = {}
     for spk in sorted(set(speakers)):
-        rows = features[[i for i, s in enumerate(speakers) if s == spk]]
-        mean = rows.mean(0)
-        var = ((rows - mean) ** 2).mean(0)
+        idx = [i for i, s in enumerate(speakers) if s == spk]
+        if emotions is None:
+            rows = features[idx]
+            mean = rows.mean(0)
+            var = ((rows - mean) ** 2).mean(0)
+        else:
+            cells = [features[[i for i in idx if emotions[i] == e]]
+                     for e in sorted({emotions[i] for i in idx})]
+            mean = torch.stack([c.mean(0) for c in cells]).mean(0)
+            sq = torch.stack([(c**2).mean(0) for c in cells]).mean(0)
+            var = (sq - mean**2).clamp_min(0.0)
         out[spk] = (mean, torch.sqrt(var + eps))
     return out
 

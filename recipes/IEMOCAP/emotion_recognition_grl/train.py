@@ -68,6 +68,7 @@ def brain_hparams(hparams, datasets):
         "regression_weight": hparams["regression_weight"],
         "select_on": hparams["select_on"],
         "speaker_norm": hparams["speaker_norm"],
+        "spk_norm_valid_balanced": hparams["spk_norm_valid_balanced"],
         "log_softmax": hparams["log_softmax"],
         "ssl_opt_class": hparams["ssl_opt_class"],
         "heads_opt_class": hparams["heads_opt_class"],
