@@ -60,6 +60,8 @@ def speaker_stats(features, speakers, eps=1e-5, emotions=None):
     >>> stats = speaker_stats(x, ["a", "a", "b", "b"])
     >>> stats["a"][0], stats["b"][0]
     (tensor([2.]), tensor([10.]))
+    >>> speaker_stats(x, ["a"] * 4, emotions=[0, 0, 0, 1])["a"][0]
+    tensor([7.3333])
     """
     out = {}
     for spk in sorted(set(speakers)):
