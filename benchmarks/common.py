@@ -65,6 +65,21 @@ def build_brain(hparams, device="cpu", precision="fp32"):
     return brain
 
 
+def use_method(brain, mode, step=0):
+    """Switches ``brain`` to the method ``mode`` (built once per Brain
+    from its yaml's flat keys, all sharing its λ schedule) and sets the
+    schedule's step (0: the next TAP/SNP step is an emotion step)."""
+    from speechbrain_grl.methods import method_from_hparams
+
+    cache = brain.__dict__.setdefault("_methods", {})
+    if mode not in cache:
+        cache[mode] = method_from_hparams(dict(vars(brain.hparams),
+                                               adversary=mode))
+    brain.method = cache[mode]
+    brain.hparams.lambda_schedule.current_step = step
+    return brain.method
+
+
 def fixed_batches(n_batches, batch_size, seconds, n_speakers=8, seed=0):
     """Random-waveform batches with labels; one utterance per row.
 

@@ -234,7 +234,7 @@ class Check:
     def _steps_one(self, size, encoder, precision):
         import torch
 
-        from speechbrain_grl.brain import unwrap
+        from speechbrain_grl.utils.ddp import unwrap
 
         hp = self.hparams(size, encoder, adversary="none")
         brain = common.build_brain(hp, self.device, precision)
@@ -285,8 +285,7 @@ class Check:
 
     def _unit(self, brain, mode, batches):
         """An emotion step then (TAP/SNP) a speaker step; their times."""
-        brain.hparams.adversary = mode
-        brain.schedule.current_step = 0
+        common.use_method(brain, mode)
         times = []
         for batch in batches:
             self._sync()
@@ -298,7 +297,7 @@ class Check:
 
     def section_opts(self):
         """SDPA vs eager attention, fused vs foreach Adam (none, bf16)."""
-        from speechbrain_grl.brain import unwrap
+        from speechbrain_grl.utils.ddp import unwrap
 
         sec = self.results["sections"].setdefault("opts", {})
         kind, size = self.kinds[1], self.sizes[1]
@@ -595,8 +594,7 @@ def exercise_ascent_guard(brain, batch):
     """
     import torch
 
-    brain.hparams.adversary = "tap"
-    brain.schedule.current_step = 1  # the next step is a speaker step
+    common.use_method(brain, "tap", step=1)  # next: a speaker step
     adversarial = [p for name in ("ssl", "projection")
                    for p in brain.modules[name].parameters()
                    if p.requires_grad]
@@ -604,13 +602,13 @@ def exercise_ascent_guard(brain, batch):
     handle = adversarial[0].register_hook(
         lambda g: torch.full_like(g, float("inf")))
     scale = brain.scaler.get_scale() if brain.scaler.is_enabled() else None
-    skipped = brain.ascent_skipped
+    skipped = brain.method.skipped
     try:
         brain.fit_batch(batch)
     finally:
         handle.remove()
     res = {
-        "ascent_skipped": brain.ascent_skipped - skipped == 1,
+        "ascent_skipped": brain.method.skipped - skipped == 1,
         "adversarial_unchanged": all(
             torch.equal(a, b.detach()) for a, b in zip(before, adversarial)),
         "all_finite": all(bool(torch.isfinite(p).all())
@@ -691,7 +689,7 @@ def flop_model(brain, device):
             "id": "f", "sig": 0.1 * torch.randn(int(16000 * t)),
             "emo_encoded": torch.LongTensor([0]),
             "spk_encoded": torch.LongTensor([0]), "emo": "neu"}])
-        brain.schedule.current_step = 0
+        brain.hparams.lambda_schedule.current_step = 0
         counter = FlopCounterMode(display=False)
         with counter:
             brain.fit_batch(batch)

@@ -86,8 +86,7 @@ def run_unit(brain, mode, batches, device):
 
     TAP/SNP start on an emotion step, then take a speaker step.
     """
-    brain.hparams.adversary = mode
-    brain.schedule.current_step = 0
+    common.use_method(brain, mode)
     times = []
     for batch in batches:
         _sync(device)

@@ -43,7 +43,7 @@ def evaluate(brain, dataset, batch_size):
     seconds = time.perf_counter() - start
     logp = dict(zip(brain._preds["ids"],
                     torch.cat(brain._preds["logp"]).float()))
-    return logp, brain._stage_metrics()["UA"], seconds
+    return logp, brain.stage_metrics()["UA"], seconds
 
 
 def main(argv=None):

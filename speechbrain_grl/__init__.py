@@ -1,16 +1,23 @@
 """speechbrain-grl: speaker-normalised speech emotion recognition.
 
 A SpeechBrain plugin that fine-tunes a self-supervised encoder (wav2vec2,
-HuBERT, WavLM) for emotion while an adversary removes the speaker from the
+HuBERT, WavLM) for emotion while the speaker is removed from the
 utterance embedding (Gat et al., ICASSP 2022). Its roles, one level deep:
 
 ========================  ==================================================
-``brain``                 Training core: :class:`SpeakerAdversarialBrain`
-                          (``none``, ``grl``, ``tap``, ``snp``, ``spknorm``)
-                          and :data:`BRAIN_HPARAMS`, the hparams it reads.
+``brain``                 The training loop: :class:`SpeakerAdversarialBrain`
+                          (``brain_hparams``: what it reads of the yaml).
+``tasks``                 What is learnt and how checkpoints are selected:
+                          :class:`EmotionTask` (categorical, dimensional).
+``methods``               One class per way of removing the speaker, built
+                          in the yaml: ``SpeakerMonitor`` (``none``),
+                          ``GradientReversalAdversary`` (``grl``),
+                          ``AlternatingAscent`` (``tap``, ``snp``),
+                          ``SpeakerNormalization`` (``spknorm``); ``base``
+                          documents the interface the Brain calls.
 ``nnet``                  Building blocks: ``grl`` (gradient reversal, λ
                           schedule), ``speaker_head``, ``running_norm``,
-                          ``speaker_norm``.
+                          ``speaker_norm``, ``losses``.
 ``dataio``                Data: ``prepare`` (one entry point, the
                           ``speechbrain-grl-prepare`` CLI) over ``iemocap``,
                           ``crema_d``, ``ravdess``, ``emodb``,
@@ -21,12 +28,13 @@ utterance embedding (Gat et al., ICASSP 2022). Its roles, one level deep:
                           (reading, pipelines, dynamic batching),
                           ``subset`` (low-resource).
 ``evaluation``            ``metrics``, ``probe`` (speaker leakage),
-                          ``protocols`` (folds, sweeps), ``report``.
+                          ``protocols`` (folds, sweeps), ``report``,
+                          ``outputs`` (a run's validation and test files).
 ``inference``             ``export`` (to the stock ``EncoderClassifier``),
                           ``predict`` (the CLI), ``hparams/`` (its yaml).
 ``utils``                 ``errors`` (:class:`GRLError`), ``hparams_checks``,
                           ``checkpoints`` (kill-safe), ``jsonio``,
-                          ``loader_opts``.
+                          ``loader_opts``, ``ddp``, ``cuda``.
 ``testing``               Fixtures: ``demo_corpus`` (IEMOCAP layout,
                           optional speaker shortcut), ``acted_corpora``
                           (CREMA-D, RAVDESS, EmoDB layouts),
@@ -77,16 +85,28 @@ from speechbrain_grl.brain import (  # noqa: E402
 from speechbrain_grl.dataio.iemocap import prepare_iemocap  # noqa: E402
 from speechbrain_grl.evaluation.probe import speaker_probe  # noqa: E402
 from speechbrain_grl.inference.export import export_model  # noqa: E402
+from speechbrain_grl.methods import (  # noqa: E402
+    AlternatingAscent,
+    GradientReversalAdversary,
+    SpeakerMonitor,
+    SpeakerNormalization,
+)
 from speechbrain_grl.nnet.grl import (  # noqa: E402
     GradientReversal,
     LambdaSchedule,
 )
+from speechbrain_grl.tasks import EmotionTask  # noqa: E402
 from speechbrain_grl.utils.errors import GRLError  # noqa: E402
 
 __all__ = [
     "__version__",
+    "AlternatingAscent",
     "BRAIN_HPARAMS",
+    "EmotionTask",
     "GRLError",
+    "GradientReversalAdversary",
+    "SpeakerMonitor",
+    "SpeakerNormalization",
     "GradientReversal",
     "LambdaSchedule",
     "SpeakerAdversarialBrain",

@@ -19,6 +19,7 @@ from hyperpyyaml import load_hyperpyyaml
 from speechbrain_grl.brain import SpeakerAdversarialBrain
 from speechbrain_grl.dataio import data_hparams, dataio_prep
 from speechbrain_grl.dataio.iemocap import prepare_iemocap
+from speechbrain_grl.methods import method_from_hparams
 from speechbrain_grl.nnet.speaker_norm import speaker_stats
 
 ALPHA, LAMBDA, ASCENT, RATIO = 0.8, 0.5, 0.01, 0.3
@@ -32,7 +33,6 @@ def setup(demo_assets, tmp_path_factory):
         "output_folder": str(out),
         "alpha": ALPHA,
         "lambda_max": LAMBDA,
-        "lambda_kind": "constant",
         "ascent_step": ASCENT,
         "ascent_ratio": RATIO,
         "adversary_conditional": True,
@@ -48,9 +48,13 @@ def setup(demo_assets, tmp_path_factory):
     return hparams, next(batches), next(batches)
 
 
-def make_brain(setup, adversary, scale="relative"):
+def make_brain(setup, adversary, scale="relative", **settings):
+    """A Brain with the method ``adversary`` built from the yaml's flat
+    keys (``settings`` override them)."""
     hparams, _, _ = setup
-    hp = dict(hparams, adversary=adversary, adversary_scale=scale)
+    hp = dict(hparams, adversary=adversary, adversary_scale=scale,
+              **settings)
+    hp["speaker_method"] = method_from_hparams(hp)
     modules = copy.deepcopy(hparams["modules"])
     hp["modules"] = modules
     brain = SpeakerAdversarialBrain(
@@ -83,6 +87,11 @@ def grads(brain, loss):
     }
 
 
+def spk_logp(brain, emb, emotions):
+    """The Brain's speaker head on ``emb``, as its method reads it."""
+    return brain.method.speaker_logp(brain, emb, emotions)
+
+
 def emo_and_spk_losses(brain, batch):
     """ℓ_emo and ℓ_spk through a plain (non-reversed) embedding."""
     wavs, lens = batch.sig
@@ -90,7 +99,7 @@ def emo_and_spk_losses(brain, batch):
     emo_logp = brain.hparams.log_softmax(brain.modules.emo_head(emb))
     emotions = batch.emo_encoded.data.squeeze(1)
     emo = F.nll_loss(emo_logp.squeeze(1), emotions)
-    spk = F.nll_loss(brain.speaker_logp(emb, emotions),
+    spk = F.nll_loss(spk_logp(brain, emb, emotions),
                      batch.spk_encoded.data.squeeze(1))
     return emo, spk
 
@@ -162,7 +171,7 @@ def test_relative_grl_reverses_lambda_times_the_emotion_gradient(setup):
     _, batch, _ = setup
     brain = make_brain(setup, "grl", "relative")
     emb, emotions, emo = embedding_and_emotion_loss(brain, batch)
-    spk = F.nll_loss(brain.speaker_logp(emb, emotions),
+    spk = F.nll_loss(spk_logp(brain, emb, emotions),
                      batch.spk_encoded.data.squeeze(1))
     g_e, = torch.autograd.grad(emo, emb, retain_graph=True)
     g_s, = torch.autograd.grad(spk, emb, retain_graph=True)
@@ -228,10 +237,10 @@ def test_speaker_step_ascends_the_adversarial_parameters(setup, adversary,
     g_spk = grads(brain, spk)
     brain.modules.zero_grad(set_to_none=True)
     before = params(brain)
-    brain.schedule.current_step = 1  # odd: a speaker step
+    brain.method.schedule.current_step = 1  # odd: a speaker step
     brain.fit_batch(batch)
     after = params(brain)
-    assert brain.schedule.current_step == 2
+    assert brain.method.schedule.current_step == 2
     proj = [n for n in before if n.startswith("projection.")]
     ssl = [n for n in before if n.startswith("ssl.") and g_spk[n] is not None]
     expected = expected_ascent(brain, g_spk, scale, proj, "heads")
@@ -264,7 +273,7 @@ def test_emotion_step_of_tap_leaves_the_speaker_head_alone(setup):
     _, batch, _ = setup
     brain = make_brain(setup, "tap")
     before = params(brain)
-    brain.schedule.current_step = 0  # even: an emotion step
+    brain.method.schedule.current_step = 0  # even: an emotion step
     brain.fit_batch(batch)
     after = params(brain)
     for n in before:
@@ -290,13 +299,13 @@ def test_non_finite_speaker_gradient_skips_the_ascent(setup, fp16_scaler):
                   if n.startswith("ssl.") and p.requires_grad)
     handle = target.register_hook(lambda g: torch.full_like(g, math.inf))
     before = params(brain)
-    brain.schedule.current_step = 1  # a speaker turn
+    brain.method.schedule.current_step = 1  # a speaker turn
     try:
         brain.fit_batch(batch)
     finally:
         handle.remove()
     after = params(brain)
-    assert brain.ascent_skipped == 1
+    assert brain.method.skipped == 1
     for n in before:
         if n.startswith(("ssl.", "projection.", "emo_head.")):
             assert torch.equal(after[n], before[n]), n
@@ -306,9 +315,9 @@ def test_non_finite_speaker_gradient_skips_the_ascent(setup, fp16_scaler):
     if fp16_scaler:
         assert brain.scaler.get_scale() < 1024.0
     # The next speaker turn, with finite gradients, ascends again.
-    brain.schedule.current_step = 1
+    brain.method.schedule.current_step = 1
     brain.fit_batch(batch)
-    assert brain.ascent_skipped == 1
+    assert brain.method.skipped == 1
     assert any(not torch.equal(params(brain)[n], after[n])
                for n in after if n.startswith("ssl."))
 
@@ -319,18 +328,18 @@ def test_same_batch_takes_both_turns_on_one_batch(setup):
     (the speaker head descends, the adversarial parameters ascend)."""
     _, batch, _ = setup
     base = make_brain(setup, "none")
-    brain = make_brain(setup, "tap")
-    brain.hparams.alternate = "same_batch"
+    brain = make_brain(setup, "tap", alternate="same_batch")
     before = params(brain)
     base.fit_batch(batch)  # the baseline's step from the same weights
     emotion_only = params(base)
-    start = brain.schedule.current_step
+    start = brain.method.schedule.current_step
     spy = []
-    original = brain._speaker_step
-    brain._speaker_step = lambda b: spy.append(params(brain)) or original(b)
+    original = brain.method.speaker_step
+    brain.method.speaker_step = (
+        lambda br, b: spy.append(params(brain)) or original(br, b))
     brain.fit_batch(batch)
     after = params(brain)
-    assert brain.schedule.current_step == start + 1 and len(spy) == 1
+    assert brain.method.schedule.current_step == start + 1 and len(spy) == 1
     mid = spy[0]  # after the emotion turn, before the speaker turn
     for n in before:
         if n.startswith(("ssl.", "projection.", "emo_head.")):
@@ -353,12 +362,10 @@ def test_extra_speaker_head_steps_move_only_the_speaker_head(setup,
     lowers its loss there; the encoder, projection and emotion head end
     exactly where the step without extra updates leaves them."""
     _, batch, other = setup
-    plain = make_brain(setup, adversary)
-    brain = make_brain(setup, adversary)
-    for b in (plain, brain):  # both turns in every step (shared schedule)
-        b.hparams.alternate = "same_batch"
-    brain.hparams.spk_head_steps = 4
-    brain.hparams.spk_head_memory = 2
+    # Both turns in every step (shared schedule).
+    plain = make_brain(setup, adversary, alternate="same_batch")
+    brain = make_brain(setup, adversary, alternate="same_batch",
+                       spk_head_steps=4, spk_head_memory=2)
     plain.fit_batch(batch)
     brain.fit_batch(batch)
     moved, same = params(brain), params(plain)
@@ -367,13 +374,13 @@ def test_extra_speaker_head_steps_move_only_the_speaker_head(setup,
             assert torch.equal(moved[n], same[n]), n
     assert any(not torch.equal(moved[n], same[n]) for n in moved
                if n.startswith("spk_head."))
-    emb, spk, emo = brain._spk_memory[0]
+    emb, spk, emo = brain.method._memory[0]
     assert not emb.requires_grad
 
     def nll(b):
         with torch.no_grad():
             return float(F.nll_loss(
-                b.speaker_logp_from(b.modules.spk_head, emb, emo), spk))
+                b.method.logp_from(b, b.modules.spk_head, emb, emo), spk))
 
     brain.modules.spk_head.eval()  # running statistics stay put
     plain.modules.spk_head.eval()
@@ -381,8 +388,8 @@ def test_extra_speaker_head_steps_move_only_the_speaker_head(setup,
     brain.modules.spk_head.train()
     for _ in range(2):
         brain.fit_batch(other)
-    assert len(brain._spk_memory) == 2  # the last spk_head_memory batches
-    assert brain._spk_memory[-1][0].shape[0] == len(other.id)
+    assert len(brain.method._memory) == 2  # the last spk_head_memory batches
+    assert brain.method._memory[-1][0].shape[0] == len(other.id)
 
 
 def confusion_grad(brain, batch):
@@ -392,7 +399,7 @@ def confusion_grad(brain, batch):
     wavs, lens = batch.sig
     emb = brain.embed(wavs, lens)
     emotions = batch.emo_encoded.data.squeeze(1)
-    conf = -brain.speaker_logp(emb, emotions).mean(-1).mean()
+    conf = -spk_logp(brain, emb, emotions).mean(-1).mean()
     brain.modules.zero_grad(set_to_none=True)
     g_emb, = torch.autograd.grad(conf, emb, retain_graph=True)
     conf.backward()
@@ -407,8 +414,8 @@ def test_confusion_grl_descends_the_uniform_cross_entropy(setup):
     receives the backprop of g_emo + c·g_conf (a descent on ℓ_conf, not
     an ascent on ℓ_spk), c = λ‖g_emo‖/‖g_conf‖ at the embedding."""
     _, batch, _ = setup
-    brain = make_brain(setup, "grl", "relative")
-    brain.hparams.adversary_objective = "confusion"
+    brain = make_brain(setup, "grl", "relative",
+                       adversary_objective="confusion")
     _, g_c = confusion_grad(brain, batch)
     emb, emotions, emo = embedding_and_emotion_loss(brain, batch)
     g_e, = torch.autograd.grad(emo, emb, retain_graph=True)
@@ -433,12 +440,11 @@ def test_confusion_speaker_step_descends_the_uniform_cross_entropy(
     head takes exactly the update it takes with ``reverse``."""
     _, batch, _ = setup
     reverse = make_brain(setup, adversary)
-    brain = make_brain(setup, adversary)
-    brain.hparams.adversary_objective = "confusion"
+    brain = make_brain(setup, adversary, adversary_objective="confusion")
     g_c, _ = confusion_grad(brain, batch)
     before = params(brain)
     for b in (reverse, brain):
-        b.schedule.current_step = 1  # odd: a speaker step
+        b.method.schedule.current_step = 1  # odd: a speaker step
         b.fit_batch(batch)
     after, after_reverse = params(brain), params(reverse)
     descent = {n: -g for n, g in g_c.items() if g is not None}
@@ -466,6 +472,7 @@ def test_confusion_with_absolute_grl_is_refused(setup):
         hp = dict(hparams, adversary="grl", adversary_scale="absolute",
                   adversary_objective="confusion",
                   modules=copy.deepcopy(hparams["modules"]))
+        hp["speaker_method"] = method_from_hparams(hp)
         SpeakerAdversarialBrain(modules=hp["modules"], hparams=hp,
                                 run_opts={"device": "cpu"})
 
@@ -482,7 +489,7 @@ def test_spknorm_keeps_a_training_speakers_statistics_in_evaluation(setup):
     brain.hparams.spk_encoder = type("Enc", (), {"lab2ind": trained})()
     norm = brain.modules.spk_norm
     assert norm.n_emotions > 1
-    brain._speaker_stats_pass([batch, other])
+    brain.method.on_evaluate(brain, sb.Stage.TEST, [batch, other])
     for spk, idx in trained.items():
         assert torch.equal(norm.eval_stats[spk][0],
                            norm.speaker_stats(idx)[0]), spk
@@ -511,12 +518,12 @@ def test_spknorm_validation_statistics_balanced_over_known_emotions(setup):
     plain = speaker_stats(pooled, batch.spk_id)
     assert any(not torch.allclose(balanced[s][0], plain[s][0])
                for s in plain)  # some speaker's emotions are unequal
-    brain.hparams.spk_norm_valid_balanced = True
-    brain._speaker_stats_pass([batch], sb.Stage.VALID)
+    brain.method.valid_balanced = True
+    brain.method.on_evaluate(brain, sb.Stage.VALID, [batch])
     for spk in plain:
         assert torch.allclose(norm.eval_stats[spk][0], balanced[spk][0],
                               atol=1e-5), spk
-    brain._speaker_stats_pass([batch], sb.Stage.TEST)
+    brain.method.on_evaluate(brain, sb.Stage.TEST, [batch])
     for spk in plain:
         assert torch.allclose(norm.eval_stats[spk][0], plain[spk][0],
                               atol=1e-5), spk

@@ -9,7 +9,7 @@ import torch
 from hyperpyyaml import load_hyperpyyaml
 
 import speechbrain_grl
-from speechbrain_grl.brain import BRAIN_HPARAMS
+from speechbrain_grl.brain import BRAIN_HPARAMS, REQUIRED
 from speechbrain_grl.dataio import DATA_HPARAMS
 from speechbrain_grl.inference.export import template_path
 
@@ -30,10 +30,21 @@ def _dict_keys(function):
 
 
 def test_train_py_passes_exactly_the_declared_hparams():
-    """One source of truth: the library declares what it reads and the
-    recipe passes exactly that, key by key."""
-    assert _dict_keys("brain_hparams") == set(BRAIN_HPARAMS)
+    """One source of truth: the data pipelines get exactly the keys the
+    library declares; the Brain gets the whole yaml (no per-key dict) and
+    every recipe yaml has each key the Brain requires, and the objects
+    that configure the task and the method."""
     assert _dict_keys("data_hparams") == set(DATA_HPARAMS)
+    tree = ast.parse(TRAIN.read_text())
+    assert not any(isinstance(n, ast.FunctionDef)
+                   and n.name == "brain_hparams" for n in ast.walk(tree))
+    required = {k for k, v in BRAIN_HPARAMS.items() if v is REQUIRED}
+    required -= {"label_encoder", "spk_encoder", "class_counts"}
+    for yaml in sorted(TRAIN.parent.glob("hparams/*.yaml")):
+        keys = {line.split(":")[0] for line in yaml.read_text().splitlines()
+                if line[:1].isalpha()}
+        assert required | {"emotion_task", "speaker_method",
+                           "opt_class"} <= keys, yaml.name
 
 
 def test_old_module_paths_still_load_saved_yaml(tmp_path):
@@ -88,8 +99,8 @@ def test_package_map_names_every_subpackage():
     pkg = REPO / "speechbrain_grl"
     subpackages = sorted(p.name for p in pkg.iterdir()
                          if (p / "__init__.py").is_file())
-    assert subpackages == ["dataio", "evaluation", "inference", "nnet",
-                           "testing", "utils"]
-    for name in subpackages + ["brain"]:
+    assert subpackages == ["dataio", "evaluation", "inference", "methods",
+                           "nnet", "testing", "utils"]
+    for name in subpackages + ["brain", "tasks"]:
         assert f"``{name}``" in doc, name
     assert speechbrain_grl.__version__ == "0.2.0"

@@ -16,8 +16,8 @@ from speechbrain_grl.utils.errors import GRLError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["EMOTIONS", "NATIVE_CODES", "DEFAULT_MAPPINGS", "LabelMap",
-           "LabelError"]
+__all__ = ["cell_counts", "EMOTIONS", "NATIVE_CODES", "DEFAULT_MAPPINGS",
+           "LabelMap", "LabelError"]
 
 #: The common classes, in label-encoder order.
 EMOTIONS = ("neu", "hap", "ang", "sad")
@@ -149,3 +149,16 @@ class LabelMap:
                 "unknown_label": sum(self.unknown.values()),
                 "dropped_codes": dict(sorted(self.dropped.items())),
                 "unknown_codes": dict(sorted(self.unknown.items()))}
+
+
+def cell_counts(entries, spk_encoder, label_encoder, n_speakers):
+    """Utterances per (speaker, emotion) cell, ``[n_speakers, classes]``,
+    of manifest ``entries`` (dicts with ``spk_id`` and ``emo``), indexed
+    by the two label encoders."""
+    import torch
+
+    counts = torch.zeros(n_speakers, len(label_encoder))
+    for entry in entries:
+        counts[spk_encoder.lab2ind[entry["spk_id"]],
+               label_encoder.lab2ind[entry["emo"]]] += 1
+    return counts

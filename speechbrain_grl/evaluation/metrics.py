@@ -9,6 +9,7 @@ units of the targets.
 """
 
 import numpy as np
+import torch
 from sklearn.metrics import (
     accuracy_score,
     balanced_accuracy_score,
@@ -17,8 +18,8 @@ from sklearn.metrics import (
     recall_score,
 )
 
-__all__ = ["emotion_metrics", "ccc", "dimensional_metrics",
-           "DIMENSIONS"]
+__all__ = ["emotion_metrics", "ccc", "dimensional_metrics", "set_metrics",
+           "logged_metrics", "DIMENSIONS"]
 
 #: The dimensions of ``vad`` targets and predictions, in order.
 DIMENSIONS = ("valence", "arousal", "dominance")
@@ -306,3 +307,52 @@ def dimensional_metrics(pred, true, speakers=None):
         out["CCC_speaker_std"] = {d: round(float(s), 4)
                                   for d, s in zip(DIMENSIONS, std)}
     return out
+
+
+def set_metrics(preds, task, emotions, decode):
+    """The metrics of one evaluation pass.
+
+    Arguments
+    ---------
+    preds : dict
+        What the pass collected: ``true`` and ``logp`` (lists of
+        tensors of emotion indices and log-probabilities), ``vad`` and
+        ``vad_true`` (``[batch, 3]`` tensors), ``spk`` (speaker names).
+    task : str
+        ``categorical``: :func:`emotion_metrics`; ``dimensional``:
+        :func:`dimensional_metrics`; ``both``: both, and their selection
+        ``score`` (UA / 100 + mean CCC) / 2.
+    emotions : list of str
+        The class labels.
+    decode : callable
+        Emotion indices to labels.
+    """
+    metrics = {}
+    if task != "dimensional":
+        true = torch.cat(preds["true"]).cpu().tolist()
+        pred = torch.cat(preds["logp"]).argmax(-1).cpu().tolist()
+        metrics = emotion_metrics(decode(true), decode(pred), emotions)
+    if task != "categorical":
+        metrics.update(dimensional_metrics(
+            torch.cat(preds["vad"]).cpu().numpy(),
+            torch.cat(preds["vad_true"]).cpu().numpy(), preds["spk"]))
+    if task == "both":
+        metrics["score"] = round(
+            (metrics["UA"] / 100.0 + metrics["CCC_mean"]) / 2.0, 4)
+    return metrics
+
+
+def logged_metrics(metrics):
+    """What the train log shows of a pass's metrics: WA, UA, macro F1,
+    score, and the mean CCC as ``CCC`` (the selection key).
+
+    Example
+    -------
+    >>> logged_metrics({"UA": 50.0, "recall": {}, "CCC_mean": 0.4})
+    {'UA': 50.0, 'CCC': 0.4}
+    """
+    stats = {k: metrics[k] for k in ("WA", "UA", "macro_F1", "score")
+             if k in metrics}
+    if "CCC_mean" in metrics:
+        stats["CCC"] = metrics["CCC_mean"]
+    return stats

@@ -36,9 +36,9 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from speechbrain_grl.brain import unwrap
 from speechbrain_grl.dataio.audio import audio_dataset
 from speechbrain_grl.nnet.speaker_norm import speaker_stats
+from speechbrain_grl.utils.ddp import unwrap
 from speechbrain_grl.utils.jsonio import write_json_atomic
 
 logger = logging.getLogger(__name__)
@@ -251,7 +251,7 @@ def extract_embeddings(brain, dataset, batch_size=1):
             ids.extend(batch.id)
             emos.extend(batch.emo)
         pooled = torch.cat(pooled)
-        if getattr(brain, "speaker_norm", False):
+        if getattr(brain.method, "normalizes", False):
             # The probe set's own speaker statistics (as evaluation uses).
             stats = speaker_stats(pooled.float(), spks)
             mean = torch.stack([stats[s][0] for s in spks])
@@ -328,14 +328,27 @@ def _iemocap_gender(speaker):
     return speaker[-1] if speaker[-1:] in ("F", "M") else None
 
 
+#: What the probe reads of the recipe's hparams (``brain.hparams``).
+PROBE_HPARAMS = ("train_annotation", "valid_annotation", "data_folder",
+                 "output_folder", "sample_rate")
+
+
+def _probe_args(brain, probe_args):
+    """``probe_args``, or the :data:`PROBE_HPARAMS` of ``brain.hparams``."""
+    return probe_args or {k: getattr(brain.hparams, k)
+                          for k in PROBE_HPARAMS}
+
+
 def probe_before(brain, **probe_args):
     """Probes the model as built, before any training step, once.
 
     Call it before ``fit`` (the modules then hold the initial weights,
     also on a resumed run). The result goes to
     ``<output_folder>/speaker_probe_before.json``; an existing file is
-    kept, so a resumed run never recomputes it.
+    kept, so a resumed run never recomputes it. ``probe_args`` are those
+    of :func:`run_probe` (default: read from ``brain.hparams``).
     """
+    probe_args = _probe_args(brain, probe_args)
     path = os.path.join(probe_args["output_folder"],
                         "speaker_probe_before.json")
     if os.path.isfile(path):
@@ -343,9 +356,11 @@ def probe_before(brain, **probe_args):
     write_json_atomic(run_probe(brain, **probe_args), path)
 
 
-def probe_after(brain, **probe_args):
+def probe_after(brain, train_logger=None, **probe_args):
     """Probes the tested model; adds ``speaker_probe`` and
-    ``speaker_probe_before`` to ``<output_folder>/test_metrics.json``."""
+    ``speaker_probe_before`` to ``<output_folder>/test_metrics.json``
+    and, given a ``train_logger``, its balanced accuracy to the log."""
+    probe_args = _probe_args(brain, probe_args)
     folder = probe_args["output_folder"]
     result = run_probe(brain, **probe_args)
     path = os.path.join(folder, "test_metrics.json")
@@ -358,3 +373,8 @@ def probe_after(brain, **probe_args):
             metrics["speaker_probe_before"] = json.load(fin)
     write_json_atomic(metrics, path)
     logger.info("speaker probe: %s", result)
+    if train_logger is not None:
+        train_logger.log_stats(
+            {"speaker probe": "trained model"},
+            test_stats={k: result[k] for k in ("balanced_accuracy", "chance")
+                        if k in result})

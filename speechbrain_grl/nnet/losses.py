@@ -1,4 +1,5 @@
-"""Losses of dimensional emotion: 1 − CCC over valence, arousal, dominance.
+"""Losses: 1 − CCC over valence, arousal, dominance, and the weights that
+balance a loss over (speaker, emotion) cells.
 
 The concordance correlation coefficient (Lin, 1989) of a batch,
 
@@ -11,7 +12,7 @@ precision loses the small variances of a batch.
 
 import torch
 
-__all__ = ["ccc_loss"]
+__all__ = ["ccc_loss", "cell_weights"]
 
 EPS = 1e-8
 
@@ -94,3 +95,22 @@ def ccc_loss(pred, target, weights=(1.0, 1.0, 1.0), lengths=None):
         cov = (dp * dt).mean(dim=0)
         ccc = 2 * cov / (var_p + var_t + (mean_p - mean_t) ** 2 + EPS)
         return ((1 - ccc) * w).sum() / w.sum()
+
+
+def cell_weights(counts):
+    """Weights ``1 / count`` of each (speaker, emotion) cell of ``counts``
+    (``[n_speakers, n_emotions]`` training utterances), normalised to
+    mean 1 per utterance: every speaker counts equally within an emotion,
+    and a weighted loss's plain mean stays unbiased.
+
+    Example
+    -------
+    >>> w = cell_weights(torch.tensor([[3.0, 1.0], [1.0, 0.0]]))
+    >>> w
+    tensor([[0.5000, 1.5000],
+            [1.5000, 0.0000]])
+    >>> float((w * torch.tensor([[3.0, 1.0], [1.0, 0.0]])).sum() / 5)
+    1.0
+    """
+    weights = torch.where(counts > 0, 1.0 / counts.clamp_min(1), 0.0)
+    return weights * counts.sum() / (weights * counts).sum()

@@ -29,6 +29,8 @@ normalisation?
 
 import torch
 
+from speechbrain_grl.utils.ddp import distributed
+
 __all__ = ["SpeakerNorm", "speaker_stats"]
 
 
@@ -171,12 +173,16 @@ class SpeakerNorm(torch.nn.Module):
                            for k, (m, s) in stats.items()}
 
     def _update(self, flat, index):
-        """Running statistics of the training speakers in the batch."""
+        """Running statistics of the training speakers in the batch (under
+        DDP, of the global batch: every process keeps the same ones)."""
         with torch.no_grad():
             n = torch.zeros_like(self.count).index_add_(
                 0, index, torch.ones_like(index, dtype=self.count.dtype))
             sums = torch.zeros_like(self.mean).index_add_(0, index, flat)
             sqs = torch.zeros_like(self.mean).index_add_(0, index, flat**2)
+            if distributed():
+                for part in (n, sums, sqs):
+                    torch.distributed.all_reduce(part)
             seen = n > 0
             mean = sums[seen] / n[seen, None]
             sq = sqs[seen] / n[seen, None]

@@ -14,12 +14,13 @@ import os
 import re
 import shutil
 
+from speechbrain.utils.checkpoints import average_checkpoints
 from speechbrain.utils.distributed import ddp_barrier, if_main_process
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["COMPLETE", "guard_checkpoints", "remove_incomplete",
-           "trim_train_log"]
+__all__ = ["COMPLETE", "average_best", "guard_checkpoints",
+           "remove_incomplete", "trim_train_log"]
 
 COMPLETE = "COMPLETE"
 
@@ -112,3 +113,20 @@ def trim_train_log(path, completed_epochs):
 def _logged_after(line, completed_epochs):
     match = re.match(r"epoch: (\d+),", line)
     return bool(match) and int(match.group(1)) > completed_epochs
+
+
+def average_best(checkpointer, modules, names, k, max_key=None,
+                 min_key=None):
+    """Loads the average of the ``k`` best checkpoints (by ``max_key`` or
+    ``min_key``) into ``modules[name]`` for each of ``names`` (those that
+    every one of them holds); returns how many were averaged."""
+    ckpts = checkpointer.find_checkpoints(
+        max_key=max_key, min_key=min_key, max_num_checkpoints=k)
+    for name in names:
+        if not all(name in c.paramfiles for c in ckpts):
+            continue
+        module = modules[name]
+        getattr(module, "module", module).load_state_dict(
+            average_checkpoints(ckpts, name), strict=True)
+    logger.info("testing the average of %d checkpoints", len(ckpts))
+    return len(ckpts)

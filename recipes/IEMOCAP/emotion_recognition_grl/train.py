@@ -21,10 +21,9 @@ and a zero-shot test on a second corpus:
 The embedded demo needs no data and no network:
 > python train.py hparams/demo_grl.yaml
 
-Every hparam the library uses is read here, by name, and passed on (see
-``speechbrain_grl.brain.BRAIN_HPARAMS`` and
-``speechbrain_grl.dataio.DATA_HPARAMS``): the yaml is the one source of
-configuration and this script shows all of it.
+The yaml is the one source of configuration: it builds the model and the
+method that removes the speaker (``speaker_method``), and the Brain reads
+what it needs of it (``speechbrain_grl.brain_hparams.BRAIN_HPARAMS``).
 """
 
 import os
@@ -47,52 +46,9 @@ from speechbrain_grl.utils.hparams_checks import (
 from speechbrain_grl.utils.loader_opts import loader_options
 
 
-def brain_hparams(hparams, datasets):
-    """The hparams the Brain reads, one by one from the yaml."""
-    return {
-        "adversary": hparams["adversary"],
-        "adversary_scale": hparams["adversary_scale"],
-        "adversary_input": hparams["adversary_input"],
-        "alpha": hparams["alpha"],
-        "lambda_schedule": hparams["lambda_schedule"],
-        "ascent_ratio": hparams["ascent_ratio"],
-        "ascent_step": hparams["ascent_step"],
-        "alternate": hparams["alternate"],
-        "spk_loss_balance": hparams["spk_loss_balance"],
-        "emo_loss_balance": hparams["emo_loss_balance"],
-        "spk_head_steps": hparams["spk_head_steps"],
-        "spk_head_memory": hparams["spk_head_memory"],
-        "adversary_objective": hparams["adversary_objective"],
-        "task": hparams["task"],
-        "dimension_weights": hparams["dimension_weights"],
-        "regression_weight": hparams["regression_weight"],
-        "select_on": hparams["select_on"],
-        "speaker_norm": hparams["speaker_norm"],
-        "spk_norm_valid_balanced": hparams["spk_norm_valid_balanced"],
-        "log_softmax": hparams["log_softmax"],
-        "ssl_opt_class": hparams["ssl_opt_class"],
-        "heads_opt_class": hparams["heads_opt_class"],
-        "spk_opt_class": hparams["spk_opt_class"],
-        "lr_annealing_ssl": hparams["lr_annealing_ssl"],
-        "lr_annealing_heads": hparams["lr_annealing_heads"],
-        "fused_optimizers": hparams.get("fused_optimizers", True),
-        "expandable_segments": hparams.get("expandable_segments", True),
-        "epoch_counter": hparams["epoch_counter"],
-        "train_logger": hparams["train_logger"],
-        "output_folder": hparams["output_folder"],
-        "keep_checkpoints": hparams["keep_checkpoints"],
-        "avg_checkpoints": hparams["avg_checkpoints"],
-        "emotions": hparams["emotions"],
-        "n_speakers": hparams["n_speakers"],
-        "label_encoder": datasets["label_encoder"],
-        "spk_encoder": datasets["spk_encoder"],
-        "class_counts": datasets["class_counts"],
-        "sorting": hparams.get("sorting"),
-    }
-
-
 def data_hparams(hparams):
-    """The hparams of the data pipelines, one by one from the yaml."""
+    """The data pipelines' settings, read from the yaml (as SpeechBrain
+    recipes read them for their data preparation)."""
     return {
         "train_annotation": hparams["train_annotation"],
         "valid_annotation": hparams["valid_annotation"],
@@ -114,7 +70,7 @@ def data_hparams(hparams):
 
 
 def prepare_hparams(hparams):
-    """The corpus preparation's hparams, one by one from the yaml."""
+    """The corpus preparation's settings, read from the yaml."""
     kwargs = {
         "corpus": hparams["corpus"],
         "data_folder": hparams["data_folder"],
@@ -190,23 +146,19 @@ def main(argv):
     # Manifests with the true speaker of every utterance (rank 0 only).
     run_on_main(prepare_corpus, kwargs=prepare_hparams(hparams))
     datasets = dataio_prep(**data_hparams(hparams))
+    for key in ("label_encoder", "spk_encoder", "class_counts"):
+        hparams[key] = datasets[key]
 
     brain = SpeakerAdversarialBrain(
         modules=hparams["modules"],
-        hparams=brain_hparams(hparams, datasets),
+        opt_class=hparams["opt_class"],
+        hparams=hparams,
         run_opts=run_opts,
         checkpointer=hparams["checkpointer"],
     )
-    probe = {
-        "train_annotation": hparams["train_annotation"],
-        "valid_annotation": hparams["valid_annotation"],
-        "data_folder": hparams["data_folder"],
-        "output_folder": hparams["output_folder"],
-        "sample_rate": hparams["sample_rate"],
-    }
     # Speaker probe of the untrained model, once (a resumed run keeps it).
     if hparams["probe_speakers"]:
-        run_on_main(probe_before, args=[brain], kwargs=probe)
+        run_on_main(probe_before, args=[brain])
     train_loader_kwargs = hparams["dataloader_options"]
     if "train_sampler" in datasets:
         train_loader_kwargs = {"batch_sampler": datasets["train_sampler"]}
@@ -234,11 +186,12 @@ def main(argv):
         brain.set_test_target(None, test_corpus=hparams["corpus"])
         brain.evaluate(
             test_set=datasets["test"],
-            max_key=brain.selection_key,
+            max_key=hparams["emotion_task"].selection_key,
             test_loader_kwargs=test_loader_kwargs,
         )
         if hparams["probe_speakers"]:
-            run_on_main(probe_after, args=[brain], kwargs=probe)
+            run_on_main(probe_after, args=[brain],
+                        kwargs={"train_logger": hparams["train_logger"]})
         test_other_corpora(brain, hparams, datasets, test_loader_kwargs)
     if torch.distributed.is_initialized():  # a clean exit for every rank
         torch.distributed.barrier()

@@ -1,0 +1,256 @@
+"""The contract every way of removing the speaker keeps.
+
+Each method, built by the demo yaml's ``speaker_method`` block from
+``--adversary`` (and ``--speaker_norm``), goes through the interface of
+:mod:`speechbrain_grl.methods.base`: a training step moves what it should
+(forward and backward), its checkpointed state comes back after a save and
+a recovery, and under DDP every process ends with the same state.
+"""
+
+import copy
+import os
+import pathlib
+import socket
+import sys
+
+import pytest
+import speechbrain as sb
+import torch
+from conftest import DEMO_YAML
+from hyperpyyaml import load_hyperpyyaml
+
+from speechbrain_grl.brain import SpeakerAdversarialBrain
+from speechbrain_grl.dataio import data_hparams, dataio_prep
+from speechbrain_grl.dataio.iemocap import prepare_iemocap
+from speechbrain_grl.methods import select_method
+
+#: (adversary, overrides): every method, and the normalisation around an
+#: adversary.
+CASES = [
+    ("none", {}),
+    ("grl", {}),
+    ("grl", {"adversary_scale": "absolute"}),
+    ("tap", {}),
+    ("tap", {"alternate": "next_batch"}),
+    ("snp", {}),
+    ("spknorm", {}),
+    ("grl", {"speaker_norm": True}),
+    ("tap", {"speaker_norm": True}),
+]
+IDS = [a + "".join(f"-{k}={v}" for k, v in o.items()) for a, o in CASES]
+
+
+def load(demo_folder, out, adversary, **overrides):
+    """The demo yaml with ``adversary``; the datasets and a loader."""
+    overrides = dict(overrides, demo_folder=str(demo_folder),
+                     output_folder=str(out), adversary=adversary)
+    with open(DEMO_YAML, encoding="utf-8") as fin:
+        hparams = load_hyperpyyaml(fin, overrides)
+    if not (pathlib.Path(out) / "train.json").is_file():
+        prepare_iemocap(hparams["data_folder"], out, seed=hparams["seed"])
+    data = dataio_prep(**data_hparams(hparams))
+    for key in ("label_encoder", "spk_encoder", "class_counts"):
+        hparams[key] = data[key]
+    return hparams, data
+
+
+def build(hparams, checkpointer=None):
+    brain = SpeakerAdversarialBrain(
+        modules=hparams["modules"], hparams=hparams,
+        run_opts={"device": "cpu"}, checkpointer=checkpointer)
+    brain.init_optimizers()
+    return brain
+
+
+def batches(brain, data, n=2, size=6):
+    """The first ``n`` training batches, through the Brain's loader (which
+    also sets the cell weights and the step horizon)."""
+    loader = brain.make_dataloader(data["train"], sb.Stage.TRAIN,
+                                   batch_size=size)
+    brain.on_fit_start()
+    it = iter(loader)
+    return [next(it) for _ in range(n)]
+
+
+def settings(method):
+    """A method's settings, recursively (its schedule's too)."""
+    out = {"class": type(method).__name__}
+    for key, value in vars(method).items():
+        if key.startswith("_"):
+            continue
+        if hasattr(value, "__dict__") and not isinstance(value, type):
+            value = {"class": type(value).__name__, **{
+                k: v for k, v in vars(value).items() if not k.startswith("_")
+                and not hasattr(v, "__dict__")}}
+            if "method" in vars(method) and key == "method":
+                value = settings(vars(method)["method"])
+        out[key] = value
+    return out
+
+
+def params(brain):
+    return {n: p.detach().clone() for n, p in brain.modules.named_parameters()}
+
+
+@pytest.fixture(scope="module")
+def prepared(demo_assets, tmp_path_factory):
+    out = tmp_path_factory.mktemp("methods")
+    load(demo_assets, out, "none")  # the manifests, once
+    return demo_assets, out
+
+
+@pytest.mark.parametrize("adversary,overrides", CASES, ids=IDS)
+def test_a_step_moves_encoder_heads_and_speaker_head(prepared, adversary,
+                                                     overrides):
+    hparams, data = load(*prepared, adversary, **overrides)
+    brain = build(hparams)
+    method = brain.method
+    assert method.name == adversary or overrides.get("speaker_norm")
+    brain.modules.train()
+    brain.on_stage_start(sb.Stage.TRAIN, 1)
+    before = params(brain)
+    for batch in batches(brain, data, n=3):  # next_batch: both turns
+        loss = brain.fit_batch(batch)
+        assert torch.isfinite(torch.as_tensor(loss)).all()
+    after = params(brain)
+    for prefix in ("ssl.", "projection.", "emo_head.", "spk_head."):
+        assert any(not torch.equal(before[n], after[n])
+                   for n in before if n.startswith(prefix)), prefix
+    assert float(method.strength(brain)) >= 0.0
+    brain.on_stage_end(sb.Stage.TRAIN, float(loss))
+    assert {"loss", "emo_loss", "spk_loss", "lambda"} <= set(
+        brain.train_stats)
+    normalised = adversary == "spknorm" or overrides.get("speaker_norm")
+    counts = brain.modules.spk_norm.count
+    assert bool(counts.sum() > 0) == bool(normalised)
+
+
+@pytest.mark.parametrize("adversary,overrides", CASES, ids=IDS)
+def test_checkpoint_round_trip(prepared, adversary, overrides, tmp_path):
+    """What the method checkpoints (and the speaker statistics) comes back
+    in a new process's objects."""
+    hparams, data = load(*prepared, adversary, **overrides)
+    ckpt = sb.utils.checkpoints.Checkpointer(
+        tmp_path, recoverables={"spk_norm": hparams["spk_norm"]})
+    brain = build(hparams, ckpt)
+    brain.modules.train()
+    brain.on_stage_start(sb.Stage.TRAIN, 1)
+    for batch in batches(brain, data, n=3):
+        brain.fit_batch(batch)
+    ckpt.save_checkpoint()
+    saved = {name: copy.deepcopy(vars(obj))
+             for name, obj in brain.method.recoverables().items()}
+    strength = brain.method.strength(brain)
+
+    fresh, _ = load(*prepared, adversary, **overrides)
+    ckpt2 = sb.utils.checkpoints.Checkpointer(
+        tmp_path, recoverables={"spk_norm": fresh["spk_norm"]})
+    brain2 = build(fresh, ckpt2)
+    assert brain2.method is not brain.method
+    ckpt2.recover_if_possible()
+    batches(brain2, data, n=0)  # fit's start: the horizon, set anew
+    loaded = {name: vars(obj)
+              for name, obj in brain2.method.recoverables().items()}
+    assert loaded == saved
+    assert brain2.method.strength(brain2) == strength
+    for name in ("mean", "sq_mean", "count"):
+        assert torch.equal(getattr(fresh["spk_norm"], name),
+                           getattr(hparams["spk_norm"], name)), name
+
+
+def test_select_method_refuses_unknown_names_and_missing_blocks():
+    with pytest.raises(Exception, match="adversary: 'gr1' is unknown"):
+        select_method("gr1")
+    with pytest.raises(Exception, match="no block"):
+        select_method("tap", none=object())
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _ddp_worker(rank, world, port, demo_folder, out, results):
+    """One process: every case on its own half of the same batches."""
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank),
+                      WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    torch.distributed.init_process_group("gloo", rank=rank,
+                                         world_size=world)
+    try:
+        for i, (adversary, overrides) in enumerate(CASES):
+            torch.manual_seed(0)
+            hparams, data = load(demo_folder, out, adversary, **overrides)
+            hparams["sorting"] = "ascending"  # the same batches everywhere
+            brain = SpeakerAdversarialBrain(
+                modules=hparams["modules"], hparams=hparams,
+                run_opts={"device": "cpu", "distributed_backend": "gloo"})
+            brain.init_optimizers()
+            brain.modules.train()
+            brain.on_stage_start(sb.Stage.TRAIN, 1)
+            for batch in batches(brain, data, n=3, size=4):
+                brain.fit_batch(batch)
+            method = brain.method
+            state = {
+                "params": torch.cat([p.detach().reshape(-1) for p in
+                                     brain.modules.parameters()]),
+                "spk_norm": torch.cat([b.reshape(-1) for b in
+                                       hparams["spk_norm"].buffers()]),
+                "step": [getattr(o, "current_step", None) for o in
+                         method.recoverables().values()],
+                "strength": float(method.strength(brain)),
+            }
+            gathered = [None] * world
+            torch.distributed.all_gather_object(gathered, state)
+            if rank == 0:
+                results[i] = gathered
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def test_every_process_ends_with_the_same_state_under_ddp(prepared):
+    """2 gloo processes, each its share of each global batch: parameters,
+    the speaker statistics, the λ schedule and the strength agree."""
+    mp = torch.multiprocessing.get_context("spawn")
+    results = mp.Manager().dict()
+    sys.path.insert(0, str(pathlib.Path(__file__).parent))
+    torch.multiprocessing.start_processes(
+        _ddp_worker, args=(2, _free_port(), *prepared, results), nprocs=2,
+        start_method="spawn")
+    assert sorted(results.keys()) == list(range(len(CASES)))
+    for i, case in enumerate(IDS):
+        a, b = results[i]
+        assert torch.allclose(a["params"], b["params"], atol=1e-6), case
+        assert torch.allclose(a["spk_norm"], b["spk_norm"], atol=1e-6), case
+        assert a["step"] == b["step"] and a["strength"] == b["strength"]
+
+
+LEGACY_YAML = pathlib.Path(__file__).parent / "samples" / "legacy" / (
+    "demo_grl_0.2.yaml")
+
+
+@pytest.mark.parametrize("adversary,overrides", CASES, ids=IDS)
+def test_yaml_files_before_the_methods_still_train(prepared, adversary,
+                                                   overrides):
+    """A recipe yaml of version 0.2 (flat keys, no ``speaker_method``,
+    ``emotion_task`` or ``opt_class``) builds the same method from its
+    keys, and the Brain trains with it."""
+    demo_folder, out = prepared
+    with open(LEGACY_YAML, encoding="utf-8") as fin:
+        hparams = load_hyperpyyaml(fin, dict(
+            overrides, demo_folder=str(demo_folder), output_folder=str(out),
+            adversary=adversary))
+    assert "speaker_method" not in hparams and "opt_class" not in hparams
+    data = dataio_prep(**data_hparams(hparams))
+    for key in ("label_encoder", "spk_encoder", "class_counts"):
+        hparams[key] = data[key]
+    brain = build(hparams)
+    new, _ = load(*prepared, adversary, **overrides)
+    assert settings(brain.method) == settings(new["speaker_method"])
+    assert brain.task.loss_balance and brain.method.loss_balance
+    brain.modules.train()
+    brain.on_stage_start(sb.Stage.TRAIN, 1)
+    for batch in batches(brain, data, n=2):
+        assert torch.isfinite(torch.as_tensor(brain.fit_batch(batch))).all()
