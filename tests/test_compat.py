@@ -2,7 +2,7 @@
 still load and predict the same, through the predict CLI and the stock
 ``EncoderClassifier``.
 
-``samples/legacy/exported_0.2`` was exported by the 0.2 code from a
+``legacy/exported_0.2`` was exported by the 0.2 code from a
 one-epoch demo run; ``exported_0.2_predictions.csv`` is what 0.2's
 ``speechbrain-grl-predict`` wrote for eight IEMOCAP sample clips.
 """
@@ -15,7 +15,7 @@ import sys
 from conftest import REPO, recipe_env
 
 SAMPLES = REPO / "tests" / "samples"
-LEGACY = SAMPLES / "legacy"
+LEGACY = REPO / "tests" / "legacy"
 
 
 def _rows(path):

@@ -227,7 +227,7 @@ def test_every_process_ends_with_the_same_state_under_ddp(prepared):
         assert a["step"] == b["step"] and a["strength"] == b["strength"]
 
 
-LEGACY_YAML = pathlib.Path(__file__).parent / "samples" / "legacy" / (
+LEGACY_YAML = pathlib.Path(__file__).parent / "legacy" / (
     "demo_grl_0.2.yaml")
 
 
