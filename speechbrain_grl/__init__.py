@@ -29,9 +29,12 @@ utterance embedding (Gat et al., ICASSP 2022). Its roles, one level deep:
                           ``subset`` (low-resource).
 ``evaluation``            ``metrics``, ``probe`` (speaker leakage),
                           ``protocols`` (folds, sweeps), ``report``,
-                          ``outputs`` (a run's validation and test files).
-``inference``             ``export`` (to the stock ``EncoderClassifier``),
-                          ``predict`` (the CLI), ``hparams/`` (its yaml).
+                          ``outputs`` (a run's validation and test files),
+                          ``adaptation`` (UA against clips per speaker).
+``inference``             ``export`` (to the stock ``EncoderClassifier``,
+                          with the speaker prior), ``predict`` (the CLI),
+                          ``adaptation`` (a deployed model adapts to each
+                          speaker from their clips), ``hparams/``.
 ``utils``                 ``errors`` (:class:`GRLError`), ``hparams_checks``,
                           ``checkpoints`` (kill-safe), ``jsonio``,
                           ``loader_opts``, ``ddp``, ``cuda``.

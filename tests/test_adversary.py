@@ -514,8 +514,11 @@ def test_spknorm_validation_statistics_balanced_over_known_emotions(setup):
         pooled = brain.modules.pooling(brain.modules.ssl(wavs, lens), lens)
     pooled = pooled.reshape(len(wavs), -1)
     emotions = batch.emo_encoded.data.squeeze(1).tolist()
-    balanced = speaker_stats(pooled, batch.spk_id, emotions=emotions)
-    plain = speaker_stats(pooled, batch.spk_id)
+    # The estimator of the yaml's normalisation (MAP means, pooled spread).
+    prior = dict(prior=norm.eval_prior(), tau=norm.tau)
+    balanced = speaker_stats(pooled, batch.spk_id, emotions=emotions,
+                             **prior)
+    plain = speaker_stats(pooled, batch.spk_id, **prior)
     assert any(not torch.allclose(balanced[s][0], plain[s][0])
                for s in plain)  # some speaker's emotions are unequal
     brain.method.valid_balanced = True

@@ -92,3 +92,56 @@ def test_labelled_speaker_stats_weigh_each_emotion_the_same():
     # second moments averaged over emotions: (1 + 25) / 2 - 3^2 = 4
     assert torch.allclose(balanced["a"][1], torch.tensor([2.0]), atol=1e-4)
     assert torch.allclose(balanced["b"][0], torch.tensor([7.0]))
+
+
+def _trained(**kwargs):
+    """Two speakers with different voices, one emotion each half."""
+    norm = SpeakerNorm(1, n_speakers=2, momentum=1.0, n_emotions=2,
+                       **kwargs)
+    x = torch.tensor([[[0.0]], [[2.0]], [[10.0]], [[14.0]]])
+    norm(x, speaker_index=torch.tensor([0, 0, 1, 1]),
+         emotion_index=torch.tensor([0, 1, 0, 1]))
+    return norm
+
+
+def test_the_prior_is_the_average_voice_and_pooled_spread():
+    norm = _trained()
+    mean, std = norm.prior()
+    # Speaker means 1 and 12, within-speaker variances 1 and 4.
+    assert torch.allclose(mean, torch.tensor([6.5]))
+    assert torch.allclose(std, torch.tensor([2.5]).sqrt(), atol=1e-4)
+    empty = SpeakerNorm(3, n_speakers=2)
+    assert torch.equal(empty.prior()[0], torch.zeros(3))
+    assert torch.equal(empty.prior()[1], torch.ones(3))
+
+
+def test_pooled_spread_and_map_means_in_evaluation():
+    """std pooled: every speaker divided by the pooled spread; tau: an
+    evaluated speaker's mean shrunk towards the prior by its clip count."""
+    norm = _trained(std="pooled", tau=2.0)
+    mean, std = norm.prior()
+    assert torch.allclose(norm.trained_stats(0)[1], std)
+    feats = torch.tensor([[20.0], [22.0]])
+    stats = speaker_stats(feats, ["new", "new"], prior=norm.eval_prior(),
+                          tau=norm.tau)
+    assert torch.allclose(stats["new"][0], (2.0 * mean + 42.0) / 4.0)
+    assert torch.allclose(stats["new"][1], std)
+    assert _trained().eval_prior() is None  # the plain statistics
+
+
+def test_training_as_deployed_with_no_clip_uses_the_prior():
+    """train_clips [0]: every training utterance is normalised with the
+    prior mean (what an unknown speaker gets), [None] changes nothing."""
+    x = torch.tensor([[[0.0]], [[2.0]], [[10.0]], [[14.0]]])
+    spk, emo = torch.tensor([0, 0, 1, 1]), torch.tensor([0, 1, 0, 1])
+    prior_only = _trained(std="pooled", train_clips=[0])
+    mean, std = prior_only.prior()
+    out = prior_only(x, speaker_index=spk, emotion_index=emo)
+    assert torch.allclose(out, (x - mean) / std, atol=1e-5)
+    plain = _trained(std="pooled", train_clips=[None])
+    assert plain.train_clips == []
+    own = plain(x, speaker_index=spk, emotion_index=emo)
+    means = torch.tensor([1.0, 1.0, 12.0, 12.0]).view(4, 1, 1)
+    assert torch.allclose(own, (x - means) / std, atol=1e-5)
+    with pytest.raises(ValueError, match="std"):
+        SpeakerNorm(1, 1, std="global")

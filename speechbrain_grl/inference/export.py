@@ -52,10 +52,18 @@ DIMENSIONS = ("valence", "arousal", "dominance")
 #: (as the recipe's Brain selects).
 TASK_SELECTION = {"categorical": "UA", "dimensional": "CCC",
                   "both": "score"}
+
+
+def _block(name):
+    """The template block ``# >>> name`` ... ``# <<< name``."""
+    return re.compile(rf"^[ \t]*# >>> {name}\n(.*?)^[ \t]*# <<< {name}\n",
+                      flags=re.M | re.S)
+
+
 #: Template blocks kept for dimensional models only.
-DIMENSIONAL_BLOCK = re.compile(
-    r"^[ \t]*# >>> dimensional\n(.*?)^[ \t]*# <<< dimensional\n",
-    flags=re.M | re.S)
+DIMENSIONAL_BLOCK = _block("dimensional")
+#: Kept for models trained with per-speaker normalisation, and without.
+NORMALISED_BLOCK, PLAIN_BLOCK = _block("normalised"), _block("plain")
 
 
 class ExportError(GRLError):
@@ -276,7 +284,7 @@ def selection_key(run, hparams):
     return TASK_SELECTION.get(hparams.get("task") or "categorical", "UA")
 
 
-def _states(run, hparams, key="UA", dimensional=False):
+def _states(run, hparams, key="UA", dimensional=False, extra=()):
     """State dicts of the modules to export from the selected checkpoint.
 
     The checkpoint with the best validation ``key`` (or the average of
@@ -293,6 +301,8 @@ def _states(run, hparams, key="UA", dimensional=False):
         The selection key (see :func:`selection_key`).
     dimensional : bool
         Also read ``vad_head``, the regression head.
+    extra : tuple of str
+        Other modules to read (``spk_norm``).
 
     Returns
     -------
@@ -330,6 +340,7 @@ def _states(run, hparams, key="UA", dimensional=False):
         )
     names = ("ssl", "projection", "emo_head")
     names += ("vad_head",) if dimensional else ()
+    names += tuple(extra)
     for ckpt in ckpts:
         missing = [n for n in names if n not in ckpt.paramfiles]
         if missing:
@@ -396,7 +407,7 @@ def _remap(state, target, offset):
     return out
 
 
-def fill_template(values, ssl_class, dimensional=False):
+def fill_template(values, ssl_class, dimensional=False, normalised=False):
     """The inference hparams of an exported folder, as text.
 
     Parameters
@@ -412,6 +423,10 @@ def fill_template(values, ssl_class, dimensional=False):
         Keep the template's dimensional blocks (the ``regressor`` module,
         ``task``, ``vad_scale``); otherwise they are removed and the
         text is that of a categorical model.
+    normalised : bool
+        Per-speaker normalisation: ``mean_var_norm`` standardises with
+        the prior (``mean_var_norm.ckpt``, ``speaker_prior_tau``);
+        otherwise it passes features through.
 
     Returns
     -------
@@ -428,9 +443,15 @@ def fill_template(values, ssl_class, dimensional=False):
     ...                      DEFAULT_SSL_CLASS, dimensional=True)
     >>> "regressor: !ref <regressor>" in text, "vad_scale: [1, 5]" in text
     (True, True)
+    >>> text = fill_template(dict(values, speaker_prior_tau=2.0),
+    ...                      DEFAULT_SSL_CLASS, normalised=True)
+    >>> "InputNormalization" in text, "mean_var_norm.ckpt" in text
+    (True, True)
     """
     text = template_path().read_text(encoding="utf-8")
     text = DIMENSIONAL_BLOCK.sub(r"\1" if dimensional else "", text)
+    text = NORMALISED_BLOCK.sub(r"\1" if normalised else "", text)
+    text = PLAIN_BLOCK.sub("" if normalised else r"\1", text)
     for key, value in values.items():
         dumped = json.dumps(value)  # JSON scalars are YAML scalars
         text, n = re.subn(
@@ -779,16 +800,12 @@ def export_model(source, model_dir, overwrite=False):
                 f"--from {run}: hyperparams.yaml has no {key!r}; is this "
                 "a speechbrain-grl run?"
             )
-    if hparams.get("adversary") == "spknorm" or hparams.get("speaker_norm"):
-        raise ExportError(
-            f"--from {run}: the model normalises each speaker with "
-            "statistics of that speaker's audio (spknorm), which the stock "
-            "EncoderClassifier cannot do; export a model trained without it"
-        )
+    normalised = _check_normalised(run, hparams)
     task = _task(run, hparams)
     dimensional = task != "categorical"
     states, ckpts, key = _states(run, hparams, selection_key(run, hparams),
-                                 dimensional)
+                                 dimensional,
+                                 ("spk_norm",) if normalised else ())
     vad_scale = _vad_scale(run, hparams) if dimensional else None
     ssl = hparams["ssl"]
     ssl.load_state_dict(states["ssl"], strict=True)
@@ -812,7 +829,12 @@ def export_model(source, model_dir, overwrite=False):
         }
         if dimensional:
             values.update(task=task, vad_scale=vad_scale)
-        text = fill_template(values, ssl_class, dimensional)
+        if normalised:
+            norm = hparams["spk_norm"]
+            norm.load_state_dict(states["spk_norm"], strict=True)
+            values["speaker_prior_tau"] = float(norm.tau)
+            _save_prior(norm, tmp / "mean_var_norm.ckpt")
+        text = fill_template(values, ssl_class, dimensional, normalised)
         (tmp / "hyperparams.yaml").write_text(text, encoding="utf-8")
         encoder = CategoricalEncoder()
         encoder.update_from_iterable(emotions)
@@ -842,6 +864,31 @@ def export_model(source, model_dir, overwrite=False):
     logger.info("exported %s (%s) to %s", run,
                 ", ".join(c.path.name for c in ckpts), model_dir)
     return model_dir
+
+
+def _check_normalised(run, hparams):
+    """Whether the run normalised speakers; one-line error when it did so
+    in a way no deployed model can (each speaker's own spread)."""
+    if not (hparams.get("adversary") == "spknorm"
+            or hparams.get("speaker_norm")):
+        return False
+    norm = hparams.get("spk_norm")
+    if getattr(norm, "std", "speaker") != "pooled":
+        raise ExportError(
+            f"--from {run}: the model divides each speaker by their own "
+            "spread (spk_norm std: speaker), which an unknown speaker does "
+            "not have; retrain with the spk_norm std: pooled (the recipe "
+            "default) to export it")
+    return True
+
+
+def _save_prior(norm, path):
+    """The prior of ``norm`` (a trained SpeakerNorm) as the statistics of
+    SpeechBrain's ``InputNormalization`` (``mean_var_norm.ckpt``)."""
+    mean, std = norm.prior()
+    trained = int((norm.count.view(norm.n_speakers, -1) > 0).any(-1).sum())
+    torch.save({"count": trained, "glob_mean": mean.float().cpu(),
+                "glob_std": std.float().cpu()}, path)
 
 
 def _first(module):

@@ -11,6 +11,14 @@ the encoder sees: the stock ``encode_batch`` passes it no lengths) stays
 small. A file that cannot be read gets a row with its error; the exit
 status is then 1.
 
+With ``--speakers map.csv`` (columns ``path,speaker``; relative paths
+are relative to the CSV) a model trained with per-speaker normalisation
+adapts to each speaker: their mean is a MAP estimate from their own clips
+(at most ``--adapt_clips K``, drawn with ``--seed``), shrunk towards the
+training speakers' average voice; files of no listed speaker get that
+prior (:mod:`speechbrain_grl.inference.adaptation`). Rows then also name
+the ``speaker`` and the ``adapt_clips`` their statistics came from.
+
 Columns: ``path``, ``label``, ``score``, ``prob_<label>`` per label and
 ``error``. A model exported from a dimensional or both run (its loaded
 modules hold a ``regressor``) adds ``valence``, ``arousal`` and
@@ -487,6 +495,7 @@ def predict(clf, files, window_seconds=10.0, batch_seconds=60.0,
     list of dict
         One row per file.
     """
+    files = [Path(f) for f in files]
     classes, dimensions = model_outputs(clf)
     labels = clf.hparams.label_encoder.decode_ndim(
         list(range(len(clf.hparams.label_encoder))))
@@ -673,6 +682,16 @@ def main(argv=None):
                         "installed, else PyTorch dynamic quantisation), "
                         "CPU only; both give slightly different "
                         "probabilities (default fp32)")
+    parser.add_argument("--speakers", default=None, metavar="MAP_CSV",
+                        help="CSV with the columns path,speaker: adapt a "
+                        "model trained with speaker normalisation to each "
+                        "speaker from their clips")
+    parser.add_argument("--adapt_clips", "--adapt-clips", type=int,
+                        default=None, metavar="K",
+                        help="with --speakers: at most K clips per speaker "
+                        "for their statistics (default: all; 0: the prior)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="with --adapt_clips: the draw of the clips")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     prog = parser.prog
@@ -682,6 +701,9 @@ def main(argv=None):
     if args.precision == "int8" and args.device != "cpu":
         parser.error("--precision int8 runs on the CPU only; use bf16 on "
                      f"{args.device}")
+    if args.adapt_clips is not None and (args.adapt_clips < 0
+                                         or not args.speakers):
+        parser.error("--adapt_clips takes a count >= 0, with --speakers")
     if args.output and not str(args.output).lower().endswith(
             (".csv", ".json")):
         parser.error(f"--output {args.output}: use a .csv or .json name")
@@ -696,8 +718,28 @@ def main(argv=None):
         sys.exit(f"{prog}: error: {err}")
     if args.precision == "int8":
         quantize_int8(clf)
-    rows = predict(clf, files, args.window_seconds, args.batch_seconds,
+    options = dict(window_seconds=args.window_seconds,
+                   batch_seconds=args.batch_seconds,
                    progress=not args.no_progress, precision=args.precision)
+    if args.speakers:
+        from speechbrain_grl.inference.adaptation import (
+            AdaptationError,
+            normalised,
+            predict_speakers,
+            read_speaker_map,
+        )
+        if not normalised(clf):
+            sys.exit(f"{prog}: error: --speakers: {args.model} was trained "
+                     "without speaker normalisation, so it cannot adapt to "
+                     "speakers; drop --speakers")
+        try:
+            rows = predict_speakers(clf, files,
+                                    read_speaker_map(args.speakers),
+                                    args.adapt_clips, args.seed, **options)
+        except AdaptationError as err:
+            sys.exit(f"{prog}: error: {err}")
+    else:
+        rows = predict(clf, files, **options)
     write_rows(rows, args.output)
     failed = [r for r in rows if r["error"]]
     for row in failed:

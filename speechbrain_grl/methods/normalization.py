@@ -10,10 +10,13 @@ baseline's monitor, ``--speaker_norm=True`` puts it around ``grl``,
 - Training speakers use running statistics, averaged over the emotions
   they said (a favourite emotion is not taken for the voice).
 - Evaluated speakers get statistics from the set's own unlabelled audio
-  in a pass before it; a training speaker met again keeps its training
-  statistics. With ``valid_balanced`` a held-out validation speaker's are
-  balanced over its labelled emotions, as a training speaker's are (the
-  test pass reads no label).
+  in a pass before it, with the estimator a deployed model uses (a MAP
+  mean shrunk towards the prior, the pooled standard deviation: see
+  :class:`~speechbrain_grl.nnet.speaker_norm.SpeakerNorm`'s ``tau`` and
+  ``std``); a training speaker met again keeps its training statistics.
+  With ``valid_balanced`` a held-out validation speaker's are balanced
+  over its labelled emotions, as a training speaker's are (the test pass
+  reads no label).
 """
 
 import speechbrain as sb
@@ -110,10 +113,11 @@ class SpeakerNormalization:
             raise RuntimeError("speaker_norm: no loader for this stage")
         labelled = stage == sb.Stage.VALID and self.valid_balanced
         feats, speakers, emotions = pooled_features(brain, loader, labelled)
-        stats = speaker_stats(feats, speakers,
-                              emotions=emotions if labelled else None)
-        # A training speaker's statistics are known: keep them.
         norm = unwrap(brain.modules.spk_norm)
+        stats = speaker_stats(feats, speakers,
+                              emotions=emotions if labelled else None,
+                              prior=norm.eval_prior(), tau=norm.tau)
+        # A training speaker's statistics are known: keep them.
         known = getattr(brain.hparams.spk_encoder, "lab2ind", {})
         for spk in stats:
             trained = norm.trained_stats(known[spk]) if spk in known else None

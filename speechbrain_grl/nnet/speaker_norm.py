@@ -11,10 +11,21 @@ normalisation?
   checkpoint).
 - **Validation and test speakers** are unknown at training time. Their
   statistics are computed from their own unlabelled audio in the set
-  being evaluated, in a pass before it (``set_eval_stats``). This is a
-  *transductive* step: a deployment needs several utterances of a new
-  speaker before it can classify one, and the stock ``EncoderClassifier``
-  cannot do it, so models trained with it are not exported.
+  being evaluated, in a pass before it (``set_eval_stats``).
+- **The prior** (:meth:`SpeakerNorm.prior`): the training speakers'
+  average voice (the mean of their means) and the pooled within-speaker
+  standard deviation. With ``tau`` > 0 a speaker's mean is a MAP
+  estimate shrunk towards the prior mean, worth ``tau`` clips
+  (:func:`map_mean`): one clip moves it a little, many clips make it the
+  speaker's own; a speaker with no clip gets the prior. With
+  ``std="pooled"`` every speaker is divided by the pooled standard
+  deviation, so an exported model normalises an unknown speaker with the
+  prior alone and adapts from a few of their clips
+  (:mod:`speechbrain_grl.inference.adaptation`).
+- ``train_clips`` trains as deployed: each training utterance is
+  normalised with a MAP mean as if estimated from k of its speaker's
+  clips, k drawn from ``train_clips`` (None: all of them); the mean of k
+  clips is simulated from the speaker's running mean and spread.
 - Where speakers carry an emotion shortcut, a speaker's plain mean holds
   their favourite emotion too, and subtracting it removes emotion as
   well. With ``n_emotions`` > 1 the training statistics are kept per
@@ -31,10 +42,32 @@ import torch
 
 from speechbrain_grl.utils.ddp import distributed
 
-__all__ = ["SpeakerNorm", "speaker_stats"]
+__all__ = ["SpeakerNorm", "map_mean", "speaker_stats"]
+
+STD_MODES = ("speaker", "pooled")
 
 
-def speaker_stats(features, speakers, eps=1e-5, emotions=None):
+def map_mean(prior_mean, total, n, tau):
+    """The MAP estimate of a speaker's mean from ``n`` clips summing to
+    ``total``, with a prior mean worth ``tau`` clips: (τ·μ₀ + Σx)/(τ + n).
+
+    Example
+    -------
+    >>> prior = torch.tensor([0.0])
+    >>> map_mean(prior, torch.tensor([4.0]), 2, tau=2.0)
+    tensor([1.])
+    >>> map_mean(prior, torch.tensor([0.0]), 0, tau=2.0)
+    tensor([0.])
+    >>> map_mean(prior, torch.tensor([4.0]), 2, tau=0.0)
+    tensor([2.])
+    """
+    if n == 0 and tau == 0:
+        return prior_mean.clone()
+    return (tau * prior_mean + total) / (tau + n)
+
+
+def speaker_stats(features, speakers, eps=1e-5, emotions=None, prior=None,
+                  tau=0.0):
     """Mean and standard deviation of ``features`` per speaker.
 
     Arguments
@@ -50,6 +83,13 @@ def speaker_stats(features, speakers, eps=1e-5, emotions=None):
         are then the average of their emotions' first and second
         moments, each emotion they said weighing the same, as for the
         training speakers.
+    prior : (torch.Tensor, torch.Tensor or None), optional
+        The prior mean and pooled standard deviation
+        (:meth:`SpeakerNorm.prior`): each mean becomes the MAP estimate
+        (:func:`map_mean`, ``tau``) and each standard deviation the
+        pooled one (None: the speaker's own).
+    tau : float
+        The prior mean's worth in clips.
 
     Returns
     -------
@@ -64,6 +104,9 @@ def speaker_stats(features, speakers, eps=1e-5, emotions=None):
     (tensor([2.]), tensor([10.]))
     >>> speaker_stats(x, ["a"] * 4, emotions=[0, 0, 0, 1])["a"][0]
     tensor([7.3333])
+    >>> prior = (torch.tensor([0.0]), torch.tensor([3.0]))
+    >>> speaker_stats(x, ["a", "a", "b", "b"], prior=prior, tau=2.0)["b"]
+    (tensor([5.]), tensor([3.]))
     """
     out = {}
     for spk in sorted(set(speakers)):
@@ -78,7 +121,11 @@ def speaker_stats(features, speakers, eps=1e-5, emotions=None):
             mean = torch.stack([c.mean(0) for c in cells]).mean(0)
             sq = torch.stack([(c**2).mean(0) for c in cells]).mean(0)
             var = (sq - mean**2).clamp_min(0.0)
-        out[spk] = (mean, torch.sqrt(var + eps))
+        std = torch.sqrt(var + eps)
+        if prior is not None:
+            mean = map_mean(prior[0], mean * len(idx), len(idx), tau)
+            std = std if prior[1] is None else prior[1]
+        out[spk] = (mean, std)
     return out
 
 
@@ -99,6 +146,15 @@ class SpeakerNorm(torch.nn.Module):
         With more than 1, training statistics per (speaker, emotion) cell,
         averaged over the speaker's emotions with equal weights (forward
         then needs ``emotion_index`` in training).
+    tau : float
+        The prior mean's worth in clips, for MAP means (0: plain means).
+    std : str
+        ``speaker``: each speaker's own standard deviation; ``pooled``:
+        the pooled within-speaker one (:meth:`prior`), for everyone.
+    train_clips : sequence, optional
+        Train as deployed: each training utterance's mean is a MAP
+        estimate as if from k clips of its speaker, k drawn uniformly from
+        this (None entries: all clips, the speaker's running mean).
 
     Example
     -------
@@ -127,8 +183,19 @@ class SpeakerNorm(torch.nn.Module):
     """
 
     def __init__(self, input_size, n_speakers, momentum=0.1, eps=1e-5,
-                 n_emotions=1):
+                 n_emotions=1, tau=0.0, std="speaker", train_clips=None):
         super().__init__()
+        if std not in STD_MODES:
+            raise ValueError(f"SpeakerNorm std {std!r} is unknown; use one "
+                             f"of {', '.join(STD_MODES)}")
+        self.tau = float(tau)
+        self.std = std
+        self.train_clips = list(train_clips or [])
+        if all(k is None for k in self.train_clips):
+            self.train_clips = []  # every mean from all clips
+        if any(k is not None and k < 0 for k in self.train_clips):
+            raise ValueError("SpeakerNorm train_clips: counts of clips "
+                             "must be >= 0 (or null: all)")
         self.momentum = momentum
         self.eps = eps
         self.n_speakers = int(n_speakers)
@@ -141,12 +208,25 @@ class SpeakerNorm(torch.nn.Module):
 
     def trained_stats(self, index):
         """:meth:`speaker_stats` of training speaker ``index`` (an int),
-        or None if it is out of range or was never trained on."""
+        or None if it is out of range or was never trained on (with
+        ``std="pooled"``, the pooled standard deviation)."""
         if not 0 <= index < self.n_speakers:
             return None
         if not bool((self.count.view(-1, self.n_emotions)[index] > 0).any()):
             return None
-        return self.speaker_stats(index)
+        mean, std = self.speaker_stats(index)
+        if self.std == "pooled":
+            std = self.prior()[1]
+        return mean, std
+
+    def eval_prior(self):
+        """The ``prior`` argument of :func:`speaker_stats` for evaluated
+        speakers: None (plain statistics), or the prior mean and, with
+        ``std="pooled"``, the pooled standard deviation."""
+        if not self.tau and self.std != "pooled":
+            return None
+        mean, std = self.prior()
+        return mean, (std if self.std == "pooled" else None)
 
     def speaker_stats(self, index):
         """Training statistics ``(mean, std)`` of speakers ``index`` (an
@@ -165,6 +245,33 @@ class SpeakerNorm(torch.nn.Module):
         sq = (weight[..., None] * sq).sum(1)
         std = torch.sqrt((sq - mean**2).clamp_min(0) + self.eps)
         return mean.reshape(shape + (dim,)), std.reshape(shape + (dim,))
+
+    def prior(self):
+        """``(mean, std)`` of the prior: the mean of the trained speakers'
+        means and the pooled within-speaker standard deviation (the root
+        of their mean variance); zeros and ones before any training."""
+        seen = (self.count.view(self.n_speakers, -1) > 0).any(-1)
+        dim = self.mean.shape[-1]
+        if not bool(seen.any()):
+            return self.mean.new_zeros(dim), self.mean.new_ones(dim)
+        index = torch.nonzero(seen).squeeze(1)
+        mean, std = self.speaker_stats(index)
+        return mean.mean(0), std.pow(2).mean(0).sqrt()
+
+    def _as_deployed(self, mean, std, prior_mean):
+        """Training means as if estimated from k clips (``train_clips``):
+        the mean of k clips drawn around the speaker's mean with its
+        spread, shrunk towards the prior (k = 0: the prior mean)."""
+        choices = self.train_clips
+        pick = torch.randint(len(choices), (mean.shape[0],))
+        for row, j in enumerate(pick.tolist()):
+            k = choices[j]
+            if k is None:
+                continue
+            sample = mean[row] + std[row] * torch.randn_like(
+                mean[row]) / max(k, 1) ** 0.5
+            mean[row] = map_mean(prior_mean, sample * k, k, self.tau)
+        return mean
 
     def set_eval_stats(self, stats):
         """Statistics of the speakers to evaluate, ``{speaker: (mean,
@@ -215,6 +322,12 @@ class SpeakerNorm(torch.nn.Module):
                     -1).to(self.mean.device)
             self._update(flat.detach().float(), cell)
             mean, std = self.speaker_stats(index)
+            if self.train_clips or self.std == "pooled":
+                prior_mean, prior_std = self.prior()
+                if self.train_clips:
+                    mean = self._as_deployed(mean, std, prior_mean)
+                if self.std == "pooled":
+                    std = prior_std.expand_as(mean)
         else:
             missing = [s for s in speaker_ids if s not in self.eval_stats]
             if missing:

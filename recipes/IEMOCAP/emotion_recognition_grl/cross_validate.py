@@ -36,6 +36,14 @@ validation UA (``valid_summary.json``; no test metric is computed or read
 until then), writes ``sweep_summary.json``/``.md``, and only then tests
 the picked value's folds and writes the usual report for them.
 
+``--adaptation_curve`` (models with speaker normalisation) also exports
+every fold and writes ``adaptation_curve.json``/``.png``: test UA against
+the number of clips each test speaker's statistics come from, through the
+deployed model (:mod:`speechbrain_grl.evaluation.adaptation`).
+
+> python cross_validate.py hparams/demo_grl.yaml --protocol session \
+>     --adversary=spknorm --adaptation_curve
+
 Any other ``--key=value`` is a hparam override passed to every fold.
 """
 
@@ -45,6 +53,11 @@ import os
 import sys
 
 from speechbrain_grl.dataio.iemocap import speakers
+from speechbrain_grl.evaluation.adaptation import (
+    KS,
+    adaptation_curve,
+    plot_curves,
+)
 from speechbrain_grl.evaluation.protocols import (
     IEMOCAP_PROTOCOLS,
     LOWRES_SIZES,
@@ -106,6 +119,10 @@ def main(argv):
     parser.add_argument("--sweep", action="append", default=[],
                         metavar="KEY=V1,V2",
                         help="pick KEY among the values by validation UA")
+    parser.add_argument("--adaptation_curve", action="store_true",
+                        help="also measure test UA against the clips per "
+                        "speaker of the deployed model (speaker "
+                        "normalisation)")
     args, extra = parser.parse_known_args(argv)
     overrides = parse_overrides(extra)
     clash = sorted(set(overrides) & set(PROTOCOL_KEYS))
@@ -201,6 +218,23 @@ def main(argv):
     print(f"{args.protocol}: {', '.join(scores)}; see "
           f"{output_folder}/cv_summary.md"
           + (f" and {scatter}" if scatter else ""))
+    if args.adaptation_curve:
+        _adaptation_curve(folds, runs_folder, output_folder)
+
+
+def _adaptation_curve(folds, runs_folder, output_folder):
+    """Test UA against clips per speaker, per fold and their mean."""
+    per_fold = {f.name: adaptation_curve(os.path.join(runs_folder, f.name),
+                                         splits=("test",))["test"]
+                for f in folds}
+    mean = {k: sum(c[k] for c in per_fold.values()) / len(per_fold)
+            for k in KS}
+    write_json_atomic({"mean_UA": mean, "folds": per_fold},
+                      os.path.join(output_folder, "adaptation_curve.json"))
+    png = plot_curves({"mean over folds": mean},
+                      os.path.join(output_folder, "adaptation_curve.png"))
+    print("adaptation: test UA " + ", ".join(
+        f"k={k} {v:.2f}" for k, v in mean.items()) + f"; see {png}")
 
 
 def _sweep(args, folds, output_folder, extra, train, need_probe):

@@ -1,0 +1,374 @@
+#!/usr/bin/env python3
+"""Speaker adaptation through the deployed model: UA against clips per speaker.
+
+For every corpus (``--demo_corpus_seed``), speaker bias and seed, the demo
+recipe trains ``none`` and per-speaker normalisation (``spknorm``, one or
+more configurations) on the weak-emotion-cue demo
+(``--demo_emotion_strength=0.5``), validating on held-out speakers. Each
+run is exported (:func:`speechbrain_grl.inference.export.export_model`)
+and its validation and test speakers are classified through
+:func:`speechbrain_grl.inference.adaptation.predict_speakers` (what
+``speechbrain-grl-predict --speakers`` runs), each speaker's statistics
+from k of their clips, k in ``--ks`` (0: the prior alone; all: every clip).
+``none`` has no statistics: one UA for every k.
+
+It reports ΔUA against ``none`` on the same runs, per k: the mean over
+corpora of the per-corpus mean over seeds, with a 95% t interval over
+corpora. With several spknorm configurations (``--candidates``), the one
+with the best mean validation UA over k is reported (per bias), and
+every candidate's validation curve is shown.
+
+A classic baseline runs on the same splits: MFCC statistics (torchaudio,
+mean and standard deviation over frames) and a scikit-learn logistic
+regression, plain and with the same adaptation (each test speaker's MAP
+mean from the same k clips, the pooled within-speaker spread of the
+training speakers).
+
+Usage::
+
+    python benchmarks/adaptation.py                     # 5 corpora x 5 seeds
+    python benchmarks/adaptation.py --corpora 0 --seeds 1 --quick
+
+Writes ``benchmarks/adaptation.json``, ``.md`` and ``.png`` (or ``--out``,
+``--name``); runs live in ``--workdir`` and finished ones are reused.
+"""
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+import evidence  # noqa: E402
+
+from speechbrain_grl.evaluation.adaptation import (  # noqa: E402
+    KS,
+    adaptation_curve,
+    manifest_files,
+    plot_curves,
+    tau_curves,
+)
+
+FIXED = ["--demo_emotion_strength=0.5", "--valid_from=held_out_speakers",
+         "--probe_speakers=False"]
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--corpora", default="0,1,2,3,4")
+    parser.add_argument("--biases", default="0.9,0.0")
+    parser.add_argument("--seeds", default="1,2,3,4,5")
+    parser.add_argument("--ks", default=",".join(KS))
+    parser.add_argument("--candidates", default="spknorm",
+                        help="spknorm configurations, ';'-separated, "
+                        "each mode[:key=value...] (evidence.py's form)")
+    parser.add_argument("--taus", default="0.5,1,2,5,10",
+                        help="prior strengths (clips) chosen among on "
+                        "validation, for the chosen configuration")
+    parser.add_argument("--workdir", default="results/adaptation")
+    parser.add_argument("--out", default=str(common.REPO / "benchmarks"))
+    parser.add_argument("--name", default="adaptation")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--quick", action="store_true",
+                        help="2 epochs: a smoke test")
+    parser.add_argument("overrides", nargs="*",
+                        help="extra --key=value for every run (after --)")
+    args = parser.parse_args(argv)
+    args.overrides = FIXED + list(args.overrides) + (
+        ["--number_of_epochs=2"] if args.quick else [])
+    return args
+
+
+def run_folder(args, corpus, bias, mode, seed):
+    return evidence.run_folder(Path(args.workdir) / f"corpus_{corpus}",
+                               bias, mode, seed)
+
+
+def train_command(args, corpus, bias, mode, seed):
+    name, extra = evidence.split_mode(mode)
+    demo = Path(args.workdir).resolve() / "demo_assets"
+    return [sys.executable, "train.py", str(common.DEMO_YAML),
+            f"--adversary={name}", f"--seed={seed}", *extra,
+            f"--demo_speaker_bias={bias}", f"--demo_corpus_seed={corpus}",
+            f"--output_folder={run_folder(args, corpus, bias, mode, seed)}",
+            f"--demo_folder={demo}", *args.overrides]
+
+
+def train_all(args, jobs):
+    """Trains what has no test metrics yet, ``args.jobs`` at a time (one
+    thread each); the first run of a corpus setting runs alone (it builds
+    the corpus)."""
+    from tqdm import tqdm
+
+    todo = [j for j in jobs
+            if not (run_folder(args, *j) / "test_metrics.json").is_file()]
+    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+    first = {}
+    for job in todo:
+        first.setdefault(job[:2], job)
+    alone = set(first.values())
+    running = []
+    with tqdm(total=len(jobs), initial=len(jobs) - len(todo),
+              desc="adaptation runs", unit="run") as bar:
+        while todo or running:
+            while todo and len(running) < max(1, args.jobs) and not (
+                    running and (todo[0] in alone
+                                 or any(r[1] in alone for r in running))):
+                job = todo.pop(0)
+                folder = run_folder(args, *job)
+                folder.mkdir(parents=True, exist_ok=True)
+                log = open(folder / "stdout.txt", "w", encoding="utf-8")
+                proc = subprocess.Popen(
+                    train_command(args, *job), cwd=common.RECIPE, env=env,
+                    stdout=log, stderr=subprocess.STDOUT)
+                running.append((proc, job, log))
+            time.sleep(0.5)
+            for item in list(running):
+                proc, job, log = item
+                if proc.poll() is None:
+                    continue
+                log.close()
+                running.remove(item)
+                bar.update(1)
+                if proc.returncode != 0:
+                    sys.exit(f"adaptation.py: run {job} failed; see "
+                             f"{run_folder(args, *job)}/stdout.txt")
+
+
+def ua(true, pred, labels):
+    from speechbrain_grl.evaluation.metrics import emotion_metrics
+
+    return emotion_metrics(true, pred, labels)["UA"]
+
+
+def classic(run, ks, seed, tau=2.0):
+    """The MFCC statistics + logistic regression baseline on a run's
+    splits: test UA plain (one value) and with per-speaker adaptation
+    (per k; training speakers standardised with their own statistics)."""
+    import numpy as np
+    import torchaudio
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from speechbrain_grl.dataio.audio import read_audio
+
+    mfcc = torchaudio.transforms.MFCC(sample_rate=16000, n_mfcc=20)
+
+    def feats(files):
+        rows = []
+        for f in files:
+            m = mfcc(read_audio(str(f), 16000))
+            rows.append(np.concatenate([m.mean(-1).numpy(),
+                                        m.std(-1).numpy()]))
+        return np.stack(rows)
+
+    xtr, str_, ytr = feats_and_labels(run, "train", feats)
+    xte, ste, yte = feats_and_labels(run, "test", feats)
+    labels = sorted(set(ytr))
+    plain = make_pipeline(StandardScaler(),
+                          LogisticRegression(max_iter=2000))
+    plain.fit(xtr, ytr)
+    out = {"plain": ua(yte, list(plain.predict(xte)), labels)}
+    means = {s: xtr[np.array(str_) == s].mean(0) for s in set(str_)}
+    prior = np.mean(list(means.values()), 0)
+    spread = np.sqrt(np.mean([xtr[np.array(str_) == s].var(0)
+                              for s in means], 0)) + 1e-8
+    xtr_n = (xtr - np.stack([means[s] for s in str_])) / spread
+    adapted = make_pipeline(StandardScaler(),
+                            LogisticRegression(max_iter=2000))
+    adapted.fit(xtr_n, ytr)
+    out["adapted"] = {}
+    for k in ks:
+        mu = {}
+        for s in set(ste):
+            idx = sorted(np.flatnonzero(np.array(ste) == s).tolist())
+            if k != "all" and len(idx) > int(k):
+                idx = random.Random(seed).sample(idx, int(k))
+            n = len(idx)
+            mu[s] = (tau * prior + xte[idx].sum(0)) / (tau + n) if (
+                tau + n) else prior
+        xte_n = (xte - np.stack([mu[s] for s in ste])) / spread
+        out["adapted"][k] = ua(yte, list(adapted.predict(xte_n)), labels)
+    return out
+
+
+def feats_and_labels(run, split, feats):
+    files, spks, emos = manifest_files(run, split)
+    return feats(files), spks, emos
+
+
+def interval(values):
+    mean, ci = evidence.t_interval(values)
+    return round(mean, 2), [round(c, 2) for c in ci]
+
+
+def validation_score(args, results, mode):
+    """Mean validation ΔUA of ``mode`` against ``none`` over biases,
+    corpora, seeds and ks: what a configuration is chosen by."""
+    deltas = [results[(c, b, mode, s)]["valid"][k]
+              - results[(c, b, "none", s)]["valid"][k]
+              for b in args.biases.split(",")
+              for c in args.corpora.split(",")
+              for s in args.seeds.split(",") for k in args.ks.split(",")]
+    return sum(deltas) / len(deltas)
+
+
+def choose_tau(args, jobs):
+    """The prior strength with the best mean validation UA over the
+    chosen configuration's runs and ks (:func:`tau_curves`)."""
+    taus = [float(t) for t in args.taus.split(",")]
+    ks = args.ks.split(",")
+    score = dict.fromkeys(taus, 0.0)
+    for job in jobs:
+        curves = tau_curves(run_folder(args, *job), taus, ks, int(job[3]))
+        for tau in taus:
+            score[tau] += sum(curves[str(tau)][k] for k in ks) / (
+                len(ks) * len(jobs))
+    best = max(taus, key=lambda t: (round(score[t], 6), t == 2.0))
+    return best, {f"{t:g}": round(v, 2) for t, v in score.items()}
+
+
+def summarise(args, results, classic_res, chosen, choice):
+    """The report's numbers: per bias, the chosen configuration's ΔUA
+    curve, the candidates' validation curves, the classic rows."""
+    ks = args.ks.split(",")
+    corpora = args.corpora.split(",")
+    seeds = args.seeds.split(",")
+    cands = args.candidates.split(";")
+    out = {}
+    for bias in args.biases.split(","):
+        def per_corpus(mode, split, k, bias=bias):
+            return [sum(results[(c, bias, mode, s)][split][k]
+                        - results[(c, bias, "none", s)][split][k]
+                        for s in seeds) / len(seeds) for c in corpora]
+
+        none_ua = [results[(c, bias, "none", s)]["test"][ks[0]]
+                   for c in corpora for s in seeds]
+        curve = {}
+        for k in ks:
+            mean, ci = interval(per_corpus(chosen, "test", k))
+            curve[k] = {"delta_UA_mean": mean, "delta_UA_ci95": ci}
+        classic_curve = {}
+        for k in ks:
+            d = [classic_res[(c, bias)]["adapted"][k]
+                 - classic_res[(c, bias)]["plain"] for c in corpora]
+            classic_curve[k] = {"delta_UA_mean": interval(d)[0],
+                                "delta_UA_ci95": interval(d)[1]}
+        out[f"bias_{bias}"] = {
+            "curve": curve,
+            "none_UA_mean": round(sum(none_ua) / len(none_ua), 2),
+            "seeds": [int(s) for s in seeds],
+            "corpora": [int(c) for c in corpora],
+            "chosen": chosen,
+            **choice,
+            "candidates_valid_curve": {
+                m: {k: interval(per_corpus(m, "valid", k))[0] for k in ks}
+                for m in cands},
+            "classic": {
+                "plain_UA_mean": round(sum(
+                    classic_res[(c, bias)]["plain"] for c in corpora)
+                    / len(corpora), 2),
+                "adapted_minus_plain": classic_curve,
+                "plain_minus_none": interval(
+                    [classic_res[(c, bias)]["plain"]
+                     - sum(results[(c, bias, "none", s)]["test"][ks[0]]
+                           for s in seeds) / len(seeds)
+                     for c in corpora]),
+            },
+        }
+    return out
+
+
+def markdown(args, summary):
+    ks = args.ks.split(",")
+    lines = ["# Speaker adaptation through the deployed model", "",
+             "`python benchmarks/adaptation.py " + " ".join(
+                 sys.argv[1:]) + "`", "",
+             "Weak emotion cue (demo strength 0.5), validation on held-out "
+             "speakers, probes off. ΔUA against `none` on the same runs "
+             "(exported model, `predict_speakers`), mean over corpora of "
+             "the per-corpus mean over seeds, [95% t interval over "
+             "corpora]. k: clips per speaker for its statistics (0: the "
+             "prior alone).", ""]
+    for bias, res in summary.items():
+        lines += [f"## {bias.replace('_', ' ')}", "",
+                  f"`none` test UA {res['none_UA_mean']}; chosen on "
+                  f"validation (both biases): `{res['chosen']}`, prior "
+                  f"worth τ = {res['tau']:g} clips (validation UA by τ: "
+                  f"{res['tau_validation_UA']}); corpora {res['corpora']}, "
+                  f"seeds {res['seeds']}.", "",
+                  "| | " + " | ".join(f"k={k}" for k in ks) + " |",
+                  "|---|" + "---|" * len(ks),
+                  "| spknorm − none (test) | " + " | ".join(
+                      f"{res['curve'][k]['delta_UA_mean']:+.1f} "
+                      f"[{res['curve'][k]['delta_UA_ci95'][0]:+.1f}, "
+                      f"{res['curve'][k]['delta_UA_ci95'][1]:+.1f}]"
+                      for k in ks) + " |"]
+        for m, curve in res["candidates_valid_curve"].items():
+            lines.append(f"| `{m}` − none (validation) | " + " | ".join(
+                f"{curve[k]:+.1f}" for k in ks) + " |")
+        cl = res["classic"]
+        lines.append("| classic z-norm − plain (test) | " + " | ".join(
+            f"{cl['adapted_minus_plain'][k]['delta_UA_mean']:+.1f}"
+            for k in ks) + " |")
+        lines += ["", f"Classic baseline (MFCC statistics + logistic "
+                  f"regression) plain test UA {cl['plain_UA_mean']}; "
+                  f"plain − `none` {cl['plain_minus_none'][0]:+.1f} "
+                  f"[{cl['plain_minus_none'][1][0]:+.1f}, "
+                  f"{cl['plain_minus_none'][1][1]:+.1f}].", ""]
+    return "\n".join(lines) + "\n"
+
+
+def plot(args, summary, path):
+    """ΔUA against k per bias, with the 95% interval shaded."""
+    plot_curves({f"spknorm, {bias}": {
+        k: (c["delta_UA_mean"], *c["delta_UA_ci95"])
+        for k, c in res["curve"].items()} for bias, res in summary.items()},
+        path, ylabel="ΔUA vs none (points)")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    ks = args.ks.split(",")
+    modes = ["none"] + args.candidates.split(";")
+    jobs = [(c, b, m, s) for b in args.biases.split(",")
+            for c in args.corpora.split(",") for s in args.seeds.split(",")
+            for m in modes]
+    train_all(args, jobs)
+    results = {j: adaptation_curve(run_folder(args, *j), ks, int(j[3]))
+               for j in jobs}
+    cands = args.candidates.split(";")
+    scores = {m: validation_score(args, results, m) for m in cands}
+    chosen = max(cands, key=lambda m: scores[m])
+    mine = [j for j in jobs if j[2] == chosen]
+    tau, tau_scores = choose_tau(args, mine)
+    if tau != 2.0:  # the exported default: measure the chosen prior
+        results.update({j: adaptation_curve(run_folder(args, *j), ks,
+                                            int(j[3]), tau=tau)
+                        for j in mine})
+    choice = {"validation_mean_delta": {m: round(v, 2)
+                                        for m, v in scores.items()},
+              "tau": tau, "tau_validation_UA": tau_scores}
+    classic_res = {}
+    for c in args.corpora.split(","):
+        for b in args.biases.split(","):
+            run = run_folder(args, c, b, "none", args.seeds.split(",")[0])
+            classic_res[(c, b)] = classic(run, ks, 0)
+    summary = summarise(args, results, classic_res, chosen, choice)
+    summary["meta"] = {"machine": common.machine(), "ks": ks,
+                       "overrides": args.overrides}
+    evidence.write_report(args.out, args.name, summary,
+                          markdown(args, {k: v for k, v in summary.items()
+                                          if k != "meta"}))
+    plot(args, {k: v for k, v in summary.items() if k != "meta"},
+         Path(args.out) / f"{args.name}.png")
+    print(markdown(args, {k: v for k, v in summary.items() if k != "meta"}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""UA against the number of clips a deployed model adapts from.
+
+A run is exported (:func:`~speechbrain_grl.inference.export.export_model`)
+and the speakers of its validation and test manifests are classified
+through :func:`~speechbrain_grl.inference.adaptation.predict_speakers`,
+each speaker's statistics from k of their own clips (``"0"``: the prior
+alone, ``"all"``: every clip): what a deployment that sees k clips of a
+new speaker gets. A model without speaker normalisation has one UA for
+every k. ``cross_validate.py --adaptation_curve`` and
+``benchmarks/adaptation.py`` draw it.
+"""
+
+import json
+from pathlib import Path
+
+__all__ = ["KS", "adaptation_curve", "manifest_files", "plot_curves",
+           "tau_curves"]
+
+#: Clips per speaker measured by default.
+KS = ("0", "1", "3", "5", "10", "all")
+
+
+def manifest_files(run, split):
+    """``(files, speakers, emotions)`` of a run's manifest ``split``
+    (``train``, ``valid``, ``test``), the audio paths resolved with the
+    run's prepared data folder."""
+    run = Path(run)
+    man = json.loads((run / f"{split}.json").read_text(encoding="utf-8"))
+    root = json.loads((run / "prepare_opts.json").read_text(
+        encoding="utf-8"))["data_folder"]
+    entries = list(man.values())
+    return ([Path(e["wav"].replace("{data_root}", root)) for e in entries],
+            [e["spk_id"] for e in entries], [e["emo"] for e in entries])
+
+
+def adaptation_curve(run, ks=KS, seed=0, splits=("valid", "test"),
+                     tau=None):
+    """``{split: {k: UA}}`` of a finished run, through its exported model.
+
+    The export goes to ``<run>/exported`` and the result is cached in
+    ``<run>/adaptation_curve.json`` (reused when it holds the same ks and
+    seed). Each speaker's k clips are drawn with ``seed``; files are
+    classified one at a time and whole (as the recipe's test pass).
+    ``tau`` overrides the exported prior's worth in clips.
+    """
+    from speechbrain_grl.evaluation.metrics import emotion_metrics
+    from speechbrain_grl.inference.adaptation import (
+        normalised,
+        predict_speakers,
+    )
+    from speechbrain_grl.inference.export import export_model
+    from speechbrain_grl.inference.predict import load_model, predict
+
+    run = Path(run)
+    ks = [str(k) for k in ks]
+    cache = run / ("adaptation_curve.json" if tau is None
+                   else f"adaptation_curve_tau{tau:g}.json")
+    if cache.is_file():
+        old = json.loads(cache.read_text(encoding="utf-8"))
+        if "UA" not in old:  # {split: {k: UA}}, written without the seed
+            old = {"ks": ks, "seed": seed, "UA": old}
+        if old.get("ks") == ks and old.get("seed") == seed and all(
+                set(ks) <= set(old["UA"].get(s, {})) for s in splits):
+            return {s: old["UA"][s] for s in splits}
+    clf = load_model(export_model(run, run / "exported", overwrite=True))
+    if tau is not None:
+        clf.hparams.speaker_prior_tau = float(tau)
+    labels = list(clf.hparams.label_encoder.lab2ind)
+    options = dict(window_seconds=40.0, batch_seconds=0.0, progress=False)
+    out = {}
+    for split in splits:
+        files, spks, emos = manifest_files(run, split)
+        speakers = {f.resolve(): s for f, s in zip(files, spks)}
+        out[split] = {}
+        for k in ks:
+            if normalised(clf):
+                rows = predict_speakers(clf, files, speakers,
+                                        None if k == "all" else int(k),
+                                        seed, **options)
+            elif k == ks[0]:
+                rows = predict(clf, files, **options)
+            out[split][k] = emotion_metrics(
+                emos, [r["label"] for r in rows], labels)["UA"]
+    cache.write_text(json.dumps({"ks": ks, "seed": seed, "UA": out},
+                                indent=1), encoding="utf-8")
+    return out
+
+
+def tau_curves(run, taus, ks=KS, seed=0, split="valid"):
+    """``{tau: {k: UA}}`` on a run's ``split`` for several prior strengths
+    at once: each clip's pooled features are computed once and the heads
+    read them normalised with each MAP mean, the same computation as
+    :func:`adaptation_curve` (mean pooling is linear), for a fraction of
+    the cost. The run must have been exported by it."""
+    import random
+
+    import torch
+
+    from speechbrain_grl.dataio.audio import read_audio
+    from speechbrain_grl.evaluation.metrics import emotion_metrics
+    from speechbrain_grl.inference.adaptation import pooled_features
+    from speechbrain_grl.inference.predict import load_model
+    from speechbrain_grl.nnet.speaker_norm import map_mean
+
+    clf = load_model(Path(run) / "exported")
+    files, spks, emos = manifest_files(run, split)
+    feats = torch.stack([pooled_features(clf, read_audio(str(f), 16000))
+                         for f in files])
+    norm = clf.mods.mean_var_norm
+    prior, std = norm.glob_mean.cpu(), norm.glob_std.cpu()
+    tail = list(clf.mods.embedding_model.children())[1:]
+    labels = list(clf.hparams.label_encoder.lab2ind)
+    decode = clf.hparams.label_encoder.decode_ndim
+    index = {f.resolve(): i for i, f in enumerate(files)}
+    by_spk = {}
+    for f, s in zip(files, spks):
+        by_spk.setdefault(s, []).append(f.resolve())
+    out = {}
+    for tau in taus:
+        out[str(tau)] = {}
+        for k in ks:
+            means = torch.empty_like(feats)
+            for spk, paths in by_spk.items():
+                chosen = sorted(paths)
+                if k != "all" and len(chosen) > int(k):
+                    chosen = random.Random(seed).sample(chosen, int(k))
+                rows = [index[p] for p in chosen]
+                mean = map_mean(prior, feats[rows].sum(0), len(rows),
+                                float(tau))
+                for p in paths:
+                    means[index[p]] = mean
+            x = ((feats - means) / std).unsqueeze(1)
+            with torch.no_grad():
+                for layer in tail:
+                    x = layer(x)
+                pred = clf.mods.classifier(x).squeeze(1).argmax(-1)
+            out[str(tau)][k] = emotion_metrics(
+                emos, decode(pred.tolist()), labels)["UA"]
+    return out
+
+
+def plot_curves(curves, path, ylabel="UA (%)"):
+    """Draws ``{name: {k: value}}`` (or ``{name: {k: (value, lo, hi)}}``,
+    with a shaded interval) against k into the PNG ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, curve in curves.items():
+        ks = list(curve)
+        vals = [curve[k] if not isinstance(curve[k], (list, tuple))
+                else curve[k][0] for k in ks]
+        line, = ax.plot(ks, vals, marker="o", label=name)
+        if isinstance(curve[ks[0]], (list, tuple)):
+            ax.fill_between(ks, [curve[k][1] for k in ks],
+                            [curve[k][2] for k in ks], alpha=0.15,
+                            color=line.get_color())
+    ax.set_xlabel("clips per speaker (k)")
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return str(path)

@@ -1,0 +1,270 @@
+"""Speaker normalisation that ships: the exported model's prior, and its
+adaptation to each speaker from their clips (API and predict CLI)."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from conftest import REPO, demo_args, recipe_env, run_recipe
+
+from speechbrain_grl.inference.adaptation import (
+    AdaptationError,
+    SpeakerAdaptation,
+    normalised,
+    pooled_features,
+    predict_speakers,
+    read_speaker_map,
+)
+from speechbrain_grl.inference.export import ExportError, _check_normalised
+from speechbrain_grl.inference.predict import load_model, predict
+
+LEGACY = REPO / "tests" / "legacy" / "exported_0.2"
+OPTIONS = dict(window_seconds=40.0, batch_seconds=0.0, progress=False)
+
+
+@pytest.fixture(scope="module")
+def exported(demo_assets, tmp_path_factory):
+    """A spknorm demo run (held-out validation speakers) and its export."""
+    run = tmp_path_factory.mktemp("spknorm_run")
+    model = tmp_path_factory.mktemp("spknorm_model") / "model"
+    run_recipe("train.py", *demo_args(
+        demo_assets, run, "--adversary=spknorm", "--number_of_epochs=2",
+        "--probe_speakers=False", "--valid_from=held_out_speakers",
+        "--spk_norm_train_clips=[0, 1, null]"))
+    run_recipe("export.py", f"--from={run}", f"--to={model}")
+    return run, model
+
+
+def _test_set(run):
+    man = json.loads((run / "test.json").read_text())
+    root = json.loads((run / "prepare_opts.json").read_text())["data_folder"]
+    files = {u: e["wav"].replace("{data_root}", root) for u, e in man.items()}
+    return man, files
+
+
+def test_the_export_holds_the_prior(exported):
+    """The stock module standardises with the training speakers' average
+    voice and pooled spread, as the recipe's SpeakerNorm computes them."""
+    from speechbrain.utils.checkpoints import Checkpointer
+
+    from speechbrain_grl.nnet.speaker_norm import SpeakerNorm
+
+    run, model = exported
+    clf = load_model(model)
+    assert normalised(clf) and clf.hparams.speaker_prior_tau == 2.0
+    ckpt = Checkpointer(run / "save").find_checkpoint(max_key="UA")
+    state = torch.load(ckpt.paramfiles["spk_norm"], weights_only=True)
+    norm = SpeakerNorm(state["mean"].shape[-1], state["count"].numel() // 4,
+                       n_emotions=4, std="pooled")
+    norm.load_state_dict(state)
+    mean, std = norm.prior()
+    assert torch.allclose(clf.mods.mean_var_norm.glob_mean, mean)
+    assert torch.allclose(clf.mods.mean_var_norm.glob_std, std)
+    assert float(mean.abs().sum()) > 0
+
+
+def test_the_recipe_test_pass_is_what_predict_gives_with_all_clips(
+        exported):
+    """The recipe's test numbers are the deployed numbers: predict with
+    each test speaker's clips gives the recipe's test log-probabilities."""
+    run, model = exported
+    clf = load_model(model)
+    man, files = _test_set(run)
+    utts = sorted(files)
+    rows = predict_speakers(clf, [files[u] for u in utts],
+                            {f: man[u]["spk_id"] for u, f in files.items()},
+                            **OPTIONS)
+    ref = json.loads((run / "test_predictions.json").read_text())
+    labels = ref["labels"]
+    diff = max(abs(float(row[f"prob_{lab}"]) - np.exp(p))
+               for u, row in zip(utts, rows)
+               for lab, p in zip(labels, ref["log_probs"][u]))
+    assert diff < 1e-4
+    counts = {r["speaker"]: r["adapt_clips"] for r in rows}
+    for spk, n in counts.items():
+        assert n == sum(1 for e in man.values() if e["spk_id"] == spk)
+
+
+def test_no_clip_is_the_prior_and_clips_move_the_mean(exported):
+    run, model = exported
+    clf = load_model(model)
+    man, files = _test_set(run)
+    utts = sorted(files)[:6]
+    paths = [files[u] for u in utts]
+    speakers = {f: man[u]["spk_id"] for u, f in files.items()}
+    prior = predict(clf, paths, **OPTIONS)
+    none = predict_speakers(clf, paths, speakers, adapt_clips=0, **OPTIONS)
+    assert [r["adapt_clips"] for r in none] == [0] * len(paths)
+    for a, b in zip(prior, none):
+        assert a["prob_" + a["label"]] == b["prob_" + a["label"]]
+    three = predict_speakers(clf, paths, speakers, adapt_clips=3, **OPTIONS)
+    assert {r["adapt_clips"] for r in three} == {3}
+    assert any(a["score"] != b["score"] for a, b in zip(none, three))
+    # The same seed draws the same clips; another seed others.
+    again = predict_speakers(clf, paths, speakers, adapt_clips=3, **OPTIONS)
+    assert again == three
+
+
+def test_streaming_equals_all_at_once(exported):
+    from speechbrain_grl.dataio.audio import read_audio
+
+    run, model = exported
+    clf = load_model(model)
+    _, files = _test_set(run)
+    wavs = [read_audio(files[u], 16000) for u in sorted(files)[:3]]
+    feats = torch.stack([pooled_features(clf, w) for w in wavs])
+    one = SpeakerAdaptation.from_model(clf)
+    for f in feats:
+        one.partial_fit(f)
+    batch = SpeakerAdaptation.from_model(clf).partial_fit(feats)
+    assert one.n_clips_ == batch.n_clips_ == len(wavs)
+    assert torch.allclose(one.mean_, batch.mean_)
+    tau = clf.hparams.speaker_prior_tau
+    want = (tau * clf.mods.mean_var_norm.glob_mean + feats.sum(0)) / (
+        tau + len(wavs))
+    assert torch.allclose(batch.mean_, want, atol=1e-6)
+    saved = clf.mods.mean_var_norm.glob_mean.clone()
+    with batch.applied(clf):
+        assert torch.allclose(clf.mods.mean_var_norm.glob_mean, want)
+    assert torch.equal(clf.mods.mean_var_norm.glob_mean, saved)
+
+
+def _cli(model, *args, cwd=REPO):
+    return subprocess.run(
+        [sys.executable, "-m", "speechbrain_grl.inference.predict",
+         "--model", str(model), "--no-progress", *map(str, args)],
+        cwd=cwd, env=recipe_env(), capture_output=True, text=True,
+        timeout=600)
+
+
+def test_cli_speakers_map_with_bad_rows(exported, tmp_path):
+    """Relative paths (to the CSV), a missing file and a silent clip are
+    counted out of the statistics; a file of no listed speaker gets the
+    prior; every row names its speaker and clip count."""
+    run, model = exported
+    man, files = _test_set(run)
+    utts = sorted(files)
+    spk = man[utts[0]]["spk_id"]
+    mine = [u for u in utts if man[u]["spk_id"] == spk][:3]
+    other = next(u for u in utts if man[u]["spk_id"] != spk)
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for u in mine + [other]:
+        data, rate = sf.read(files[u])
+        sf.write(clips / f"{u}.wav", data, rate)
+    sf.write(clips / "silent.wav", np.zeros(16000), 16000)
+    with open(tmp_path / "map.csv", "w", newline="") as fout:
+        w = csv.writer(fout)
+        w.writerow(["path", "speaker"])
+        for u in mine:
+            w.writerow([f"clips/{u}.wav", spk])
+        w.writerow(["clips/silent.wav", spk])
+        w.writerow(["clips/gone.wav", spk])
+        w.writerow([f"clips/{other}.wav", "solo"])
+    out = tmp_path / "pred.csv"
+    res = _cli(model, "--speakers", tmp_path / "map.csv", "--output", out,
+               clips)
+    assert res.returncode == 0, res.stderr[-2000:]
+    rows = {r["path"].split("/")[-1]: r for r in csv.DictReader(open(out))}
+    assert rows[f"{mine[0]}.wav"]["speaker"] == spk
+    assert rows[f"{mine[0]}.wav"]["adapt_clips"] == "3"  # silent, gone out
+    assert rows[f"{other}.wav"]["adapt_clips"] == "1"  # one clip: fine
+    assert rows["silent.wav"]["adapt_clips"] == "3"
+    assert "2 unreadable or silent clips" in res.stderr
+    res = _cli(model, "--speakers", tmp_path / "map.csv", "--adapt_clips",
+               "1", "--output", out, clips)
+    assert res.returncode == 0
+    assert {r["adapt_clips"] for r in csv.DictReader(open(out))} <= {"1"}
+
+
+@pytest.mark.parametrize("content,message", [
+    ("file,who\nx.wav,a\n", "no column path, speaker"),
+    ("path,speaker\n,a\n", "line 2: empty path or speaker"),
+])
+def test_bad_speaker_map_is_one_line(exported, tmp_path, content, message):
+    _, model = exported
+    (tmp_path / "map.csv").write_text(content)
+    res = _cli(model, "--speakers", tmp_path / "map.csv",
+               REPO / "tests" / "samples" / "IEMOCAP_full_release")
+    assert res.returncode != 0
+    assert message in res.stderr and "Traceback" not in res.stderr
+    with pytest.raises(AdaptationError, match=message.split(":")[0]):
+        read_speaker_map(tmp_path / "map.csv")
+
+
+def test_speakers_on_a_model_without_normalisation_is_one_line(tmp_path):
+    (tmp_path / "map.csv").write_text("path,speaker\nx.wav,a\n")
+    res = _cli(LEGACY, "--speakers", tmp_path / "map.csv",
+               REPO / "tests" / "samples" / "IEMOCAP_full_release")
+    assert res.returncode != 0 and "Traceback" not in res.stderr
+    last = res.stderr.strip().splitlines()[-1]
+    assert "trained without speaker normalisation" in last
+    assert last.startswith("speechbrain-grl-predict: error: --speakers")
+
+
+def test_export_refuses_normalisation_no_deployment_can_apply(tmp_path):
+    from speechbrain_grl.nnet.speaker_norm import SpeakerNorm
+
+    hp = {"adversary": "spknorm",
+          "spk_norm": SpeakerNorm(4, 2, std="speaker")}
+    with pytest.raises(ExportError, match="std: pooled"):
+        _check_normalised(tmp_path, hp)
+    assert _check_normalised(tmp_path, {"adversary": "grl"}) is False
+    hp["spk_norm"] = SpeakerNorm(4, 2, std="pooled")
+    assert _check_normalised(tmp_path, hp) is True
+
+
+def test_the_curve_at_all_clips_is_the_recipes_test_ua(exported, tmp_path):
+    """The adaptation curve goes through the deployed model; at k = all
+    it reproduces the recipe's test UA, and the fast all-taus path agrees
+    with it on validation."""
+    import shutil
+
+    from speechbrain_grl.evaluation.adaptation import (
+        adaptation_curve,
+        tau_curves,
+    )
+
+    run, _ = exported
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    curve = adaptation_curve(copy, ks=("0", "3", "all"), seed=1)
+    metrics = json.loads((run / "test_metrics.json").read_text())
+    assert curve["test"]["all"] == pytest.approx(metrics["UA"])
+    fast = tau_curves(copy, [2.0, 5.0], ks=("0", "3", "all"), seed=1)
+    assert fast["2.0"] == pytest.approx(curve["valid"])
+    assert (copy / "adaptation_curve.json").is_file()
+    again = adaptation_curve(copy, ks=("0", "3", "all"), seed=1)
+    assert again == curve  # from the cache
+
+
+def test_normalised_template_composes_with_the_dimensional_blocks(tmp_path):
+    """A dimensional (or both) model with per-speaker normalisation gets
+    both the regressor and the prior-holding InputNormalization."""
+    from speechbrain.processing.features import InputNormalization
+
+    from speechbrain_grl.inference.export import (
+        DEFAULT_SSL_CLASS,
+        build_heads,
+        fill_template,
+    )
+
+    values = {"model_dir": str(tmp_path), "encoder_dim": 8, "emb_dim": 4,
+              "n_emotions": 4, "output_norm": False, "task": "both",
+              "vad_scale": [1, 5], "speaker_prior_tau": 2.0}
+    text = fill_template(values, DEFAULT_SSL_CLASS, dimensional=True,
+                         normalised=True)
+    heads = build_heads(text, tmp_path)
+    assert isinstance(heads["mean_var_norm"], InputNormalization)
+    assert "regressor" in heads and heads["speaker_prior_tau"] == 2.0
+    assert "mean_var_norm: !ref <model_dir>/mean_var_norm.ckpt" in text
+    plain = fill_template({k: v for k, v in values.items()
+                           if k != "speaker_prior_tau"}, DEFAULT_SSL_CLASS,
+                          dimensional=True)
+    assert "InputNormalization" not in plain and "mean_var_norm.ckpt" \
+        not in plain
