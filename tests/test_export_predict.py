@@ -495,6 +495,7 @@ def test_fill_template_blocks(tmp_path):
 
     from speechbrain_grl.inference.export import (
         DEFAULT_SSL_CLASS,
+        NORMALISED_BLOCK,
         build_heads,
         fill_template,
         template_path,
@@ -514,10 +515,15 @@ def test_fill_template_blocks(tmp_path):
                    for ln in text.splitlines())
 
     template = template_path().read_text()
-    assert markers(template) == 10
+    # 5 dimensional, 3 normalised and 1 plain block, 2 markers each.
+    assert markers(template) == 18
     assert markers(dim) == markers(cat) == 0
+    # Only the normalised blocks' contents go besides the markers.
+    normalised = sum(len(m.group(1).splitlines())
+                     for m in NORMALISED_BLOCK.finditer(template))
+    assert normalised > 0
     assert len(dim.splitlines()) == (len(template.splitlines())
-                                     - markers(template))
+                                     - markers(template) - normalised)
     heads = build_heads(dim, tmp_path)
     emb = torch.randn(2, 1, 4)
     out = heads["regressor"](emb)
