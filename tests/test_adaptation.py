@@ -56,7 +56,7 @@ def test_the_export_holds_the_prior(exported):
 
     run, model = exported
     clf = load_model(model)
-    assert normalised(clf) and clf.hparams.speaker_prior_tau == 2.0
+    assert normalised(clf) and clf.hparams.speaker_prior_tau == 0.5
     ckpt = Checkpointer(run / "save").find_checkpoint(max_key="UA")
     state = torch.load(ckpt.paramfiles["spk_norm"], weights_only=True)
     norm = SpeakerNorm(state["mean"].shape[-1], state["count"].numel() // 4,

@@ -155,6 +155,8 @@ class SpeakerNorm(torch.nn.Module):
         Train as deployed: each training utterance's mean is a MAP
         estimate as if from k clips of its speaker, k drawn uniformly from
         this (None entries: all clips, the speaker's running mean).
+    train_tau : float, optional
+        The prior's worth in those simulated training means (None: tau).
 
     Example
     -------
@@ -183,12 +185,14 @@ class SpeakerNorm(torch.nn.Module):
     """
 
     def __init__(self, input_size, n_speakers, momentum=0.1, eps=1e-5,
-                 n_emotions=1, tau=0.0, std="speaker", train_clips=None):
+                 n_emotions=1, tau=0.0, std="speaker", train_clips=None,
+                 train_tau=None):
         super().__init__()
         if std not in STD_MODES:
             raise ValueError(f"SpeakerNorm std {std!r} is unknown; use one "
                              f"of {', '.join(STD_MODES)}")
         self.tau = float(tau)
+        self.train_tau = self.tau if train_tau is None else float(train_tau)
         self.std = std
         self.train_clips = list(train_clips or [])
         if all(k is None for k in self.train_clips):
@@ -270,7 +274,7 @@ class SpeakerNorm(torch.nn.Module):
                 continue
             sample = mean[row] + std[row] * torch.randn_like(
                 mean[row]) / max(k, 1) ** 0.5
-            mean[row] = map_mean(prior_mean, sample * k, k, self.tau)
+            mean[row] = map_mean(prior_mean, sample * k, k, self.train_tau)
         return mean
 
     def set_eval_stats(self, stats):
