@@ -236,8 +236,9 @@ def test_the_curve_at_all_clips_is_the_recipes_test_ua(exported, tmp_path):
     curve = adaptation_curve(copy, ks=("0", "3", "all"), seed=1)
     metrics = json.loads((run / "test_metrics.json").read_text())
     assert curve["test"]["all"] == pytest.approx(metrics["UA"])
-    fast = tau_curves(copy, [2.0, 5.0], ks=("0", "3", "all"), seed=1)
-    assert fast["2.0"] == pytest.approx(curve["valid"])
+    # The export's prior strength (the yaml's spk_norm_tau, 0.5) and another.
+    fast = tau_curves(copy, [0.5, 5.0], ks=("0", "3", "all"), seed=1)
+    assert fast["0.5"] == pytest.approx(curve["valid"])
     assert (copy / "adaptation_curve.json").is_file()
     again = adaptation_curve(copy, ks=("0", "3", "all"), seed=1)
     assert again == curve  # from the cache
