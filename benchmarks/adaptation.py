@@ -36,9 +36,7 @@ Writes ``benchmarks/adaptation.json``, ``.md`` and ``.png`` (or ``--out``,
 import argparse
 import os
 import random
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -99,44 +97,14 @@ def train_command(args, corpus, bias, mode, seed):
 
 
 def train_all(args, jobs):
-    """Trains what has no test metrics yet, ``args.jobs`` at a time (one
-    thread each); the first run of a corpus setting runs alone (it builds
-    the corpus)."""
-    from tqdm import tqdm
-
-    todo = [j for j in jobs
-            if not (run_folder(args, *j) / "test_metrics.json").is_file()]
-    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
-    first = {}
-    for job in todo:
-        first.setdefault(job[:2], job)
-    alone = set(first.values())
-    running = []
-    with tqdm(total=len(jobs), initial=len(jobs) - len(todo),
-              desc="adaptation runs", unit="run") as bar:
-        while todo or running:
-            while todo and len(running) < max(1, args.jobs) and not (
-                    running and (todo[0] in alone
-                                 or any(r[1] in alone for r in running))):
-                job = todo.pop(0)
-                folder = run_folder(args, *job)
-                folder.mkdir(parents=True, exist_ok=True)
-                log = open(folder / "stdout.txt", "w", encoding="utf-8")
-                proc = subprocess.Popen(
-                    train_command(args, *job), cwd=common.RECIPE, env=env,
-                    stdout=log, stderr=subprocess.STDOUT)
-                running.append((proc, job, log))
-            time.sleep(0.5)
-            for item in list(running):
-                proc, job, log = item
-                if proc.poll() is None:
-                    continue
-                log.close()
-                running.remove(item)
-                bar.update(1)
-                if proc.returncode != 0:
-                    sys.exit(f"adaptation.py: run {job} failed; see "
-                             f"{run_folder(args, *job)}/stdout.txt")
+    """Trains what has no test metrics yet (``evidence.run_all``, one
+    thread per run); the first run of a corpus setting runs alone."""
+    evidence.run_all(
+        args, jobs, folder=lambda job: run_folder(args, *job),
+        command_of=lambda job: train_command(args, *job),
+        done=lambda job: (run_folder(args, *job)
+                          / "test_metrics.json").is_file(),
+        first_key=lambda job: job[:2], name="adaptation")
 
 
 def ua(true, pred, labels):

@@ -117,31 +117,40 @@ def command(args, bias, mode, seed):
             f"--demo_folder={demo}", *args.overrides]
 
 
-def run_all(args, jobs):
-    """Runs what is missing, ``args.jobs`` at a time, with progress."""
+def run_all(args, jobs, folder=None, command_of=None, done=None,
+            first_key=lambda job: job[0], name="evidence"):
+    """Runs what is missing, ``args.jobs`` at a time, with progress.
+
+    By default a job is ``(bias, mode, seed)`` in this script's layout;
+    another benchmark passes how a job maps to its ``folder``, its
+    ``command_of`` and whether it is ``done``, and ``first_key`` (the
+    first job of each key runs alone: it builds that corpus).
+    """
     from tqdm import tqdm
 
-    todo = [j for j in jobs if finished(run_folder(args.workdir, *j)) is None]
+    folder = folder or (lambda job: run_folder(args.workdir, *job))
+    command_of = command_of or (lambda job: command(args, *job))
+    done = done or (lambda job: finished(folder(job)) is not None)
+    todo = [j for j in jobs if not done(j)]
     env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
     running = []
-    # The first run of each bias builds that corpus (and the tiny model):
+    # The first run of each key builds that corpus (and the tiny model):
     # it runs alone, so that parallel runs never write the same files.
     alone = {}
     for job in todo:
-        alone.setdefault(job[0], job)
+        alone.setdefault(first_key(job), job)
     alone = set(alone.values())
     with tqdm(total=len(jobs), initial=len(jobs) - len(todo),
-              desc="evidence runs", unit="run") as bar:
+              desc=f"{name} runs", unit="run") as bar:
         while todo or running:
             while todo and len(running) < max(1, args.jobs) and not (
                     running and (todo[0] in alone
                                  or any(r[1] in alone for r in running))):
                 job = todo.pop(0)
-                folder = run_folder(args.workdir, *job)
-                folder.mkdir(parents=True, exist_ok=True)
-                log = open(folder / "stdout.txt", "w", encoding="utf-8")
+                folder(job).mkdir(parents=True, exist_ok=True)
+                log = open(folder(job) / "stdout.txt", "w", encoding="utf-8")
                 proc = subprocess.Popen(
-                    command(args, *job), cwd=common.RECIPE, env=env,
+                    command_of(job), cwd=common.RECIPE, env=env,
                     stdout=log, stderr=subprocess.STDOUT)
                 running.append((proc, job, log))
             time.sleep(0.5)
@@ -153,11 +162,10 @@ def run_all(args, jobs):
                 running.remove(item)
                 bar.update(1)
                 if proc.returncode != 0:
-                    folder = run_folder(args.workdir, *job)
-                    tail = (folder / "stdout.txt").read_text()[-800:]
-                    sys.exit(f"evidence.py: run {job} failed (exit "
-                             f"{proc.returncode}); see {folder}/stdout.txt"
-                             f"\n{tail}")
+                    tail = (folder(job) / "stdout.txt").read_text()[-800:]
+                    sys.exit(f"{name}.py: run {job} failed (exit "
+                             f"{proc.returncode}); see {folder(job)}/"
+                             f"stdout.txt\n{tail}")
 
 
 def mode_list(text):
