@@ -37,6 +37,7 @@ from speechbrain_grl.utils.checkpoints import (
 from speechbrain_grl.utils.cuda import expandable_segments
 from speechbrain_grl.utils.ddp import unwrap
 from speechbrain_grl.utils.hparams_checks import RecipeError
+from speechbrain_grl.utils.timing import PhaseTimer
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ class SpeakerAdversarialBrain(sb.Brain):
         if str(self.device).startswith("cuda"):
             expandable_segments(self.hparams.expandable_segments)
         self.cell_weights = None  # [n_speakers, n_emotions], see losses
+        self.timer = PhaseTimer()  # seconds per stage (train.py adds more)
         self._loaders = {}
         # StatisticsPooling adds noise (scale eps) to the mean, even in
         # eval: off, so that evaluations and exported models repeat.
@@ -272,6 +274,7 @@ class SpeakerAdversarialBrain(sb.Brain):
     def on_stage_start(self, stage, epoch=None):
         """Resets the stage's statistics; before an evaluation, the
         method prepares (speaker statistics)."""
+        self.timer.start(stage.name.lower())
         self._stats = {}
         self._preds = {"ids": [], "true": [], "logp": [], "spk": [],
                        "vad": [], "vad_true": []}
@@ -287,6 +290,7 @@ class SpeakerAdversarialBrain(sb.Brain):
 
     def on_stage_end(self, stage, stage_loss, epoch=None):
         """Logs, anneals, checkpoints, and writes the test outputs."""
+        self.timer.stop(stage.name.lower())
         if stage == sb.Stage.TRAIN:
             self.train_stats = {"loss": stage_loss}
             for name, (total, n) in self._stats.items():

@@ -58,6 +58,13 @@ def test_one_epoch_per_mode(runs, adversary):
     assert {name for name, _ in losses} == {"emo_loss", "spk_loss"}
     assert all(math.isfinite(float(v)) for _, v in losses)
     assert "valid UA" in log and "train lambda" in log
+    # Where the time went: one entry per phase the run went through.
+    timing = json.loads((out / "timing.json").read_text())
+    phases = timing["phases"]
+    assert {"data", "train", "valid", "test", "other"} == set(phases)
+    assert all(v >= 0 for v in phases.values())
+    assert phases["train"] > 0 and phases["test"] > 0
+    assert sum(phases.values()) == pytest.approx(timing["wall_s"], abs=0.01)
 
 
 @pytest.mark.parametrize("folder", ["missing", "not_iemocap"])

@@ -29,6 +29,11 @@ what it needs of it (``speechbrain_grl.brain_hparams.BRAIN_HPARAMS``).
 import os
 import sys
 
+# Torch's OpenMP threads wait for work passively, before torch loads: when
+# another process holds a core, spinning threads made an epoch 5x slower
+# (benchmarks/threads.md). OMP_WAIT_POLICY=ACTIVE in the environment wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import speechbrain as sb
 import torch
 from hyperpyyaml import load_hyperpyyaml
@@ -44,6 +49,8 @@ from speechbrain_grl.utils.hparams_checks import (
     check_ranks_in_sync,
 )
 from speechbrain_grl.utils.loader_opts import loader_options
+from speechbrain_grl.utils.threads import configure_threads
+from speechbrain_grl.utils.timing import PhaseTimer
 
 
 def data_hparams(hparams):
@@ -131,7 +138,9 @@ def test_other_corpora(brain, hparams, datasets, loader_kwargs):
 
 def main(argv):
     """Prepares the data, trains, tests and probes one model."""
+    timer = PhaseTimer()  # where the time goes: <output_folder>/timing.json
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
+    configure_threads()  # cores / processes on this machine (threads.py)
     sb.utils.distributed.ddp_init_group(run_opts)
     check_hparams(hparams_file, overrides)
     with open(hparams_file, encoding="utf-8") as fin:
@@ -144,8 +153,9 @@ def main(argv):
     )
 
     # Manifests with the true speaker of every utterance (rank 0 only).
-    run_on_main(prepare_corpus, kwargs=prepare_hparams(hparams))
-    datasets = dataio_prep(**data_hparams(hparams))
+    with timer.phase("data"):
+        run_on_main(prepare_corpus, kwargs=prepare_hparams(hparams))
+        datasets = dataio_prep(**data_hparams(hparams))
     for key in ("label_encoder", "spk_encoder", "class_counts"):
         hparams[key] = datasets[key]
 
@@ -156,9 +166,11 @@ def main(argv):
         run_opts=run_opts,
         checkpointer=hparams["checkpointer"],
     )
+    brain.timer = timer  # the Brain adds its train/valid/test stages
     # Speaker probe of the untrained model, once (a resumed run keeps it).
     if hparams["probe_speakers"]:
-        run_on_main(probe_before, args=[brain])
+        with timer.phase("probe"):
+            run_on_main(probe_before, args=[brain])
     train_loader_kwargs = hparams["dataloader_options"]
     if "train_sampler" in datasets:
         train_loader_kwargs = {"batch_sampler": datasets["train_sampler"]}
@@ -190,9 +202,12 @@ def main(argv):
             test_loader_kwargs=test_loader_kwargs,
         )
         if hparams["probe_speakers"]:
-            run_on_main(probe_after, args=[brain],
-                        kwargs={"train_logger": hparams["train_logger"]})
+            with timer.phase("probe"):
+                run_on_main(probe_after, args=[brain],
+                            kwargs={"train_logger": hparams["train_logger"]})
         test_other_corpora(brain, hparams, datasets, test_loader_kwargs)
+    run_on_main(timer.write, args=[
+        os.path.join(hparams["output_folder"], "timing.json")])
     if torch.distributed.is_initialized():  # a clean exit for every rank
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
