@@ -22,7 +22,8 @@ A classic baseline runs on the same splits: MFCC statistics (torchaudio,
 mean and standard deviation over frames) and a scikit-learn logistic
 regression, plain and with the same adaptation (each test speaker's MAP
 mean from the same k clips, the pooled within-speaker spread of the
-training speakers).
+training speakers): :func:`speechbrain_grl.evaluation.classic.
+adaptation_baseline`, the other benchmarks' classic rows.
 
 Usage::
 
@@ -35,7 +36,6 @@ Writes ``benchmarks/adaptation.json``, ``.md`` and ``.png`` (or ``--out``,
 
 import argparse
 import os
-import random
 import sys
 from pathlib import Path
 
@@ -46,7 +46,6 @@ import evidence  # noqa: E402
 from speechbrain_grl.evaluation.adaptation import (  # noqa: E402
     KS,
     adaptation_curve,
-    manifest_files,
     plot_curves,
     tau_curves,
 )
@@ -107,67 +106,18 @@ def train_all(args, jobs):
         first_key=lambda job: job[:2], name="adaptation")
 
 
-def ua(true, pred, labels):
-    from speechbrain_grl.evaluation.metrics import emotion_metrics
-
-    return emotion_metrics(true, pred, labels)["UA"]
-
-
 def classic(run, ks, seed, tau=2.0):
-    """The MFCC statistics + logistic regression baseline on a run's
-    splits: test UA plain (one value) and with per-speaker adaptation
-    (per k; training speakers standardised with their own statistics)."""
-    import numpy as np
-    import torchaudio
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    """The classic baseline (MFCC statistics + logistic regression) on a
+    run's splits: test UA plain (one value) and with per-speaker
+    adaptation (per k; :func:`speechbrain_grl.evaluation.classic.
+    adaptation_baseline`)."""
+    from speechbrain_grl.evaluation.classic import (
+        adaptation_baseline,
+        run_split,
+    )
 
-    from speechbrain_grl.dataio.audio import read_audio
-
-    mfcc = torchaudio.transforms.MFCC(sample_rate=16000, n_mfcc=20)
-
-    def feats(files):
-        rows = []
-        for f in files:
-            m = mfcc(read_audio(str(f), 16000))
-            rows.append(np.concatenate([m.mean(-1).numpy(),
-                                        m.std(-1).numpy()]))
-        return np.stack(rows)
-
-    xtr, str_, ytr = feats_and_labels(run, "train", feats)
-    xte, ste, yte = feats_and_labels(run, "test", feats)
-    labels = sorted(set(ytr))
-    plain = make_pipeline(StandardScaler(),
-                          LogisticRegression(max_iter=2000))
-    plain.fit(xtr, ytr)
-    out = {"plain": ua(yte, list(plain.predict(xte)), labels)}
-    means = {s: xtr[np.array(str_) == s].mean(0) for s in set(str_)}
-    prior = np.mean(list(means.values()), 0)
-    spread = np.sqrt(np.mean([xtr[np.array(str_) == s].var(0)
-                              for s in means], 0)) + 1e-8
-    xtr_n = (xtr - np.stack([means[s] for s in str_])) / spread
-    adapted = make_pipeline(StandardScaler(),
-                            LogisticRegression(max_iter=2000))
-    adapted.fit(xtr_n, ytr)
-    out["adapted"] = {}
-    for k in ks:
-        mu = {}
-        for s in set(ste):
-            idx = sorted(np.flatnonzero(np.array(ste) == s).tolist())
-            if k != "all" and len(idx) > int(k):
-                idx = random.Random(seed).sample(idx, int(k))
-            n = len(idx)
-            mu[s] = (tau * prior + xte[idx].sum(0)) / (tau + n) if (
-                tau + n) else prior
-        xte_n = (xte - np.stack([mu[s] for s in ste])) / spread
-        out["adapted"][k] = ua(yte, list(adapted.predict(xte_n)), labels)
-    return out
-
-
-def feats_and_labels(run, split, feats):
-    files, spks, emos = manifest_files(run, split)
-    return feats(files), spks, emos
+    return adaptation_baseline(run_split(run, "train"),
+                               run_split(run, "test"), ks, seed, tau)
 
 
 def interval(values):

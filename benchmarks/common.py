@@ -149,3 +149,102 @@ def set_threads(n):
 
     torch.set_num_threads(n)
     os.environ["OMP_NUM_THREADS"] = str(n)
+
+
+def _recipe_train():
+    """The recipe's ``train.py`` as a module (its data preparation's
+    settings, :func:`prepare_hparams`, are what a run prepares)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "_recipe_train", RECIPE / "train.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def demo_manifests(folder, overrides, demo_folder):
+    """Prepares a demo run's manifests in ``folder`` without training.
+
+    ``overrides`` are the run's ``--key=value`` arguments; the demo yaml
+    is loaded with them (building the demo corpus in ``demo_folder`` if
+    needed) and the corpus is prepared as ``train.py`` prepares it, so
+    the manifests are exactly the run's (same corpus, split and seed).
+    Returns ``folder`` (``train.json``, ``valid.json``, ``test.json``,
+    ``prepare_opts.json``; with ``--test_corpus``, each test corpus's
+    ``cross_corpus/<name>/all.json``) and the loaded hparams.
+    """
+    import yaml
+    from hyperpyyaml import load_hyperpyyaml
+
+    values = {}
+    for arg in overrides:
+        key, _, value = arg.lstrip("-").partition("=")
+        values[key] = yaml.safe_load(value)
+    values.update(output_folder=str(folder), demo_folder=str(demo_folder))
+    with open(DEMO_YAML, encoding="utf-8") as fin:
+        hparams = load_hyperpyyaml(fin, values)
+    train = _recipe_train()
+    pathlib.Path(folder).mkdir(parents=True, exist_ok=True)
+    from speechbrain_grl.dataio.prepare import prepare_corpus
+
+    prepare_corpus(**train.prepare_hparams(hparams))
+    # The zero-shot test corpora, as train.py's test_other_corpora
+    # prepares them (<folder>/cross_corpus/<name>/all.json).
+    names = hparams.get("test_corpus")
+    if names:
+        names = [n.strip() for n in str(names).split(",")]
+        folders = str(hparams["test_data_folder"]).split(",")
+        for name, data in zip(names, folders, strict=True):
+            prepare_corpus(name, data,
+                           pathlib.Path(folder) / "cross_corpus" / name,
+                           split="all", emotions=hparams["emotions"],
+                           min_duration=hparams["min_duration"])
+    return pathlib.Path(folder), hparams
+
+
+def classic_scores(run, task="categorical", tests=None):
+    """The classic baseline on a run's folds (plain and per-speaker
+    z-norm; :func:`speechbrain_grl.evaluation.classic.evaluate`): fitted
+    on ``<run>/train.json``, tested on ``<run>/test.json`` or, with
+    ``tests`` (``{name: manifest}``), on each of those. Cached in
+    ``<run>/classic.json``; None when the run has no manifests (a run
+    that was never prepared)."""
+    import json
+
+    from speechbrain_grl.evaluation.classic import evaluate, run_split
+
+    run = pathlib.Path(run)
+    if not (run / "train.json").is_file():
+        return None
+    key = {"task": task, "tests": {k: str(v) for k, v in
+                                   sorted((tests or {}).items())}}
+    cache = run / "classic.json"
+    if cache.is_file():
+        old = json.loads(cache.read_text(encoding="utf-8"))
+        if old.get("key") == key:
+            return old["scores"]
+    train = run_split(run, "train")
+    if tests is None:
+        scores = evaluate(train, run_split(run, "test"), task)
+    else:
+        scores = {name: evaluate(train, run_split(run, None, path), task)
+                  for name, path in tests.items()}
+    cache.write_text(json.dumps({"key": key, "scores": scores}, indent=1),
+                     encoding="utf-8")
+    return scores
+
+
+def classic_only_run(workdir, overrides):
+    """A demo run's manifests, prepared (once) without training under
+    ``<workdir>/classic/`` for the run's ``overrides``: what
+    ``--classic_only`` scores the classic baseline on."""
+    import hashlib
+
+    tag = hashlib.sha1(" ".join(sorted(overrides)).encode()).hexdigest()
+    folder = pathlib.Path(workdir).resolve() / "classic" / tag[:12]
+    if not (folder / "train.json").is_file():
+        demo_manifests(folder, overrides, folder.parent / "demo_assets")
+        (folder / "overrides.txt").write_text(" ".join(overrides) + "\n",
+                                              encoding="utf-8")
+    return folder

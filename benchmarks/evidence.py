@@ -25,6 +25,15 @@ nothing beyond what the emotion gives. ``probe_mean`` and
 ``probe_chance`` are the plain probe (balanced accuracy against a
 uniform ``DummyClassifier``), reported beside it.
 
+A classic baseline runs on the same folds (each seed's manifests of the
+``none`` run): MFCC statistics and a logistic regression
+(:mod:`speechbrain_grl.evaluation.classic`), plain and with per-speaker
+z-normalisation, its UA paired against ``none`` seed by seed.
+``--classic_only`` recomputes just those rows for an existing report
+(``<out>/<name>.json``) without its run folders: the manifests are
+prepared afresh, without training, from the same corpus, bias, seeds and
+overrides (the demo corpora are deterministic).
+
 Usage::
 
     python benchmarks/evidence.py                  # 5 seeds, ~25 min
@@ -48,6 +57,11 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
+
+from speechbrain_grl.utils.threads import (  # noqa: E402
+    child_env,
+    threads_per_process,
+)
 
 # TAP on top of per-speaker normalisation: the best measured combination
 # (benchmarks/evidence_norm_10_seeds.md), not a default (see the README).
@@ -74,6 +88,9 @@ def parse_args(argv=None):
                         "anything?)")
     parser.add_argument("--quick", action="store_true",
                         help="1 seed, 2 epochs: a smoke test")
+    parser.add_argument("--classic_only", action="store_true",
+                        help="recompute only the classic rows of the "
+                        "existing report (nothing trains)")
     parser.add_argument("overrides", nargs="*",
                         help="extra --key=value for every run (after --)")
     args = parser.parse_args(argv)
@@ -132,7 +149,9 @@ def run_all(args, jobs, folder=None, command_of=None, done=None,
     command_of = command_of or (lambda job: command(args, *job))
     done = done or (lambda job: finished(folder(job)) is not None)
     todo = [j for j in jobs if not done(j)]
-    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+    # The cores are shared by the jobs run side by side (threads.py).
+    env = child_env(threads_per_process(args.jobs),
+                    dict(os.environ, HF_HUB_OFFLINE="1"))
     running = []
     # The first run of each key builds that corpus (and the tiny model):
     # it runs alone, so that parallel runs never write the same files.
@@ -268,12 +287,54 @@ def summarise(args, biases, modes, seeds):
     return out
 
 
+CLASSIC = {"plain": "classic MFCC + LR",
+           "znorm": "classic MFCC + LR, per-speaker z-norm"}
+
+
+def paired(values, base):
+    """A classic row: its UA per seed, and paired with ``base`` (``none``'s
+    UA, same seeds) the per-seed differences, their mean and 95% t
+    interval."""
+    delta = [v - b for v, b in zip(values, base, strict=True)]
+    mean, ci = t_interval(delta)
+    return {"UA_mean": sum(values) / len(values), "UA": values,
+            "delta_UA": delta, "delta_UA_mean": mean, "delta_UA_ci95": ci,
+            "seeds": len(values)}
+
+
+def classic_summary(evidence, seeds, folder_of):
+    """``{bias: {"plain": row, "znorm": row}}``: the classic baseline on
+    the folds of each bias and seed (``folder_of(bias, seed)``: a run
+    folder with its manifests), paired against ``none``'s UA; a bias
+    whose runs have no manifests is left out."""
+    import common
+
+    out = {}
+    for bias, res in evidence.items():
+        scores = [common.classic_scores(folder_of(bias, s)) for s in seeds]
+        if any(s is None for s in scores) or "none" not in res:
+            continue
+        out[str(bias)] = {v: paired([s[v] for s in scores],
+                                    res["none"]["UA"]) for v in CLASSIC}
+    return out
+
+
+def classic_only_folder(workdir, overrides):
+    """``folder_of`` for ``--classic_only``: the manifests of the run of
+    a bias and seed with ``overrides``, prepared without training."""
+    import common
+
+    return lambda bias, seed: common.classic_only_run(
+        workdir, [f"--seed={seed}", f"--demo_speaker_bias={bias}",
+                  *overrides])
+
+
 def _ci(interval):
     return f"[{interval[0]:+.1f}, {interval[1]:+.1f}]"
 
 
-def table(evidence, meta):
-    """The Markdown report."""
+def table(evidence, meta, classic=None):
+    """The Markdown report (``classic``: :func:`classic_summary`)."""
     lines = [
         "# Evidence: does the adversary help where speakers are a shortcut?",
         "",
@@ -322,11 +383,99 @@ def table(evidence, meta):
                 f"{e['probe_mean']:.1f} | {e['probe_chance']:.1f} | "
                 f"{e['probe_given_emotion_gap']:.1f} | "
                 f"{100 * drop:.0f}% | {e['seeds']} |")
+        lines += classic_rows(classic, bias, ref)
+    if classic:
+        lines += ["", *classic_section(meta)]
     return "\n".join(lines) + "\n"
+
+
+def classic_rows(classic, bias, ref=None):
+    """The Markdown rows of the classic baseline at ``bias``."""
+    return [f"| {CLASSIC[variant]} | — | {e['UA_mean']:.1f} | "
+            f"{e['delta_UA_mean']:+.1f} | {_ci(e['delta_UA_ci95'])} |"
+            + (" — |" if ref else "") + f" — | — | — | — | {e['seeds']} |"
+            for variant, e in (classic or {}).get(bias, {}).items()]
+
+
+def classic_section(meta):
+    """What the classic rows are (a Markdown section)."""
+    return ["## Classic baseline", "",
+            "Classic rows: MFCC statistics (mean and std of 20 MFCCs, "
+            "torchaudio) and a scikit-learn logistic regression "
+            "(`speechbrain_grl.evaluation.classic`) fitted on each seed's "
+            "training split of the `none` run, tested on its test "
+            "session; *per-speaker z-norm* standardises every speaker "
+            "(training and test) with their own clips' statistics. ΔUA "
+            "paired against `none` with the same seed."
+            + (f" {meta['classic_note']}" if meta.get("classic_note")
+               else "")]
+
+
+def merge_markdown(text, rows, section):
+    """An existing report with the classic rows put in: ``rows``
+    (``{heading: [row]}``) go at the end of the first table under each
+    heading, ``section`` (lines, its first a ``## `` heading) at the
+    end; rows and a section of an earlier merge are replaced."""
+    lines = [ln for ln in text.rstrip("\n").split("\n")
+             if not ln.startswith("| classic MFCC")]
+    if section[0] in lines:  # drop the old section, up to the next one
+        start = lines.index(section[0])
+        end = next((i for i in range(start + 1, len(lines))
+                    if lines[i].startswith("## ")), len(lines))
+        lines = lines[:start] + lines[end:]
+        while lines and not lines[-1].strip():
+            lines.pop()
+    for heading, new in rows.items():
+        i = lines.index(heading)
+        while not lines[i].startswith("|"):
+            i += 1
+        while i < len(lines) and lines[i].startswith("|"):
+            i += 1
+        lines[i:i] = new
+    return "\n".join(lines + ["", *section]) + "\n"
+
+
+CLASSIC_NOTE = ("Classic rows recomputed by `--classic_only`: the same "
+                "corpus, bias, seeds and overrides, the manifests "
+                "prepared afresh without training (the demo is "
+                "deterministic); the `none` numbers are the report's.")
+
+
+def classic_only(args):
+    """Adds the classic rows to the existing ``<out>/<name>.json`` and
+    its Markdown (the rest of the text kept as it is); the seeds are
+    ``--seeds`` when it names n, else 1..n (n: the runs per mode)."""
+    path = Path(args.out) / f"{args.name}.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    meta = data.pop("meta")
+    data.pop("classic", None)
+    if meta.get("hparams", "demo_grl.yaml") != common.DEMO_YAML.name:
+        sys.exit("--classic_only prepares demo runs only")
+    seeds = report_seeds(args, next(iter(data.values()))["none"]["seeds"])
+    classic = classic_summary(data, seeds, classic_only_folder(
+        args.workdir, meta.get("overrides") or []))
+    meta["classic_note"] = CLASSIC_NOTE
+    text = (Path(args.out) / f"{args.name}.md").read_text(encoding="utf-8")
+    text = merge_markdown(
+        text, {f"## bias {b}": classic_rows(classic, b,
+                                             meta.get("also_against"))
+               for b in classic}, classic_section(meta))
+    write_report(args.out, args.name, dict(data, classic=classic,
+                                           meta=meta), text)
+    print(text)
+
+
+def report_seeds(args, n):
+    """The seeds of an existing report: ``--seeds`` if it names n seeds
+    (the default names 1 to 5), else 1..n."""
+    seeds = [int(s) for s in args.seeds.split(",")]
+    return seeds if len(seeds) == n else list(range(1, n + 1))
 
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.classic_only:
+        return classic_only(args)
     start = time.perf_counter()
     biases = [float(b) for b in args.biases.split(",")]
     modes = mode_list(args.modes)
@@ -336,13 +485,16 @@ def main(argv=None):
     jobs = [(b, m, s) for s in seeds for b in biases for m in modes]
     run_all(args, jobs)
     evidence = summarise(args, biases, modes, seeds)
+    classic = classic_summary(evidence, seeds, lambda b, s: run_folder(
+        args.workdir, b, "none", s))
     meta = {"wall_s": time.perf_counter() - start,
             "machine": common.machine(), "overrides": args.overrides,
             "hparams": Path(args.hparams).name,
             "also_against": args.also_against}
-    write_report(args.out, args.name, dict(evidence, meta=meta),
-                 table(evidence, meta))
-    print(table(evidence, meta))
+    write_report(args.out, args.name, dict(evidence, classic=classic,
+                                           meta=meta),
+                 table(evidence, meta, classic))
+    print(table(evidence, meta, classic))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,12 @@ default demo), and reports, per mode:
   ``-- --valid_from=held_out_speakers`` (training-speaker validation
   saturates on a shortcut corpus).
 
+A classic baseline (MFCC statistics + logistic regression, plain and
+per-speaker z-norm; ``evidence.py``'s classic rows) runs on each
+corpus's folds, paired against ``none`` by seed and pooled over corpora
+like a mode; ``--classic_only`` recomputes just those rows for an
+existing report without its run folders (``evidence.py``'s).
+
 Runs live in ``<workdir>/corpus_<c>/`` in ``evidence.py``'s layout, so
 the benchmark resumes (finished runs are skipped) and a corpus's folder
 from ``evidence.py --workdir W -- --demo_corpus_seed=c`` can be reused.
@@ -60,6 +66,9 @@ def parse_args(argv=None):
     parser.add_argument("--out", default=str(common.REPO / "benchmarks"))
     parser.add_argument("--name", default="evidence_corpora")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--classic_only", action="store_true",
+                        help="recompute only the classic rows of the "
+                        "existing report (nothing trains)")
     parser.add_argument("overrides", nargs="*",
                         help="extra --key=value for every run (after --)")
     args = parser.parse_args(argv)
@@ -100,6 +109,28 @@ def pool(per_corpus, modes):
     return out
 
 
+def pool_classic(classic):
+    """Per classic variant: ``pool``'s numbers from the per-corpus classic
+    rows (``{corpus: {variant: row}}``), and the mean UA over corpora."""
+    out = {}
+    for variant in evidence.CLASSIC:
+        entries = [c[variant] for c in classic.values()]
+        means = [e["delta_UA_mean"] for e in entries]
+        mean, ci = evidence.t_interval(means)
+        out[variant] = {
+            "UA_mean": sum(e["UA_mean"] for e in entries) / len(entries),
+            "delta_UA_by_corpus": means,
+            "delta_UA_mean": mean,
+            "delta_UA_ci95_over_corpora": ci,
+            "corpora_above_0": sum(bool(e["delta_UA_ci95"][0] > 0)
+                                   for e in entries),
+            "corpora_below_0": sum(bool(e["delta_UA_ci95"][1] < 0)
+                                   for e in entries),
+            "corpora": len(entries),
+        }
+    return out
+
+
 def picked_by_validation(res, modes):
     """Per seed, the mode with the best validation UA (ties: the earlier
     in ``modes``) and its test UA minus ``none``'s; ``res`` is one
@@ -121,8 +152,9 @@ def _ci(interval):
     return f"[{interval[0]:+.1f}, {interval[1]:+.1f}]"
 
 
-def table(per_corpus, pooled, meta, picked=None):
-    """The Markdown report."""
+def table(per_corpus, pooled, meta, picked=None, classic=None):
+    """The Markdown report (``classic``: ``{"per_corpus", "over_corpora"}``
+    of the classic rows)."""
     corpora = list(per_corpus)
     modes = [m for m in next(iter(per_corpus.values())) if m != "none"]
     lines = [
@@ -154,6 +186,7 @@ def table(per_corpus, pooled, meta, picked=None):
             f"{p['corpora_above_0']} of {p['corpora']} | "
             f"{p['corpora_below_0']} of {p['corpora']} | "
             f"{100 * p['probe_rel_drop_mean']:.0f}% |")
+    lines += classic_rows(classic)
     lines += ["", "## Per corpus: ΔUA vs none [95% CI over seeds], "
               "probe drop", "",
               "| corpus | none UA | " + " | ".join(modes) + " |",
@@ -177,16 +210,61 @@ def table(per_corpus, pooled, meta, picked=None):
             lines.append(f"| {corpus} | {p['delta_UA_mean']:+.1f} | "
                          f"{_ci(p['delta_UA_ci95'])} | "
                          f"{', '.join(p['picks'])} |")
+    if classic:
+        lines += ["", *classic_section(per_corpus, classic, meta)]
     return "\n".join(lines) + "\n"
+
+
+def classic_rows(classic):
+    """The classic baseline's rows of the over-corpora table."""
+    return [f"| {evidence.CLASSIC[variant]} | {p['delta_UA_mean']:+.1f} | "
+            f"{_ci(p['delta_UA_ci95_over_corpora'])} | "
+            f"{p['corpora_above_0']} of {p['corpora']} | "
+            f"{p['corpora_below_0']} of {p['corpora']} | — |"
+            for variant, p in (classic or {}).get("over_corpora",
+                                                  {}).items()]
+
+
+def classic_section(per_corpus, classic, meta):
+    """The classic baseline per corpus (a Markdown section)."""
+    variants = list(evidence.CLASSIC)
+    lines = ["## Classic baseline per corpus", "",
+             "MFCC statistics (mean and std of 20 MFCCs, torchaudio) and a "
+             "scikit-learn logistic regression "
+             "(`speechbrain_grl.evaluation.classic`) fitted on each seed's "
+             "training split of the `none` run, tested on its test "
+             "session; *z-norm* standardises every speaker (training and "
+             "test) with their own clips' statistics. UA, and ΔUA vs "
+             "`none` paired by seed [95% CI over seeds]; the over-corpora "
+             "table pools the per-corpus ΔUA as for a mode. Mean UA over "
+             "corpora: " + ", ".join(
+                 f"{evidence.CLASSIC[v]} "
+                 f"{classic['over_corpora'][v]['UA_mean']:.1f}"
+                 for v in variants) + "."
+             + (f" {meta['classic_note']}" if meta.get("classic_note")
+                else ""), "",
+             "| corpus | none UA | " + " | ".join(
+                 evidence.CLASSIC[v] for v in variants) + " |",
+             "|---|---|" + "---|" * len(variants)]
+    for corpus, rows in classic["per_corpus"].items():
+        lines.append(
+            f"| {corpus} | {per_corpus[corpus]['none']['UA_mean']:.1f} | "
+            + " | ".join(f"{rows[v]['UA_mean']:.1f}, Δ "
+                         f"{rows[v]['delta_UA_mean']:+.1f} "
+                         f"{_ci(rows[v]['delta_UA_ci95'])}"
+                         for v in variants) + " |")
+    return lines
 
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.classic_only:
+        return classic_only(args)
     start = time.perf_counter()
     corpora = [int(c) for c in args.corpora.split(",")]
     modes = evidence.mode_list(args.modes)
     seeds = [int(s) for s in args.seeds.split(",")]
-    per_corpus, picked = {}, {}
+    per_corpus, picked, classic = {}, {}, {}
     for corpus in corpora:
         sub = corpus_args(args, corpus)
         print(f"corpus {corpus}: {sub.workdir}", flush=True)
@@ -196,6 +274,12 @@ def main(argv=None):
         per_corpus[str(corpus)] = res[str(args.bias)]
         picked[str(corpus)] = picked_by_validation(per_corpus[str(corpus)],
                                                    modes)
+        rows = evidence.classic_summary(
+            res, seeds, lambda b, s, sub=sub: evidence.run_folder(
+                sub.workdir, b, "none", s))
+        if rows:
+            classic[str(corpus)] = rows[str(args.bias)]
+    classic = classic_report(classic, corpora)
     pooled = pool(per_corpus, modes)
     means = [p["delta_UA_mean"] for p in picked.values()]
     mean, ci = evidence.t_interval(means)
@@ -207,8 +291,48 @@ def main(argv=None):
             "hparams": Path(args.hparams).name, "bias": args.bias,
             "seeds": len(seeds), "corpora": corpora, "modes": modes}
     report = {"over_corpora": pooled, "per_corpus": per_corpus,
-              "picked_by_validation": picked, "meta": meta}
-    text = table(per_corpus, pooled, meta, picked)
+              "picked_by_validation": picked, "classic": classic,
+              "meta": meta}
+    text = table(per_corpus, pooled, meta, picked, classic)
+    evidence.write_report(args.out, args.name, report, text)
+    print(text)
+
+
+def classic_report(classic, corpora):
+    """The report's classic section, or None unless every corpus has
+    its classic rows."""
+    if len(classic) != len(corpora):
+        return None
+    return {"per_corpus": classic, "over_corpora": pool_classic(classic)}
+
+
+def classic_only(args):
+    """Adds the classic rows to the existing ``<out>/<name>.json`` (its
+    corpora, bias, seeds 1..n and overrides) and its Markdown (the rest
+    of the text kept as it is)."""
+    import json
+
+    path = Path(args.out) / f"{args.name}.json"
+    report = json.loads(path.read_text(encoding="utf-8"))
+    meta = report["meta"]
+    if meta.get("hparams", "demo_grl.yaml") != common.DEMO_YAML.name:
+        sys.exit("--classic_only prepares demo runs only")
+    bias = str(meta["bias"])
+    classic = {}
+    for corpus, res in report["per_corpus"].items():
+        seeds = evidence.report_seeds(args, res["none"]["seeds"])
+        print(f"corpus {corpus}: seeds {seeds}", flush=True)
+        rows = evidence.classic_summary(
+            {bias: res}, seeds, evidence.classic_only_folder(
+                args.workdir, list(meta.get("overrides") or [])
+                + [f"--demo_corpus_seed={corpus}"]))
+        classic[corpus] = rows[bias]
+    report["classic"] = classic_report(classic, report["per_corpus"])
+    meta["classic_note"] = evidence.CLASSIC_NOTE
+    text = (Path(args.out) / f"{args.name}.md").read_text(encoding="utf-8")
+    text = evidence.merge_markdown(
+        text, {"## Over corpora": classic_rows(report["classic"])},
+        classic_section(report["per_corpus"], report["classic"], meta))
     evidence.write_report(args.out, args.name, report, text)
     print(text)
 
