@@ -237,3 +237,29 @@ def test_sweep_picks_on_validation_and_tests_the_pick_only(demo_assets,
     assert f"picked {summary['pick']}" in res.stdout
     assert _json(out / "cv_summary.json")["mean"]["UA"] == _json(
         pick / "test_metrics.json")["UA"]
+
+
+def _span(folder):
+    """First and last timestamps of a run's log.txt."""
+    from datetime import datetime
+
+    stamps = [datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+              for line in (folder / "log.txt").read_text().splitlines()
+              if line[:4].isdigit() and line[4:5] == "-"]
+    return stamps[0], stamps[-1]
+
+
+def test_jobs_run_folds_side_by_side(demo_assets, tmp_path):
+    """--jobs 2: the first fold alone, then two at a time, each with its
+    own output file; the report covers every fold."""
+    out = tmp_path / "jobs"
+    res = _cv(demo_assets, out, "--protocol", "session", "--folds",
+              "1,2,3", "--jobs", "2", "--probe_speakers=False")
+    assert "2 at a time" in res.stdout
+    spans = {f: _span(out / f"fold_{f}") for f in (1, 2, 3)}
+    for f in (1, 2, 3):
+        assert (out / f"fold_{f}" / "stdout.txt").stat().st_size > 0
+    assert spans[1][1] <= min(spans[2][0], spans[3][0])  # first alone
+    assert spans[2][0] < spans[3][1] and spans[3][0] < spans[2][1]
+    summary = _json(out / "cv_summary.json")
+    assert sorted(summary["folds"]) == ["fold_1", "fold_2", "fold_3"]

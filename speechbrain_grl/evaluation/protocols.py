@@ -27,6 +27,7 @@ import time
 
 from speechbrain_grl.utils import hparams_checks
 from speechbrain_grl.utils.errors import GRLError
+from speechbrain_grl.utils.threads import child_env, threads_per_process
 
 __all__ = ["PROTOCOLS", "Fold", "make_folds", "select_folds",
            "parse_overrides", "resolve_hparams", "fold_complete",
@@ -215,9 +216,51 @@ def valid_complete(folder):
     return summary if done else None
 
 
+def _run_parallel(commands, output_folder, jobs, complete):
+    """Runs ``{fold name: command}``, ``jobs`` at a time (the first
+    alone), each with its share of the cores; raises
+    :class:`ProtocolError` for the first fold that failed, once every
+    started fold has ended."""
+    env = child_env(threads_per_process(jobs))
+    names, running, failed, started = list(commands), [], [], 0
+    while names or running:
+        # The first fold runs alone: it may build shared files.
+        alone = started == 0 or (started == 1 and running)
+        while names and len(running) < (1 if alone else jobs):
+            name = names.pop(0)
+            started += 1
+            folder = os.path.join(output_folder, name)
+            os.makedirs(folder, exist_ok=True)
+            log = open(os.path.join(folder, "stdout.txt"), "w",
+                       encoding="utf-8")
+            print(f"{name}: running ({jobs} at a time, output in "
+                  f"{folder}/stdout.txt)", flush=True)
+            proc = subprocess.Popen(commands[name], env=env, stdout=log,
+                                    stderr=subprocess.STDOUT)
+            running.append((proc, name, log, time.time()))
+        time.sleep(0.5)
+        for item in list(running):
+            proc, name, log, start = item
+            if proc.poll() is None:
+                continue
+            log.close()
+            running.remove(item)
+            folder = os.path.join(output_folder, name)
+            if proc.returncode != 0 or not complete(folder):
+                failed.append(f"fold {name} failed (exit {proc.returncode})"
+                              f"; see {folder}/stdout.txt, then rerun to "
+                              "resume it")
+                names.clear()  # no new fold; the running ones finish
+            else:
+                print(f"{name}: done in {time.time() - start:.0f} s",
+                      flush=True)
+    if failed:
+        raise ProtocolError(failed[0])
+
+
 def run_folds(train_script, hparams_file, folds, output_folder,
               extra_args=(), need_probe=True, stop=None, test=True,
-              cross=()):
+              cross=(), jobs=1):
     """Runs (or skips, if complete) each fold; returns their metrics.
 
     Arguments
@@ -243,6 +286,12 @@ def run_folds(train_script, hparams_file, folds, output_folder,
     cross : sequence of str
         Test corpora of a zero-shot test (``--test_corpus``); their
         metrics are added to each fold's under ``cross_corpus``.
+    jobs : int
+        Folds trained at once, sharing the cores (each gets cores / jobs
+        threads, :mod:`speechbrain_grl.utils.threads`; its output goes to
+        ``<fold>/stdout.txt``). The first missing fold runs alone (it may
+        build shared files, such as the demo's corpus). With ``stop``,
+        folds run one at a time.
 
     Returns
     -------
@@ -258,15 +307,30 @@ def run_folds(train_script, hparams_file, folds, output_folder,
     else:
         complete = valid_complete
         extra_args = [*extra_args, "--run_test=False"]
+
+    def command(fold):
+        """The fold's ``train.py`` command line."""
+        return [sys.executable, train_script, hparams_file, *extra_args,
+                *[f"--{k}={v}" for k, v in fold.overrides.items()],
+                f"--output_folder={os.path.join(output_folder, fold.name)}"]
+
+    ran = set()
+    if jobs > 1 and stop is None:
+        todo = [f for f in folds
+                if not complete(os.path.join(output_folder, f.name))]
+        _run_parallel({f.name: command(f) for f in todo}, output_folder,
+                      jobs, complete)
+        ran = {f.name for f in todo}
     for i, fold in enumerate(folds, 1):
         folder = os.path.join(output_folder, fold.name)
         tag = f"[{i}/{len(folds)}] {fold.name}"
-        if complete(folder):
+        if fold.name in ran:
+            pass
+        elif complete(folder):
             print(f"{tag}: complete, skipped", flush=True)
         else:
             args = [f"--{k}={v}" for k, v in fold.overrides.items()]
-            cmd = [sys.executable, train_script, hparams_file,
-                   *extra_args, *args, f"--output_folder={folder}"]
+            cmd = command(fold)
             print(f"{tag}: running {' '.join(args)}", flush=True)
             start = time.time()
             res = subprocess.run(cmd)

@@ -44,6 +44,10 @@ deployed model (:mod:`speechbrain_grl.evaluation.adaptation`).
 > python cross_validate.py hparams/demo_grl.yaml --protocol session \
 >     --adversary=spknorm --adaptation_curve
 
+``--jobs N`` trains N folds at once, each on cores / N threads (the first
+missing fold alone, as it may build the demo's corpus); a fold's output
+then goes to ``<fold>/stdout.txt``.
+
 Any other ``--key=value`` is a hparam override passed to every fold.
 """
 
@@ -119,6 +123,9 @@ def main(argv):
     parser.add_argument("--sweep", action="append", default=[],
                         metavar="KEY=V1,V2",
                         help="pick KEY among the values by validation UA")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="folds trained at once, sharing the cores "
+                        "(each gets cores / jobs threads)")
     parser.add_argument("--adaptation_curve", action="store_true",
                         help="also measure test UA against the clips per "
                         "speaker of the deployed model (speaker "
@@ -189,7 +196,8 @@ def main(argv):
         if args.sweep:
             raise ProtocolError("--sweep does not apply to cross_corpus")
         results = run_folds(train, args.hparams_file, folds, output_folder,
-                            extra, need_probe, cross=cross)
+                            extra, need_probe, cross=cross,
+                            jobs=args.jobs)
         summary = summarize_cross_corpus(results, corpus)
         write_cross_corpus_report(output_folder, summary)
         print("cross_corpus UA: " + ", ".join(
@@ -201,7 +209,7 @@ def main(argv):
         runs_folder, extra = _sweep(args, folds, output_folder, extra,
                                     train, need_probe)
     results = run_folds(train, args.hparams_file, folds, runs_folder,
-                        extra, need_probe)
+                        extra, need_probe, jobs=args.jobs)
     summary = summarize_folds(results, args.protocol)
     write_cv_report(output_folder, summary)
     scatter = vad_scatter_from_runs(
@@ -252,7 +260,7 @@ def _sweep(args, folds, output_folder, extra, train, need_probe):
         print(f"sweep {tag}", flush=True)
         results[tag] = (run_folds(train, args.hparams_file, folds,
                                   folders[tag], point_args, need_probe,
-                                  test=False), point_args)
+                                  test=False, jobs=args.jobs), point_args)
     pick, means = pick_by_valid({t: r for t, (r, _) in results.items()})
     summary = {
         "protocol": args.protocol, "folds": [f.name for f in folds],
