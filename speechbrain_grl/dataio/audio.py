@@ -3,6 +3,21 @@
 Audio is read where it lies (never copied), mixed down to mono, resampled
 to the model's rate and, for training, cropped to ``max_train_duration`` so
 that memory stays bounded on long files.
+
+Real files (``tests/test_real_files.py``):
+
+- any rate libsndfile reads (22.05, 44.1, 48 kHz...) is resampled to
+  16 kHz: ``n`` frames at rate ``r`` give ``ceil(n * 16000 / r)`` samples;
+- several channels are averaged into one (out-of-phase channels cancel);
+- clips of at least ``MIN_DURATION`` (0.05 s) are kept whole by the
+  preparations, shorter ones are dropped and counted (``too_short_wav``);
+- training reads a random window of ``max_train_duration`` seconds of
+  longer clips (only the window is decoded); validation and test read
+  whole clips, whatever their length;
+- digital silence (leading, trailing or all of a clip) is kept as it is:
+  nothing is trimmed in training or evaluation, and an all-silent clip
+  gives finite losses. :func:`trim_silence` is there for inference, where
+  ``speechbrain-grl-predict --trim-silence`` uses it.
 """
 
 import functools
@@ -22,8 +37,13 @@ from speechbrain_grl.utils.hparams_checks import RecipeError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["read_audio", "audio_dataset", "dataio_prep",
-           "quantile_boundaries", "DATA_HPARAMS", "data_hparams"]
+__all__ = ["read_audio", "audio_dataset", "dataio_prep", "trim_silence",
+           "is_silent", "SILENCE", "quantile_boundaries", "DATA_HPARAMS",
+           "data_hparams"]
+
+#: Peak amplitude under which audio counts as digital silence (-80 dBFS,
+#: about 3 LSB of 16-bit PCM: dithered silence is silence too).
+SILENCE = 1e-4
 
 
 def quantile_boundaries(lengths, num_buckets):
@@ -65,6 +85,10 @@ def quantile_boundaries(lengths, num_buckets):
 def read_audio(path, sample_rate=16000, max_duration=None, generator=None):
     """Reads a file as a mono float tensor at ``sample_rate``.
 
+    Channels are averaged; a file at another rate is resampled
+    (``torchaudio.functional.resample``), ``n`` frames at rate ``r``
+    giving ``ceil(n * sample_rate / r)`` samples. Nothing is trimmed.
+
     Arguments
     ---------
     path : str
@@ -73,7 +97,10 @@ def read_audio(path, sample_rate=16000, max_duration=None, generator=None):
         Target rate; other rates are resampled.
     max_duration : float, optional
         If set and the file is longer, a random window of this many seconds
-        is read (only that window is decoded).
+        is read (only that window is decoded): ``ceil(max_duration * r)``
+        frames at the file's rate ``r``, uniformly placed inside the file,
+        so ``max_duration * sample_rate`` samples when that is a whole
+        number. Shorter files are read whole.
     generator : torch.Generator, optional
         Source of randomness for the window's start.
 
@@ -110,6 +137,70 @@ def read_audio(path, sample_rate=16000, max_duration=None, generator=None):
     if rate != sample_rate:
         sig = torchaudio.functional.resample(sig, rate, sample_rate)
     return sig
+
+
+def is_silent(sig, level=SILENCE):
+    """Whether a signal is empty or digital silence throughout.
+
+    Arguments
+    ---------
+    sig : torch.Tensor
+        A waveform in [-1, 1].
+    level : float
+        Peak amplitude under which it is silent (default -80 dBFS).
+
+    Returns
+    -------
+    bool
+
+    Example
+    -------
+    >>> is_silent(torch.zeros(16000)), is_silent(torch.tensor([0, 0.1]))
+    (True, False)
+    """
+    return sig.numel() == 0 or float(sig.abs().max()) < level
+
+
+def trim_silence(sig, level=SILENCE, min_samples=0):
+    """Cuts leading and trailing digital silence off a waveform.
+
+    Samples before the first and after the last one whose magnitude
+    reaches ``level`` are dropped; silence inside is kept. The result is
+    widened around the sound, as far as the signal allows, to at least
+    ``min_samples``, so that an encoder still gets a frame out of a
+    click.
+
+    Arguments
+    ---------
+    sig : torch.Tensor
+        A waveform, ``[samples]``.
+    level : float
+        Peak amplitude under which a sample is silent (default -80 dBFS).
+    min_samples : int
+        Shortest result (unless the signal itself is shorter).
+
+    Returns
+    -------
+    torch.Tensor
+        A view of ``sig``; empty when it is silent throughout.
+
+    Example
+    -------
+    >>> sig = torch.tensor([0.0, 0.0, 0.5, 0.0, -0.5, 0.0, 0.0, 0.0])
+    >>> trim_silence(sig).tolist()
+    [0.5, 0.0, -0.5]
+    >>> len(trim_silence(sig, min_samples=6)), len(trim_silence(sig * 0))
+    (6, 0)
+    """
+    loud = torch.nonzero(sig.abs() >= level).flatten()
+    if loud.numel() == 0:
+        return sig[:0]
+    start, stop = int(loud[0]), int(loud[-1]) + 1
+    if stop - start < min_samples:
+        start = max(0, start - (min_samples - (stop - start)) // 2)
+        stop = min(len(sig), start + min_samples)
+        start = max(0, stop - min_samples)
+    return sig[start:stop]
 
 
 def audio_dataset(json_path, data_folder, sample_rate=16000,
@@ -338,7 +429,8 @@ def dataio_prep(train_annotation, valid_annotation, test_annotation,
     sample_rate : int
         Rate of the encoder.
     max_train_duration : float, optional
-        Random crop of longer training files (seconds).
+        Random crop of longer training files (seconds); validation and
+        test clips are always read whole.
     train_per_class, train_subset_seed : int, optional
         Low-resource training: keep N utterances per class, drawn with
         this seed; the validation set is cut in the same proportion per

@@ -4,12 +4,19 @@
 
 Inputs are files or folders (searched recursively for ``*.wav`` and
 ``*.flac``). Audio at any rate is resampled to 16 kHz and mixed down to
-mono; files longer than ``--window-seconds`` are cut into equal windows
-whose probabilities are averaged. Files are sorted by duration and
-batched up to ``--batch-seconds`` of padded audio, so that padding (which
-the encoder sees: the stock ``encode_batch`` passes it no lengths) stays
-small. A file that cannot be read gets a row with its error; the exit
-status is then 1.
+mono (channels averaged); files longer than ``--window-seconds`` are cut
+into equal windows whose probabilities are averaged, so memory stays
+bounded by the window (a whole file is held as 16 kHz float32 while its
+windows run: 230 MB an hour). Files are sorted by duration and batched up
+to ``--batch-seconds`` of padded audio, so that padding (which the
+encoder sees: the stock ``encode_batch`` passes it no lengths) stays
+small. A file that cannot be read, is shorter than 0.05 s (the
+preparations' ``MIN_DURATION``: the encoder needs 25 ms for a frame) or
+is digital silence throughout (peak under -80 dBFS) gets a row with its
+error; the exit status is then 1. Windows that are silent throughout are
+left out of a file's average. Leading and trailing silence is kept, as in
+training and in the recipe's test pass, unless ``--trim-silence`` cuts it
+off each window (:func:`speechbrain_grl.dataio.audio.trim_silence`).
 
 With ``--speakers map.csv`` (columns ``path,speaker``; relative paths
 are relative to the CSV) a model trained with per-speaker normalisation
@@ -43,7 +50,9 @@ import soundfile as sf
 import torch
 from tqdm import tqdm
 
-from speechbrain_grl.dataio.audio import read_audio
+from speechbrain_grl.dataio.audio import is_silent, read_audio
+from speechbrain_grl.dataio.audio import trim_silence as _trim
+from speechbrain_grl.dataio.manifests import MIN_DURATION
 from speechbrain_grl.utils.errors import GRLError
 
 logger = logging.getLogger(__name__)
@@ -53,6 +62,9 @@ __all__ = ["find_audio", "plan_batches", "load_model", "model_outputs",
 
 AUDIO_SUFFIXES = (".wav", ".flac")
 SAMPLE_RATE = 16000
+#: Shortest file or trimmed window, in samples at 16 kHz.
+MIN_SAMPLES = round(MIN_DURATION * SAMPLE_RATE)
+SILENT = "silent audio (every sample under -80 dBFS)"
 #: The regressor's outputs, in order, and their column names.
 DIMENSIONS = ("valence", "arousal", "dominance")
 
@@ -240,6 +252,9 @@ def quantize_int8(clf, backend="auto", cache_dir=None):
     if backend not in ("auto", "onnxruntime", "torch"):
         raise ModelError(f"int8 backend {backend!r}: use auto, onnxruntime "
                          "or torch")
+    if not hasattr(clf.mods["compute_features"], "model"):
+        raise ModelError("int8 quantises a Hugging Face SSL encoder; this "
+                         "model's encoder is not one: use fp32 or bf16")
     if backend != "torch":
         try:
             import onnxruntime  # noqa: F401
@@ -396,7 +411,8 @@ class OnnxInt8Encoder(torch.nn.Module):
 
 
 def _frames(path):
-    """Length at 16 kHz, or raises ValueError for unusable files.
+    """Length at 16 kHz (as :func:`read_audio` returns it), or raises
+    ValueError for unusable files.
 
     Parameters
     ----------
@@ -411,15 +427,18 @@ def _frames(path):
     Raises
     ------
     ValueError
-        For a missing or empty file.
+        For a missing or empty file, or one shorter than
+        ``MIN_DURATION``.
     """
     if not path.exists():
         raise ValueError("no such file")
     info = sf.info(str(path))
-    frames = math.floor(info.frames * SAMPLE_RATE / info.samplerate)
-    if frames < SAMPLE_RATE // 100:
-        raise ValueError("empty audio (shorter than 10 ms)")
-    return frames
+    if info.frames == 0:
+        raise ValueError("empty audio (no samples)")
+    if info.frames < MIN_DURATION * info.samplerate:
+        raise ValueError(f"too short ({info.frames / info.samplerate:.3f} "
+                         f"s, under {MIN_DURATION:g} s)")
+    return math.ceil(info.frames * SAMPLE_RATE / info.samplerate)
 
 
 def model_outputs(clf):
@@ -461,7 +480,7 @@ def model_outputs(clf):
 
 
 def predict(clf, files, window_seconds=10.0, batch_seconds=60.0,
-            progress=True, precision="fp32"):
+            progress=True, precision="fp32", trim_silence=False):
     """Predictions for ``files``, one dict per file, in input order.
 
     Each dict has ``path``, ``label``, ``score`` (the averaged probability
@@ -474,6 +493,10 @@ def predict(clf, files, window_seconds=10.0, batch_seconds=60.0,
     the model under bfloat16 autocast: about 2.5x faster on CPUs with
     AVX512-BF16 or AMX, with outputs that differ slightly from fp32. For
     ``int8`` pass a model that went through :func:`quantize_int8`.
+
+    Windows that are digital silence throughout (peak under -80 dBFS)
+    are not classified; a file with no other window gets the error
+    ``silent audio``.
 
     Parameters
     ----------
@@ -489,6 +512,10 @@ def predict(clf, files, window_seconds=10.0, batch_seconds=60.0,
         Show a progress bar on stderr.
     precision : str
         ``fp32``, ``bf16`` or ``int8``.
+    trim_silence : bool
+        Cut leading and trailing digital silence off each window before
+        it is classified (keeping at least 0.05 s around the sound). Off
+        by default, as in training and the recipe's test pass.
 
     Returns
     -------
@@ -513,6 +540,7 @@ def predict(clf, files, window_seconds=10.0, batch_seconds=60.0,
     sums = {i: torch.zeros(len(labels)) for i in usable}
     vad_sums = {i: torch.zeros(len(DIMENSIONS)) for i in usable}
     counts = dict.fromkeys(usable, 0)
+    silent = dict.fromkeys(usable, 0)
     pending = {i: 0 for i in usable}
     for batch in plan:
         for j, _, _ in batch:
@@ -533,8 +561,14 @@ def predict(clf, files, window_seconds=10.0, batch_seconds=60.0,
                     errors[i] = _one_line(err)
                     continue
             sig = cache[i][start:stop]
-            if len(sig):
-                segs.append((i, sig))
+            if not len(sig):  # shorter than its header said
+                continue
+            if is_silent(sig):
+                silent[i] += 1
+                continue
+            if trim_silence:
+                sig = _trim(sig, min_samples=MIN_SAMPLES)
+            segs.append((i, sig))
         if segs:
             longest = max(len(s) for _, s in segs)
             wavs = torch.stack([
@@ -580,7 +614,8 @@ def predict(clf, files, window_seconds=10.0, batch_seconds=60.0,
             if dimensions:
                 for dim, x in zip(DIMENSIONS, vad_sums[i] / counts[i]):
                     row[dim] = round(float(x), 6)
-        row["error"] = errors.get(i, "" if counts.get(i) else "no audio")
+        row["error"] = errors.get(i, "" if counts.get(i) else
+                                  SILENT if silent.get(i) else "no audio")
         rows.append(row)
     return rows
 
@@ -673,6 +708,11 @@ def main(argv=None):
                         "recipe's test pass reads whole utterances, which "
                         "in IEMOCAP are at most ~35 s: pass 40 to match "
                         "it there)")
+    parser.add_argument("--trim-silence", action="store_true",
+                        help="cut leading and trailing digital silence "
+                        "(under -80 dBFS) off each window before it is "
+                        "classified (default: audio as it is, as in "
+                        "training)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", choices=PRECISIONS,
                         default="fp32",
@@ -720,7 +760,8 @@ def main(argv=None):
         quantize_int8(clf)
     options = dict(window_seconds=args.window_seconds,
                    batch_seconds=args.batch_seconds,
-                   progress=not args.no_progress, precision=args.precision)
+                   progress=not args.no_progress, precision=args.precision,
+                   trim_silence=args.trim_silence)
     if args.speakers:
         from speechbrain_grl.inference.adaptation import (
             AdaptationError,
