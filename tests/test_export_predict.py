@@ -495,6 +495,7 @@ def test_fill_template_blocks(tmp_path):
 
     from speechbrain_grl.inference.export import (
         DEFAULT_SSL_CLASS,
+        MODULE_BLOCK,
         NORMALISED_BLOCK,
         build_heads,
         fill_template,
@@ -515,15 +516,18 @@ def test_fill_template_blocks(tmp_path):
                    for ln in text.splitlines())
 
     template = template_path().read_text()
-    # 5 dimensional, 3 normalised and 1 plain block, 2 markers each.
-    assert markers(template) == 18
+    # 5 dimensional, 3 normalised, 1 plain, 3 hf and 3 module blocks, 2
+    # markers each.
+    assert markers(template) == 30
     assert markers(dim) == markers(cat) == 0
-    # Only the normalised blocks' contents go besides the markers.
-    normalised = sum(len(m.group(1).splitlines())
-                     for m in NORMALISED_BLOCK.finditer(template))
-    assert normalised > 0
+    # Only the normalised and module blocks' contents go besides the
+    # markers (a Hugging Face encoder).
+    gone = sum(len(m.group(1).splitlines())
+               for block in (NORMALISED_BLOCK, MODULE_BLOCK)
+               for m in block.finditer(template))
+    assert gone > 0
     assert len(dim.splitlines()) == (len(template.splitlines())
-                                     - markers(template) - normalised)
+                                     - markers(template) - gone)
     heads = build_heads(dim, tmp_path)
     emb = torch.randn(2, 1, 4)
     out = heads["regressor"](emb)
