@@ -29,14 +29,16 @@ import common  # noqa: E402
 
 from speechbrain_grl.utils.threads import child_env  # noqa: E402
 
-#: (name, processes, threads per process, OMP_WAIT_POLICY or None).
+#: (name, processes, threads per process, OMP_WAIT_POLICY). The policy
+#: "" leaves OpenMP's own default (spin a while, then sleep), which
+#: train.py's passive default would otherwise replace.
 SETTINGS = (
-    ("alone, 2 threads", 1, 2, None),
-    ("alone, 1 thread", 1, 1, None),
+    ("alone, 2 threads, OpenMP's default wait", 1, 2, ""),
+    ("alone, 1 thread", 1, 1, "PASSIVE"),
     ("alone, 2 threads, passive", 1, 2, "PASSIVE"),
-    ("two runs, 2 threads each", 2, 2, None),
+    ("two runs, 2 threads each, OpenMP's default wait", 2, 2, ""),
     ("two runs, 2 threads each, passive", 2, 2, "PASSIVE"),
-    ("two runs, 1 thread each", 2, 1, None),
+    ("two runs, 1 thread each", 2, 1, "PASSIVE"),
 )
 
 
@@ -56,9 +58,7 @@ def launch(args, folder, threads, policy):
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     env.pop("OMP_WAIT_POLICY", None)
     env = child_env(threads, env)
-    env.pop("OMP_WAIT_POLICY", None)  # only the setting's own policy
-    if policy:
-        env["OMP_WAIT_POLICY"] = policy
+    env["OMP_WAIT_POLICY"] = policy  # only the setting's own policy
     demo = Path(args.workdir).resolve() / "demo_assets"
     cmd = [sys.executable, "train.py", str(common.DEMO_YAML),
            f"--adversary={args.adversary}",
@@ -74,7 +74,7 @@ def launch(args, folder, threads, policy):
 
 def run_setting(args, name, processes, threads, policy, rnd):
     """Seconds per training epoch of each process of one setting."""
-    tag = name.replace(",", "").replace(" ", "_")
+    tag = name.replace(",", "").replace("'", "").replace(" ", "_")
     folders = [Path(args.workdir) / f"{tag}_{rnd}_{i}"
                for i in range(processes)]
     procs = [launch(args, f, threads, policy) for f in folders]
@@ -93,7 +93,7 @@ def main(argv=None):
     args.workdir = args.workdir or tempfile.mkdtemp(prefix="threads_")
     Path(args.workdir).mkdir(parents=True, exist_ok=True)
     # Untimed: the corpus and the encoder, built once.
-    run_setting(args, "warmup", 1, 1, None, 0)
+    run_setting(args, "warmup", 1, 1, "PASSIVE", 0)
     epochs = {s[0]: [] for s in SETTINGS}
     for rnd in range(args.rounds):
         k = rnd % len(SETTINGS)

@@ -4,8 +4,9 @@ Torch (OpenMP), the BLAS under numpy/scipy/scikit-learn and data-loader
 workers each default to every core. Two runs side by side, or a
 scikit-learn fit inside a training process, then ask for twice the cores:
 OpenMP and OpenBLAS threads spin waiting for a core that another process
-holds, and an epoch took 5x longer with 2 threads than with 1 beside
-other work (``benchmarks/threads.md``). The rule here: each process takes
+holds. Two demo runs side by side on 2 cores, 2 threads each, took 84 s
+an epoch with OpenMP's default wait against 9 s with the passive one
+(8 s alone; ``benchmarks/threads.md``). The rule here: each process takes
 ``cores // processes`` torch threads, where ``processes`` counts the
 training processes on this machine (DDP ranks, or the parallel jobs of a
 benchmark); the BLAS under numpy/scipy takes one; OpenMP threads wait
@@ -77,8 +78,8 @@ def configure_threads(num_threads=None, processes=None, blas_threads=1):
     blas_threads : int
         Threads of the BLAS under numpy/scipy/scikit-learn. The speaker
         probe's and the reports' problems are small (hundreds of rows):
-        one thread ran the probe 4-17x faster than two beside other work
-        (``benchmarks/threads.md``).
+        beside other work, one thread ran the probe of a demo run in
+        0.8-1.1 s against 3.8-13 s with two (same results).
 
     Returns
     -------

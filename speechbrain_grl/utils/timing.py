@@ -9,7 +9,7 @@ __all__ = ["PhaseTimer"]
 
 
 class PhaseTimer:
-    """Wall-clock seconds per named phase (data, train, valid, ...).
+    """Wall-clock seconds per named phase (data, train, valid and so on).
 
     A phase may run many times (``valid`` once per epoch): its seconds
     add up. ``total`` counts from the timer's creation, so ``other`` (what

@@ -29,9 +29,9 @@ what it needs of it (``speechbrain_grl.brain_hparams.BRAIN_HPARAMS``).
 import os
 import sys
 
-# Torch's OpenMP threads wait for work passively, before torch loads: when
-# another process holds a core, spinning threads made an epoch 5x slower
-# (benchmarks/threads.md). OMP_WAIT_POLICY=ACTIVE in the environment wins.
+# Torch's OpenMP threads wait for work passively (set before torch loads):
+# beside a second run, spinning threads made an epoch 9x slower
+# (benchmarks/threads.md). OMP_WAIT_POLICY in the environment wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import speechbrain as sb
