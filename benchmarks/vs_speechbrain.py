@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""This recipe against SpeechBrain's own IEMOCAP wav2vec2 recipe.
+
+Both recipes train the same tiny random wav2vec2 on the same demo corpus
+and split (this recipe's manifests: SpeechBrain's ``iemocap_prepare.py``
+insists on IEMOCAP's 5,531 clips, so its recipe runs with ``skip_prep``
+on them), for the same number of epochs, as fresh processes, interleaved
+over ``--pairs`` (alternating which goes first). SpeechBrain's recipe
+is ``recipes/IEMOCAP/emotion_recognition`` (``train_with_wav2vec2.py``,
+``iemocap_prepare.py``, ``hparams/train_with_wav2vec2.yaml``) from a
+clone of SpeechBrain's repository, given by ``--speechbrain_recipe``;
+pip's speechbrain ships no recipes. This recipe runs ``--adversary=none``
+with the probes off; both use every core (``OMP_NUM_THREADS``) and
+their own data-loader settings. Reported: the wall time of each process,
+the ratio (this / SpeechBrain) per pair, and each recipe's test error.
+
+    git clone https://github.com/speechbrain/speechbrain /tmp/sb
+    python benchmarks/vs_speechbrain.py \\
+        --speechbrain_recipe /tmp/sb/recipes/IEMOCAP/emotion_recognition
+
+Writes ``benchmarks/vs_speechbrain.md`` and ``vs_speechbrain.json``.
+Target (issue 24): a ratio ≤ 0.5.
+"""
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+
+from speechbrain_grl.utils.threads import child_env, cpu_cores  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--speechbrain_recipe", required=True,
+                        help="SpeechBrain's recipes/IEMOCAP/"
+                             "emotion_recognition folder")
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--utts", type=int, default=40,
+                        help="demo clips per speaker")
+    parser.add_argument("--workdir", default=None)
+    parser.add_argument("--out", default=str(common.REPO / "benchmarks"))
+    return parser.parse_args(argv)
+
+
+def assets(args):
+    """The demo corpus, the tiny wav2vec2 and the demo's manifests (its
+    speaker-independent session split), built once."""
+    folder = Path(args.workdir).resolve() / "demo_assets"
+    manifests, hparams = common.demo_manifests(
+        Path(args.workdir).resolve() / "manifests",
+        [f"--demo_utts_per_speaker={args.utts}"], folder)
+    return hparams["data_folder"], hparams["ssl_hub"], manifests
+
+
+def speechbrain_run(args, corpus, ssl, folder, manifests):
+    """SpeechBrain's recipe on the demo's split (``skip_prep``: its own
+    preparation wants IEMOCAP's 5,531 clips): command and folder."""
+    recipe = Path(args.speechbrain_recipe).resolve()
+    return [sys.executable, "train_with_wav2vec2.py",
+            "hparams/train_with_wav2vec2.yaml", f"--data_folder={corpus}",
+            f"--wav2vec2_hub={ssl}", f"--output_folder={folder}",
+            f"--number_of_epochs={args.epochs}", "--encoder_dim=32",
+            "--skip_prep=True",
+            *[f"--{s}_annotation={manifests / f'{s}.json'}"
+              for s in ("train", "valid", "test")]], recipe
+
+
+def our_run(args, corpus, ssl, folder, manifests):
+    """This recipe, the same corpus and encoder."""
+    demo = Path(args.workdir).resolve() / "demo_assets"
+    return [sys.executable, "train.py", str(common.DEMO_YAML),
+            "--adversary=none", "--probe_speakers=False",
+            f"--demo_utts_per_speaker={args.utts}",
+            f"--demo_folder={demo}", f"--output_folder={folder}",
+            f"--number_of_epochs={args.epochs}"], common.RECIPE
+
+
+def timed(cmd, cwd, env, log):
+    """Wall seconds of one process; exits on failure."""
+    start = time.perf_counter()
+    with open(log, "w") as out:
+        res = subprocess.run(cmd, cwd=cwd, env=env, stdout=out,
+                             stderr=subprocess.STDOUT)
+    if res.returncode != 0:
+        sys.exit(f"vs_speechbrain.py: {cmd[1]} failed; see {log}")
+    return time.perf_counter() - start
+
+
+def speechbrain_error(folder):
+    """The test error rate SpeechBrain's recipe logged, or None."""
+    log = (Path(folder) / "train_log.txt").read_text()
+    found = re.findall(r"test error_rate: ([0-9.e+-]+)", log)
+    return float(found[-1]) if found else None
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    args.workdir = args.workdir or tempfile.mkdtemp(prefix="vs_sb_")
+    work = Path(args.workdir).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    corpus, ssl, manifests = assets(args)
+    env = child_env(cpu_cores(), dict(os.environ, HF_HUB_OFFLINE="1"))
+    runners = {"speechbrain": speechbrain_run, "this": our_run}
+    times = {name: [] for name in runners}
+    errors = {}
+    for pair in range(args.pairs):
+        order = list(runners) if pair % 2 == 0 else list(runners)[::-1]
+        for name in order:
+            folder = work / f"{name}_{pair}"
+            subprocess.run(["rm", "-rf", str(folder)], check=True)
+            cmd, cwd = runners[name](args, corpus, ssl, folder, manifests)
+            times[name].append(timed(cmd, cwd, env, f"{folder}.log"))
+            print(name, pair, round(times[name][-1], 1), flush=True)
+        errors["speechbrain"] = speechbrain_error(work / f"speechbrain_{pair}")
+        metrics = json.loads((work / f"this_{pair}" / "test_metrics.json")
+                             .read_text())
+        errors["this"] = round(1 - metrics["WA"] / 100, 4)
+    ratios = [t / s for t, s in zip(times["this"], times["speechbrain"])]
+    result = {
+        "epochs": args.epochs, "clips": 10 * args.utts, "pairs": args.pairs,
+        "wall_s": {k: [round(x, 2) for x in v] for k, v in times.items()},
+        "ratio_per_pair": [round(r, 3) for r in ratios],
+        "ratio_median": round(statistics.median(ratios), 3),
+        "test_error": errors, "machine": common.machine()}
+    m = result["machine"]
+    lines = [
+        "# This recipe against SpeechBrain's IEMOCAP wav2vec2 recipe", "",
+        f"`python benchmarks/vs_speechbrain.py {' '.join(sys.argv[1:])}`",
+        "",
+        f"Same tiny random wav2vec2 and demo corpus ({10 * args.utts} "
+        f"clips), {args.epochs} epochs, whole process, {args.pairs} "
+        "interleaved pairs; this recipe `--adversary=none`, probes off. "
+        f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}. "
+        "Target: ratio ≤ 0.5.", "",
+        "| pair | SpeechBrain s | this s | ratio |", "|---|---|---|---|"]
+    for i, (s, t) in enumerate(zip(times["speechbrain"], times["this"])):
+        lines.append(f"| {i + 1} | {s:.1f} | {t:.1f} | {t / s:.3f} |")
+    lines += ["", f"Median ratio {result['ratio_median']:.3f}. Test error "
+              f"(last pair): SpeechBrain {errors['speechbrain']}, this "
+              f"{errors['this']} (1 - WA)."]
+    out = Path(args.out)
+    (out / "vs_speechbrain.json").write_text(json.dumps(result, indent=1))
+    (out / "vs_speechbrain.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
