@@ -169,17 +169,22 @@ def test_cli_speakers_map_with_bad_rows(exported, tmp_path):
     out = tmp_path / "pred.csv"
     res = _cli(model, "--speakers", tmp_path / "map.csv", "--output", out,
                clips)
-    assert res.returncode == 0, res.stderr[-2000:]
+    # The silent file itself is not classified: its row says so, in one
+    # line, and the exit status is 1 (as for any file that failed).
+    assert res.returncode == 1, res.stderr[-2000:]
+    assert "Traceback" not in res.stderr and "1 failed" in res.stderr
     rows = {r["path"].split("/")[-1]: r for r in csv.DictReader(open(out))}
+    assert rows["silent.wav"]["error"].startswith("silent audio")
     assert rows[f"{mine[0]}.wav"]["speaker"] == spk
     assert rows[f"{mine[0]}.wav"]["adapt_clips"] == "3"  # silent, gone out
     assert rows[f"{other}.wav"]["adapt_clips"] == "1"  # one clip: fine
-    assert rows["silent.wav"]["adapt_clips"] == "3"
+    assert not rows[f"{other}.wav"]["error"]
     assert "2 unreadable or silent clips" in res.stderr
     res = _cli(model, "--speakers", tmp_path / "map.csv", "--adapt_clips",
                "1", "--output", out, clips)
-    assert res.returncode == 0
-    assert {r["adapt_clips"] for r in csv.DictReader(open(out))} <= {"1"}
+    assert res.returncode == 1
+    rows = [r for r in csv.DictReader(open(out)) if not r["error"]]
+    assert rows and {r["adapt_clips"] for r in rows} == {"1"}
 
 
 @pytest.mark.parametrize("content,message", [
