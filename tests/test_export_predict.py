@@ -240,15 +240,24 @@ def test_cli_bad_model(tmp_path):
     assert len(lines) == 1 and "--model" in lines[0], res.stderr
 
 
-def test_int8_agrees_with_fp32_on_the_demo_test_set(exported, demo_assets):
+def test_int8_agrees_with_fp32_on_the_demo_test_set(exported, demo_assets,
+                                                   tmp_path, monkeypatch):
     """Dynamic int8 quantisation keeps the labels of the demo test set
     (at least 95% agree) and the probabilities close (the bound measured
-    by benchmarks/int8_agreement.py, with margin)."""
+    by benchmarks/int8_agreement.py, with margin). Loading and quantising
+    leave no temporary folder behind (ONNX files are hundreds of MB for
+    a base encoder)."""
+    import tempfile
+
     from speechbrain_grl.inference.predict import (
         load_model,
         predict,
         quantize_int8,
     )
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
 
     run, model = exported
     man = json.loads((run / "test.json").read_text())
@@ -264,6 +273,7 @@ def test_int8_agrees_with_fp32_on_the_demo_test_set(exported, demo_assets):
     diff = max(abs(a[k] - b[k]) for a, b in zip(fp32, int8) for k in labels)
     assert len(files) == 64 and agree >= 0.95, (agree, diff)
     assert diff < 0.1, diff
+    assert list(scratch.iterdir()) == []
 
 
 # Dimensional models: the stock class's regressor against the recipe.

@@ -166,7 +166,8 @@ def load_model(model_dir, savedir=None, device="cpu"):
     model_dir : str or pathlib.Path
         A folder written by :mod:`speechbrain_grl.inference.export`.
     savedir : str, optional
-        Where SpeechBrain links the files (default: a temporary folder).
+        Where SpeechBrain links the files (default: a temporary folder,
+        removed once the model is loaded).
     device : str
         ``cpu``, ``cuda:0``...
 
@@ -188,7 +189,9 @@ def load_model(model_dir, savedir=None, device="cpu"):
             f"--model {model_dir}: no hyperparams.yaml there; pass a folder "
             "written by speechbrain_grl.inference.export"
         )
-    savedir = savedir or tempfile.mkdtemp(prefix="sb-grl-model-")
+    if savedir is None:  # SpeechBrain's links, not needed once loaded
+        with tempfile.TemporaryDirectory(prefix="sb-grl-model-") as tmp:
+            return load_model(model_dir, savedir=tmp, device=device)
     try:
         return EncoderClassifier.from_hparams(
             source=str(model_dir.resolve()), savedir=str(savedir),
@@ -313,7 +316,8 @@ class OnnxInt8Encoder(torch.nn.Module):
         model : transformers.PreTrainedModel
             The Hugging Face encoder.
         cache_dir : str, optional
-            Where the ONNX files go (default: a temporary folder).
+            Where the ONNX files go (default: a temporary folder, removed
+            once the session is built).
 
         Returns
         -------
@@ -325,7 +329,10 @@ class OnnxInt8Encoder(torch.nn.Module):
         import onnxruntime as ort
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        folder = Path(cache_dir or tempfile.mkdtemp(prefix="sb-grl-int8-"))
+        if cache_dir is None:  # the session holds the model once built
+            with tempfile.TemporaryDirectory(prefix="sb-grl-int8-") as tmp:
+                return cls.build(model, tmp)
+        folder = Path(cache_dir)
         folder.mkdir(parents=True, exist_ok=True)
         fp32, int8 = folder / "encoder.onnx", folder / "encoder_int8.onnx"
 
