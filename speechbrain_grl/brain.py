@@ -118,6 +118,8 @@ class SpeakerAdversarialBrain(sb.Brain):
         method adds (speaker log-probabilities)."""
         batch = batch.to(self.device)
         wavs, lens = batch.sig
+        if stage == sb.Stage.TRAIN:
+            wavs, lens = self.augment(wavs, lens)
         emb = self.embed(wavs, lens, batch=batch)
         out = {"emb": emb, "emo": self.hparams.log_softmax(
             self.modules.emo_head(emb)).squeeze(1)}
@@ -126,6 +128,23 @@ class SpeakerAdversarialBrain(sb.Brain):
         if stage == sb.Stage.TRAIN:
             self.method.on_forward(self, emb, batch, out)
         return out
+
+    def augment(self, wavs, lens):
+        """Training waveforms through the hparam ``wav_augment`` (e.g.
+        SpeechBrain's ``Augmenter``), which must keep the batch's clips
+        (``concat_original: False``, ``repeat_augment: 1``): labels and
+        speakers are not repeated. None, or ``augment_prob: 0``, leaves
+        the batch as it is."""
+        augmenter = self.hparams.wav_augment
+        if augmenter is None or getattr(augmenter, "augment_prob", 1) == 0:
+            return wavs, lens
+        out, out_lens = augmenter(wavs, lens)
+        if len(out) != len(wavs):
+            raise RecipeError(
+                f"wav_augment turned a batch of {len(wavs)} clips into "
+                f"{len(out)}; set concat_original: False and "
+                "repeat_augment: 1 in the yaml")
+        return out, out_lens
 
     def compute_objectives(self, predictions, batch, stage):
         """The task's loss (+ α·ℓ_spk of ``predictions["spk"]`` in

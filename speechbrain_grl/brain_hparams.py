@@ -29,6 +29,7 @@ BRAIN_HPARAMS = {
     "log_softmax": None,  # None: SpeechBrain's Softmax(apply_log=True)
     "lr_annealing_ssl": REQUIRED,
     "lr_annealing_heads": REQUIRED,
+    "wav_augment": None,  # training waveforms (speechbrain.augment)
     "fused_optimizers": True,  # Adam's fused kernel on CUDA
     "expandable_segments": True,  # CUDA allocator setting
     "epoch_counter": REQUIRED,

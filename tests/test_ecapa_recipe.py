@@ -21,13 +21,15 @@ OPTIONS = dict(window_seconds=40.0, batch_seconds=0.0, progress=False)
 @pytest.fixture(scope="module")
 def runs(demo_assets, tmp_path_factory):
     """One short run per method on the demo corpus (1 epoch, 8 training
-    clips per class; grl in SpeechBrain's --debug mode), none and spknorm
-    exported."""
+    clips per class; grl in SpeechBrain's --debug mode, augmented), none
+    and spknorm exported."""
     tmp = tmp_path_factory.mktemp("ecapa")
     out = {}
     for method in METHODS:
         run = tmp / method
-        debug = ["--debug", "--debug_epochs=1"] if method in DEBUG else []
+        # grl also trains on augmented waveforms (every batch).
+        debug = (["--debug", "--debug_epochs=1", "--augment_prob=1.0"]
+                 if method in DEBUG else [])
         run_recipe("train.py", ECAPA_YAML, f"--demo_folder={demo_assets}",
                    f"--output_folder={run}", f"--adversary={method}",
                    "--number_of_epochs=1", "--train_per_class=8",
@@ -37,6 +39,36 @@ def runs(demo_assets, tmp_path_factory):
         run_recipe("export.py", f"--from={out[method]}",
                    f"--to={tmp / f'model_{method}'}")
     return tmp, out
+
+
+def test_augmentation_changes_training_batches_only():
+    """The yaml's wav_augment (SpeechBrain's Augmenter) alters training
+    waveforms and keeps the batch's clips; augment_prob 0 is a no-op and
+    an augmenter that adds clips is refused."""
+    from types import SimpleNamespace
+
+    from hyperpyyaml import load_hyperpyyaml
+    from speechbrain.augment.augmenter import Augmenter
+    from speechbrain.augment.time_domain import DropChunk
+
+    from speechbrain_grl.brain import SpeakerAdversarialBrain
+    from speechbrain_grl.utils.hparams_checks import RecipeError
+
+    text = ECAPA_YAML.read_text().split("\nmodules:")[0]
+    wavs, lens = torch.randn(4, 16000), torch.tensor([1.0, 0.7, 0.5, 1.0])
+    for prob in (0.0, 1.0):
+        hp = load_hyperpyyaml(text.replace("!apply:", "!name:"),
+                              {"augment_prob": prob})
+        fake = SimpleNamespace(hparams=SimpleNamespace(
+            wav_augment=hp["wav_augment"]))
+        out, out_lens = SpeakerAdversarialBrain.augment(fake, wavs, lens)
+        assert len(out) == len(wavs)
+        changed = out.shape != wavs.shape or not torch.equal(out, wavs)
+        assert changed == (prob > 0)
+    fake.hparams.wav_augment = Augmenter(
+        concat_original=True, augmentations=[DropChunk()])
+    with pytest.raises(RecipeError, match="concat_original"):
+        SpeakerAdversarialBrain.augment(fake, wavs, lens)
 
 
 def _test_set(run):

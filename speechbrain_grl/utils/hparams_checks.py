@@ -1,4 +1,5 @@
-"""Early checks of a recipe's command line, SSL source and DDP state.
+"""Early checks of a recipe's command line, SSL source, augmenter and DDP
+state.
 
 Mistakes caught here would otherwise surface as tracebacks from deep inside
 hyperpyyaml, transformers or torch.distributed. Each check raises
@@ -17,6 +18,7 @@ from speechbrain_grl.utils.errors import GRLError
 
 __all__ = [
     "RecipeError",
+    "check_augmenter",
     "check_hparams",
     "check_overrides",
     "check_ssl_source",
@@ -161,6 +163,36 @@ has no config.json; ...
     source = resolve_hparams(hparams_file, overrides).get("ssl_hub")
     if isinstance(source, str):
         check_ssl_source(source)
+
+
+def check_augmenter(augmenter):
+    """Checks that a training augmenter (the yaml's ``wav_augment``, e.g.
+    SpeechBrain's ``Augmenter``) keeps a batch's clips: the Brain does not
+    repeat labels and speakers, so ``concat_original`` must be False and
+    ``repeat_augment`` 1. None (no augmentation) passes.
+
+    Example
+    -------
+    >>> from speechbrain.augment.augmenter import Augmenter
+    >>> from speechbrain.augment.time_domain import DropChunk
+    >>> check_augmenter(Augmenter(augmentations=[DropChunk()]))
+    >>> check_augmenter(Augmenter(concat_original=True,
+    ...                           augmentations=[DropChunk()]))
+    Traceback (most recent call last):
+    ...
+    speechbrain_grl.utils.hparams_checks.RecipeError: wav_augment: \
+concat_original: True adds clips; set it to False ...
+    """
+    if augmenter is None:
+        return
+    if getattr(augmenter, "concat_original", False):
+        raise RecipeError(
+            "wav_augment: concat_original: True adds clips; set it to False "
+            "in the yaml (labels and speakers are not repeated)")
+    if getattr(augmenter, "repeat_augment", 1) != 1:
+        raise RecipeError(
+            "wav_augment: repeat_augment must be 1 (labels and speakers "
+            "are not repeated); set it in the yaml")
 
 
 def check_ranks_in_sync(modules, atol=0.0):

@@ -45,6 +45,7 @@ from speechbrain_grl.dataio.prepare import prepare_corpus
 from speechbrain_grl.evaluation.probe import probe_after, probe_before
 from speechbrain_grl.utils.errors import GRLError
 from speechbrain_grl.utils.hparams_checks import (
+    check_augmenter,
     check_hparams,
     check_ranks_in_sync,
 )
@@ -145,6 +146,7 @@ def main(argv):
     check_hparams(hparams_file, overrides)
     with open(hparams_file, encoding="utf-8") as fin:
         hparams = load_hyperpyyaml(fin, overrides)
+    check_augmenter(hparams.get("wav_augment"))  # keeps a batch's clips
 
     sb.create_experiment_directory(
         experiment_directory=hparams["output_folder"],
