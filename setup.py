@@ -40,7 +40,8 @@ setup(
         # --precision int8 of the predict CLI runs fastest through ONNX
         # Runtime (PyTorch's dynamic quantisation otherwise).
         "onnx": ["onnxruntime>=1.17", "onnx>=1.15"],
-        "test": ["pytest>=7", "ruff", "onnxruntime>=1.17", "onnx>=1.15"],
+        "test": ["pytest>=7", "pytest-xdist>=3.5", "ruff",
+                 "onnxruntime>=1.17", "onnx>=1.15"],
     },
     entry_points={
         "console_scripts": [

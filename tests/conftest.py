@@ -7,6 +7,15 @@ import sys
 
 import pytest
 
+# pytest-xdist (pytest.ini: -n auto) runs tests in several processes: each
+# one, and the recipe runs it starts, gets its share of the cores, and
+# OpenMP threads wait passively (benchmarks/threads.md), before torch loads.
+_CORES = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+          else os.cpu_count() or 1)
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+os.environ.setdefault("OMP_NUM_THREADS", str(max(1, _CORES // _WORKERS)))
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipes" / "IEMOCAP" / "emotion_recognition_grl"
 DEMO_YAML = RECIPE / "hparams" / "demo_grl.yaml"
@@ -32,7 +41,6 @@ def recipe_env():
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(REPO), env.get("PYTHONPATH", "")) if p
     )
-    env.setdefault("OMP_NUM_THREADS", "2")
     env["HF_HUB_OFFLINE"] = "1"
     return env
 
