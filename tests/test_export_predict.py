@@ -81,7 +81,8 @@ def exported(demo_assets, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("export")
     run = tmp / "run"
     run_recipe("train.py", *demo_args(demo_assets, run,
-                                      "--number_of_epochs=1"))
+                                      "--number_of_epochs=1",
+                                      "--probe_speakers=False"))
     model = tmp / "model"
     run_recipe("export.py", f"--from={run}", f"--to={model}")
     return run, model

@@ -106,7 +106,8 @@ def test_compare(session_cv, tmp_path):
 def test_random_protocol_and_averaging(demo_assets, tmp_path):
     out = tmp_path / "random"
     _cv(demo_assets, out, "--protocol", "random", "--folds", "1",
-        "--number_of_epochs=2", "--avg_checkpoints=2")
+        "--number_of_epochs=2", "--avg_checkpoints=2",
+        "--probe_speakers=False")
     m = _json(out / "fold_1" / "test_metrics.json")
     assert m["averaged_checkpoints"] == 2
     assert len(list((out / "fold_1" / "save").glob("CKPT*"))) == 2
@@ -217,7 +218,7 @@ def test_sweep_picks_on_validation_and_tests_the_pick_only(demo_assets,
     out = tmp_path / "sweep"
     res = _cv(demo_assets, out, "--protocol", "session", "--folds", "5",
               "--sweep", "lambda_max=0.1,0.5", "--adversary=grl",
-              "--number_of_epochs=2")
+              "--number_of_epochs=2", "--probe_speakers=False")
     summary = _json(out / "sweep_summary.json")
     points = summary["points"]
     assert set(points) == {"lambda_max-0.1", "lambda_max-0.5"}
