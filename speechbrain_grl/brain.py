@@ -37,6 +37,7 @@ from speechbrain_grl.utils.checkpoints import (
 from speechbrain_grl.utils.cuda import expandable_segments
 from speechbrain_grl.utils.ddp import unwrap
 from speechbrain_grl.utils.hparams_checks import RecipeError
+from speechbrain_grl.utils.rng import rng_state, set_rng_state
 from speechbrain_grl.utils.timing import PhaseTimer
 
 logger = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ class SpeakerAdversarialBrain(sb.Brain):
         self.cell_weights = None  # [n_speakers, n_emotions], see losses
         self.timer = PhaseTimer()  # seconds per stage (train.py adds more)
         self._loaders = {}
+        self._eval_rng = None  # random state saved during an evaluation
         # StatisticsPooling adds noise (scale eps) to the mean, even in
         # eval: off, so that evaluations and exported models repeat.
         if hasattr(self.modules.pooling, "eps"):
@@ -107,9 +109,14 @@ class SpeakerAdversarialBrain(sb.Brain):
     def embed(self, wavs, lens, encoder_grad=True, batch=None):
         """Waveforms → utterance embeddings ``[batch, 1, emb_dim]``;
         ``batch`` gives the method its speakers."""
-        with torch.set_grad_enabled(encoder_grad and torch.is_grad_enabled()):
-            feats = self.modules.ssl(wavs, lens)
-            pooled = self.modules.pooling(feats, lens)
+        pooled = None
+        if batch is not None and not self.modules.ssl.training:
+            pooled = self.method.cached_pooled(batch)
+        if pooled is None:
+            with torch.set_grad_enabled(
+                    encoder_grad and torch.is_grad_enabled()):
+                feats = self.modules.ssl(wavs, lens)
+                pooled = self.modules.pooling(feats, lens)
         pooled = self.method.normalize(self, pooled, batch)
         return self.modules.projection(pooled)
 
@@ -299,6 +306,10 @@ class SpeakerAdversarialBrain(sb.Brain):
                        "vad": [], "vad_true": []}
         self._skipped = []
         if stage != sb.Stage.TRAIN:
+            # Evaluation draws no number that training sees: the random
+            # state is put back at the stage's end (pooling draws noise
+            # even in eval mode, and passes differ between methods).
+            self._eval_rng = rng_state()
             self.method.on_evaluate(self, stage, self._loaders.get(stage))
 
     def stage_metrics(self):
@@ -316,6 +327,8 @@ class SpeakerAdversarialBrain(sb.Brain):
                 self.train_stats[name] = float(total) / max(n, 1)
             self.train_stats["lambda"] = self.method.strength(self)
             return
+        set_rng_state(self._eval_rng)
+        self._eval_rng = None
         metrics = self.stage_metrics()
         if self.dimensional:
             # CCC is a statistic of the whole set (of one clip it is 0):

@@ -530,3 +530,65 @@ def test_spknorm_validation_statistics_balanced_over_known_emotions(setup):
     for spk in plain:
         assert torch.allclose(norm.eval_stats[spk][0], plain[spk][0],
                               atol=1e-5), spk
+
+
+def test_spknorm_scores_with_the_statistics_pass_features(setup):
+    """The scoring pass after the statistics pass reads the pooled
+    features that pass computed (the encoder runs once per clip) and
+    scores exactly as a second encoder pass would; each is used once."""
+    _, batch, other = setup
+    brain = make_brain(setup, "spknorm")
+    brain.fit_batch(batch)
+    brain.hparams.spk_encoder = type("Enc", (), {"lab2ind": {}})()
+    brain.modules.eval()
+    calls = []
+    hook = brain.modules.ssl.register_forward_hook(
+        lambda *args: calls.append(1))
+    try:
+        with torch.no_grad():
+            brain.method.on_evaluate(brain, sb.Stage.TEST, [other])
+            assert len(calls) == 1
+            cached = brain.compute_forward(other, sb.Stage.TEST)["emo"]
+            assert len(calls) == 1  # no second encoder pass
+            again = brain.compute_forward(other, sb.Stage.TEST)["emo"]
+            assert len(calls) == 2  # used once: then the encoder runs
+    finally:
+        hook.remove()
+    assert torch.equal(cached, again)
+
+
+def test_evaluation_draws_no_number_that_training_sees(setup):
+    """An evaluation pass leaves torch's random state as it found it, so
+    how often a method runs the encoder in evaluation never changes the
+    next epochs' training."""
+    _, batch, _ = setup
+    brain = make_brain(setup, "none")
+    brain.modules.eval()
+    before = torch.get_rng_state()
+    brain.on_stage_start(sb.Stage.TEST)
+    with torch.no_grad():
+        brain.evaluate_batch(batch, sb.Stage.TEST)
+    assert not torch.equal(torch.get_rng_state(), before)  # it drew
+    brain.on_stage_end(sb.Stage.TEST, 0.0)
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_the_speaker_probe_leaves_the_random_state_alone(setup):
+    """A probe before training (extracting embeddings) leaves torch's
+    random state as it was: the training is the one without the probe."""
+    from speechbrain_grl.evaluation.probe import extract_embeddings
+
+    _, batch, _ = setup
+    brain = make_brain(setup, "none")
+    wavs, lens = batch.sig
+    n = wavs.shape[-1]
+    clips = sb.dataio.dataset.DynamicItemDataset(
+        {i: {"sig": w[:max(1, round(float(r) * n))], "spk_id": s, "emo": e}
+         for i, w, r, s, e in zip(batch.id, wavs, lens, batch.spk_id,
+                                  batch.emo)},
+        output_keys=["id", "sig", "spk_id", "emo"])
+    before = torch.get_rng_state()
+    with torch.no_grad():
+        embs, spks, ids, _ = extract_embeddings(brain, clips)
+    assert embs.shape[0] == len(clips) and ids == list(batch.id)
+    assert torch.equal(torch.get_rng_state(), before)

@@ -40,6 +40,7 @@ from speechbrain_grl.dataio.audio import audio_dataset
 from speechbrain_grl.nnet.speaker_norm import speaker_stats
 from speechbrain_grl.utils.ddp import unwrap
 from speechbrain_grl.utils.jsonio import write_json_atomic
+from speechbrain_grl.utils.rng import rng_state, set_rng_state
 
 logger = logging.getLogger(__name__)
 
@@ -224,7 +225,8 @@ def extract_embeddings(brain, dataset, batch_size=1):
     """Pooled projection outputs (``brain.embed``) of a dataset, frozen.
 
     Runs the unwrapped modules (no DDP collective), in eval mode, and
-    restores their training flags afterwards.
+    restores their training flags and torch's random state afterwards (a
+    probe before training leaves the training as it would be without).
 
     Returns
     -------
@@ -241,6 +243,7 @@ def extract_embeddings(brain, dataset, batch_size=1):
         dataset, batch_size=batch_size, shuffle=False
     )
     pooled, spks, ids, emos = [], [], [], []
+    state = rng_state()
     try:
         for batch in loader:
             batch = batch.to(brain.device)
@@ -261,6 +264,7 @@ def extract_embeddings(brain, dataset, batch_size=1):
     finally:
         for n, m in mods.items():
             m.train(flags[n])
+        set_rng_state(state)
     return embs.float().cpu().numpy(), spks, ids, emos
 
 

@@ -30,6 +30,9 @@ optimizers)``             progress may update (SpeechBrain's
                           updates, the λ schedule).
 ``on_evaluate(brain,      Before a validation or test pass, with its
 stage, loader)``          loader (speaker statistics).
+``cached_pooled(batch)``  In an evaluation forward: the batch's pooled
+                          features if ``on_evaluate`` already computed
+                          them, else None (the encoder runs).
 ``strength(brain)``       The adversary's strength now (logged).
 ========================  ==================================================
 
@@ -173,6 +176,11 @@ class SpeakerMethod:
 
     def on_evaluate(self, brain, stage, loader):
         """Nothing to prepare before an evaluation pass."""
+
+    def cached_pooled(self, batch):
+        """The pooled features of an evaluation ``batch`` that
+        :meth:`on_evaluate` already computed, or None (none kept here)."""
+        return None
 
     def strength(self, brain):
         """No adversary: 0."""

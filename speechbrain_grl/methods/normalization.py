@@ -10,7 +10,9 @@ baseline's monitor, ``--speaker_norm=True`` puts it around ``grl``,
 - Training speakers use running statistics, averaged over the emotions
   they said (a favourite emotion is not taken for the voice).
 - Evaluated speakers get statistics from the set's own unlabelled audio
-  in a pass before it, with the estimator a deployed model uses (a MAP
+  in a pass before it (whose pooled features the scoring pass then
+  reuses: the encoder runs once per clip), with the estimator a deployed
+  model uses (a MAP
   mean shrunk towards the prior, the pooled standard deviation: see
   :class:`~speechbrain_grl.nnet.speaker_norm.SpeakerNorm`'s ``tau`` and
   ``std``); a training speaker met again keeps its training statistics.
@@ -58,6 +60,7 @@ class SpeakerNormalization:
     def __init__(self, method=None, valid_balanced=True):
         self.method = method if method is not None else SpeakerMonitor()
         self.valid_balanced = valid_balanced
+        self._pooled = {}  # id -> pooled features of the pass to score
 
     def around(self, method):
         """Composes with ``method`` (returns self)."""
@@ -112,7 +115,9 @@ class SpeakerNormalization:
         if loader is None:
             raise RuntimeError("speaker_norm: no loader for this stage")
         labelled = stage == sb.Stage.VALID and self.valid_balanced
-        feats, speakers, emotions = pooled_features(brain, loader, labelled)
+        self._pooled = {}
+        feats, speakers, emotions = pooled_features(brain, loader, labelled,
+                                                    keep=self._pooled)
         norm = unwrap(brain.modules.spk_norm)
         stats = speaker_stats(feats, speakers,
                               emotions=emotions if labelled else None,
@@ -125,6 +130,16 @@ class SpeakerNormalization:
                 stats[spk] = trained
         norm.set_eval_stats(stats)
         self.method.on_evaluate(brain, stage, loader)
+
+    def cached_pooled(self, batch):
+        """The pooled features of ``batch`` from :meth:`on_evaluate`'s
+        pass (the same loader, model and batching: the scoring pass does
+        not run the encoder again), each used once; None if any is
+        missing."""
+        cache = self._pooled
+        if not all(i in cache for i in batch.id):
+            return None
+        return torch.stack([cache.pop(i) for i in batch.id])
 
     def needs_emotion_classes(self, brain):
         """Statistics balanced over emotions read the class too."""
@@ -164,10 +179,11 @@ class SpeakerNormalization:
         return self.method.strength(brain)
 
 
-def pooled_features(brain, loader, labelled=False):
+def pooled_features(brain, loader, labelled=False, keep=None):
     """Pooled encoder features ``[n, dim]`` of every readable clip of
     ``loader`` in evaluation mode, their speakers and (``labelled``)
-    emotion indices."""
+    emotion indices; ``keep`` (a dict) receives each clip's pooled
+    output as the pooling returned it, by id."""
     mods = [brain.modules.ssl, brain.modules.pooling]
     flags = [m.training for m in mods]
     for m in mods:
@@ -183,6 +199,8 @@ def pooled_features(brain, loader, labelled=False):
                 pooled = brain.modules.pooling(brain.modules.ssl(wavs, lens),
                                                lens)
             feats.append(pooled.reshape(len(wavs), -1).float())
+            if keep is not None:
+                keep.update(zip(batch.id, pooled.detach()))
             speakers.extend(batch.spk_id)
             if labelled:
                 emotions.extend(emotions_of(batch).tolist())
