@@ -37,7 +37,9 @@ utterance embedding (Gat et al., ICASSP 2022). Its roles, one level deep:
                           speaker from their clips), ``hparams/``.
 ``utils``                 ``errors`` (:class:`GRLError`), ``hparams_checks``,
                           ``checkpoints`` (kill-safe), ``jsonio``,
-                          ``loader_opts``, ``ddp``, ``cuda``.
+                          ``loader_opts``, ``ddp``, ``cuda``, ``threads``,
+                          ``timing`` (phases), ``rng`` (evaluation leaves
+                          training's random state alone).
 ``testing``               Fixtures: ``demo_corpus`` (IEMOCAP layout,
                           optional speaker shortcut), ``acted_corpora``
                           (CREMA-D, RAVDESS, EmoDB layouts),

@@ -1,2 +1,3 @@
 """Infrastructure: the error base class, hparams checks, kill-safe
-checkpoints, atomic JSON, data-loader options."""
+checkpoints, atomic JSON, data-loader options, threads, phase timing and
+the random state kept across evaluation."""
