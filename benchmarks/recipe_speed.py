@@ -186,6 +186,7 @@ def main(argv=None):
                  profile=work / "profile.prof")
         profile = profile_text(work / "profile.prof")
     out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     (out / f"{args.name}.json").write_text(json.dumps(results, indent=1))
     (out / f"{args.name}.md").write_text(
         report(args, results, threads, profile))
