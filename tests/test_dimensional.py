@@ -1,5 +1,6 @@
-"""Dimensional emotion through the recipe: every adversary mode with the
-dimensional and the joint task, selection on CCC, and the bad inputs."""
+"""Dimensional emotion through the recipe: every adversary mode with a
+dimensional task (the dimensional or the joint one), selection on CCC,
+and the bad inputs."""
 
 import json
 import math
@@ -7,13 +8,16 @@ import math
 import pytest
 from conftest import demo_args, run_recipe
 
-MODES = ["none", "grl", "tap", "snp", "spknorm"]
+# Every mode with a dimensional task, and each task with several modes
+# (the baseline and spknorm with both): 7 of the 10 pairs, each a run.
+PAIRS = [("none", "dimensional"), ("none", "both"), ("grl", "both"),
+         ("tap", "dimensional"), ("snp", "both"),
+         ("spknorm", "dimensional"), ("spknorm", "both")]
 
 
-@pytest.mark.parametrize("task", ["dimensional", "both"])
-@pytest.mark.parametrize("adversary", MODES)
-def test_every_mode_trains_every_task(demo_assets, tmp_path, adversary,
-                                      task):
+@pytest.mark.parametrize(("adversary", "task"), PAIRS)
+def test_every_mode_trains_a_dimensional_task(demo_assets, tmp_path,
+                                              adversary, task):
     run_recipe("train.py", *demo_args(
         demo_assets, tmp_path, f"--adversary={adversary}", f"--task={task}",
         "--number_of_epochs=1", "--probe_speakers=False"))
