@@ -69,6 +69,38 @@ def rtf(clf, batch_size, seconds, n, repeats, precision="fp32"):
     return best[0] / (n * seconds), best[1] / (n * seconds)
 
 
+def gemm_gflops(size=2048, repeats=10):
+    """The machine's float32 matrix-product rate now (GFLOP/s, at the
+    threads set): what a compute-bound encoder can reach at best."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    for _ in range(2):
+        a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def encoder_gflop(clf, seconds):
+    """GFLOP of the encoder for one utterance of ``seconds`` (counted by
+    torch's FlopCounterMode: matrix products and convolutions)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    wav = torch.randn(1, int(seconds * 16000)) * 0.1
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        clf.mods.compute_features(wav)
+    return counter.get_total_flops() / 1e9
+
+
+def flop_limit(clf, seconds):
+    """The fp32 RTF a compute-bound encoder would reach at the machine's
+    measured matrix-product rate: its lower bound here."""
+    gflop = encoder_gflop(clf, seconds)
+    rate = gemm_gflops()
+    return {"gflop_per_audio_s": gflop / seconds, "gemm_gflops": rate,
+            "rtf_at_gemm_rate": gflop / seconds / rate}
+
+
 def table(result):
     """Markdown table of a result."""
     c = result["config"]
@@ -88,6 +120,13 @@ def table(result):
             f"{row['rtf']:.4f} | "
             f"{1 / row['rtf']:.0f} | {row['cpu_per_audio_s']:.4f} |"
         )
+    for size, lim in result.get("flop_limit", {}).items():
+        lines += ["", f"`{size}` encoder: {lim['gflop_per_audio_s']:.2f} "
+                  "GFLOP per audio second; float32 matrix products ran at "
+                  f"{lim['gemm_gflops']:.0f} GFLOP/s in this run, so fp32 "
+                  f"cannot beat RTF {lim['rtf_at_gemm_rate']:.4f} here "
+                  "(RTF 0.05 needs "
+                  f"{lim['gflop_per_audio_s'] / 0.05:.0f} GFLOP/s)."]
     return "\n".join(lines)
 
 
@@ -107,9 +146,11 @@ def main():
     parser.add_argument("--workdir", default=None,
                         help="unused; accepted for run_all.py")
     parser.add_argument("--json", default=None, help="write results here")
+    parser.add_argument("--md", default=None,
+                        help="write the markdown table here")
     args = parser.parse_args()
     set_threads(args.threads)
-    rows = []
+    rows, limits = [], {}
     from speechbrain.inference.classifiers import EncoderClassifier
 
     tmp = Path(tempfile.mkdtemp(prefix="sb-grl-bench-"))
@@ -121,6 +162,10 @@ def main():
             for prec in args.precisions.split(","):
                 clf = EncoderClassifier.from_hparams(
                     source=str(folder), savedir=str(tmp / f"{size}-sd"))
+                if prec == "fp32" and size != "tiny":
+                    limits[size] = flop_limit(clf, args.seconds)
+                    print(f"{size:5s} fp32 FLOP limit: {limits[size]}",
+                          flush=True)
                 if prec.startswith("int8"):
                     quantize_int8(clf, backend="torch" if prec == "int8_torch"
                                   else "auto")
@@ -135,12 +180,19 @@ def main():
                                  "cpu_per_audio_s": cpu})
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    config = {k: getattr(args, k)
+              for k in ("threads", "seconds", "n", "batch", "repeats")}
+    result = {"benchmark": "inference", "machine": machine(),
+              "config": config, "rows": rows, "flop_limit": limits}
     if args.json:
-        config = {k: getattr(args, k)
-                  for k in ("threads", "seconds", "n", "batch", "repeats")}
-        Path(args.json).write_text(json.dumps(
-            {"benchmark": "inference", "machine": machine(),
-             "config": config, "rows": rows}, indent=2))
+        Path(args.json).write_text(json.dumps(result, indent=2))
+    if args.md:
+        m = result["machine"]
+        Path(args.md).write_text(
+            "# CPU inference speed\n\n`python benchmarks/inference.py "
+            f"--sizes {args.sizes} --precisions {args.precisions}`; "
+            f"machine: {m.get('cpu')}, {args.threads} threads, torch "
+            f"{torch.__version__}.\n\n" + table(result) + "\n")
 
 
 if __name__ == "__main__":
