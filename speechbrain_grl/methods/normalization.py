@@ -12,8 +12,8 @@ baseline's monitor, ``--speaker_norm=True`` puts it around ``grl``,
 - Evaluated speakers get statistics from the set's own unlabelled audio
   in a pass before it (whose pooled features the scoring pass then
   reuses: the encoder runs once per clip), with the estimator a deployed
-  model uses (a MAP
-  mean shrunk towards the prior, the pooled standard deviation: see
+  model uses (a MAP mean shrunk towards the prior, the pooled standard
+  deviation: see
   :class:`~speechbrain_grl.nnet.speaker_norm.SpeakerNorm`'s ``tau`` and
   ``std``); a training speaker met again keeps its training statistics.
   With ``valid_balanced`` a held-out validation speaker's are balanced
