@@ -63,9 +63,10 @@ def parse_args(argv=None):
     parser.add_argument("--candidates", default="spknorm",
                         help="spknorm configurations, ';'-separated, "
                         "each mode[:key=value...] (evidence.py's form)")
-    parser.add_argument("--taus", default="0.5,1,2,5,10",
-                        help="prior strengths (clips) chosen among on "
-                        "validation, for the chosen configuration")
+    parser.add_argument("--taus", default="0.5,1,2,5,10,auto",
+                        help="prior strengths (clips; auto: each run's "
+                        "empirical Bayes) chosen among on validation, for "
+                        "the chosen configuration")
     parser.add_argument("--workdir", default="results/adaptation")
     parser.add_argument("--out", default=str(common.REPO / "benchmarks"))
     parser.add_argument("--name", default="adaptation")
@@ -136,19 +137,34 @@ def validation_score(args, results, mode):
     return sum(deltas) / len(deltas)
 
 
+def run_taus(run, names):
+    """``{name: prior strength}`` for a run: numbers as given; ``auto``,
+    the run's empirical-Bayes strength (``SpeakerNorm.empirical_tau`` of
+    its exported checkpoint)."""
+    from speechbrain_grl.inference.export import trained_speaker_norm
+
+    return {n: (trained_speaker_norm(run).empirical_tau() if n == "auto"
+                else float(n)) for n in names}
+
+
 def choose_tau(args, jobs):
     """The prior strength with the best mean validation UA over the
-    chosen configuration's runs and ks (:func:`tau_curves`)."""
-    taus = [float(t) for t in args.taus.split(",")]
+    chosen configuration's runs and ks (:func:`tau_curves`), and its
+    value per run."""
+    names = args.taus.split(",")
     ks = args.ks.split(",")
-    score = dict.fromkeys(taus, 0.0)
+    score = dict.fromkeys(names, 0.0)
+    values = {}
     for job in jobs:
-        curves = tau_curves(run_folder(args, *job), taus, ks, int(job[3]))
-        for tau in taus:
-            score[tau] += sum(curves[str(tau)][k] for k in ks) / (
+        values[job] = run_taus(run_folder(args, *job), names)
+        curves = tau_curves(run_folder(args, *job), values[job], ks,
+                            int(job[3]))
+        for name in names:
+            score[name] += sum(curves[name][k] for k in ks) / (
                 len(ks) * len(jobs))
-    best = max(taus, key=lambda t: (round(score[t], 6), t == 2.0))
-    return best, {f"{t:g}": round(v, 2) for t, v in score.items()}
+    best = max(names, key=lambda n: round(score[n], 6))
+    return best, {n: round(v, 2) for n, v in score.items()}, {
+        job: values[job][best] for job in jobs}
 
 
 def summarise(args, results, classic_res, chosen, choice):
@@ -217,7 +233,8 @@ def markdown(args, summary):
         lines += [f"## {bias.replace('_', ' ')}", "",
                   f"`none` test UA {res['none_UA_mean']}; chosen on "
                   f"validation (both biases): `{res['chosen']}`, prior "
-                  f"worth τ = {res['tau']:g} clips (validation UA by τ: "
+                  f"worth τ = {res['tau']} clips (per run: "
+                  f"{res['tau_per_run']}; validation UA by τ: "
                   f"{res['tau_validation_UA']}); corpora {res['corpora']}, "
                   f"seeds {res['seeds']}.", "",
                   "| | " + " | ".join(f"k={k}" for k in ks) + " |",
@@ -264,14 +281,16 @@ def main(argv=None):
     scores = {m: validation_score(args, results, m) for m in cands}
     chosen = max(cands, key=lambda m: scores[m])
     mine = [j for j in jobs if j[2] == chosen]
-    tau, tau_scores = choose_tau(args, mine)
-    if tau != 2.0:  # the exported default: measure the chosen prior
-        results.update({j: adaptation_curve(run_folder(args, *j), ks,
-                                            int(j[3]), tau=tau)
-                        for j in mine})
+    tau, tau_scores, tau_values = choose_tau(args, mine)
+    results.update({j: adaptation_curve(run_folder(args, *j), ks, int(j[3]),
+                                        tau=tau_values[j]) for j in mine})
+    spread = sorted(tau_values.values())
     choice = {"validation_mean_delta": {m: round(v, 2)
                                         for m, v in scores.items()},
-              "tau": tau, "tau_validation_UA": tau_scores}
+              "tau": tau, "tau_validation_UA": tau_scores,
+              "tau_per_run": {"min": round(spread[0], 3),
+                              "median": round(spread[len(spread) // 2], 3),
+                              "max": round(spread[-1], 3)}}
     classic_res = {}
     for c in args.corpora.split(","):
         for b in args.biases.split(","):

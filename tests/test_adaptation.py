@@ -20,7 +20,11 @@ from speechbrain_grl.inference.adaptation import (
     predict_speakers,
     read_speaker_map,
 )
-from speechbrain_grl.inference.export import ExportError, _check_normalised
+from speechbrain_grl.inference.export import (
+    ExportError,
+    _check_normalised,
+    trained_speaker_norm,
+)
 from speechbrain_grl.inference.predict import load_model, predict
 
 LEGACY = REPO / "tests" / "legacy" / "exported_0.2"
@@ -56,7 +60,9 @@ def test_the_export_holds_the_prior(exported):
 
     run, model = exported
     clf = load_model(model)
-    assert normalised(clf) and clf.hparams.speaker_prior_tau == 0.5
+    trained = trained_speaker_norm(run)  # the yaml's spk_norm_tau
+    assert normalised(clf) and clf.hparams.speaker_prior_tau == (
+        pytest.approx(trained.prior_tau()))
     ckpt = Checkpointer(run / "save").find_checkpoint(max_key="UA")
     state = torch.load(ckpt.paramfiles["spk_norm"], weights_only=True)
     norm = SpeakerNorm(state["mean"].shape[-1], state["count"].numel() // 4,
@@ -241,9 +247,12 @@ def test_the_curve_at_all_clips_is_the_recipes_test_ua(exported, tmp_path):
     curve = adaptation_curve(copy, ks=("0", "3", "all"), seed=1)
     metrics = json.loads((run / "test_metrics.json").read_text())
     assert curve["test"]["all"] == pytest.approx(metrics["UA"])
-    # The export's prior strength (the yaml's spk_norm_tau, 0.5) and another.
-    fast = tau_curves(copy, [0.5, 5.0], ks=("0", "3", "all"), seed=1)
-    assert fast["0.5"] == pytest.approx(curve["valid"])
+    # The export's prior strength (the yaml's spk_norm_tau) and another.
+    tau = load_model(copy / "exported").hparams.speaker_prior_tau
+    fast = tau_curves(copy, {"export": tau, "strong": 50.0},
+                      ks=("0", "3", "all"), seed=1)
+    assert fast["export"] == pytest.approx(curve["valid"])
+    assert set(fast) == {"export", "strong"}
     assert (copy / "adaptation_curve.json").is_file()
     again = adaptation_curve(copy, ks=("0", "3", "all"), seed=1)
     assert again == curve  # from the cache

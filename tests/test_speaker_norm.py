@@ -145,3 +145,32 @@ def test_training_as_deployed_with_no_clip_uses_the_prior():
     assert torch.allclose(own, (x - means) / std, atol=1e-5)
     with pytest.raises(ValueError, match="std"):
         SpeakerNorm(1, 1, std="global")
+
+
+def test_auto_tau_is_within_over_between_speaker_variance():
+    """tau "auto": voices far apart next to their clips' spread give a
+    weak prior, voices close together a strong one; it is what the MAP
+    means of evaluated speakers use."""
+    def trained(gap):
+        torch.manual_seed(0)
+        norm = SpeakerNorm(2, n_speakers=4, momentum=0.5, tau="auto",
+                           std="pooled")
+        centres = gap * torch.tensor([[-1.0], [1.0], [-3.0], [3.0]])
+        for _ in range(50):
+            x = centres.repeat(4, 1) + torch.randn(16, 2)
+            norm(x.unsqueeze(1), speaker_index=torch.arange(4).repeat(4))
+        return norm
+
+    far, near = trained(4.0), trained(0.25)
+    # Between-speaker variance of the centres: gap**2 * 20 / 3.
+    assert far.empirical_tau() == pytest.approx(3 / (20 * 16), rel=0.3)
+    assert near.empirical_tau() == pytest.approx(3 / (20 / 16), rel=0.3)
+    assert near.prior_tau() == near.empirical_tau()
+    stats = speaker_stats(torch.ones(1, 2), ["new"], prior=near.eval_prior(),
+                          tau=near.prior_tau())
+    w = 1 / (1 + near.prior_tau())  # one clip against the prior
+    assert torch.allclose(stats["new"][0],
+                          w * torch.ones(2) + (1 - w) * near.prior()[0])
+    assert SpeakerNorm(2, 4, tau="auto").prior_tau() == 2.0  # untrained
+    with pytest.raises(ValueError, match="tau"):
+        SpeakerNorm(2, 4, tau="big")

@@ -91,7 +91,8 @@ def tau_curves(run, taus, ks=KS, seed=0, split="valid"):
     at once: each clip's pooled features are computed once and the heads
     read them normalised with each MAP mean, the same computation as
     :func:`adaptation_curve` (mean pooling is linear), for a fraction of
-    the cost. The run must have been exported by it."""
+    the cost. ``taus``: numbers (keyed ``str(tau)``), or a dict ``{name:
+    tau}``. The run must have been exported by it."""
     import random
 
     import torch
@@ -115,9 +116,11 @@ def tau_curves(run, taus, ks=KS, seed=0, split="valid"):
     by_spk = {}
     for f, s in zip(files, spks):
         by_spk.setdefault(s, []).append(f.resolve())
+    if not isinstance(taus, dict):
+        taus = {str(tau): tau for tau in taus}
     out = {}
-    for tau in taus:
-        out[str(tau)] = {}
+    for name, tau in taus.items():
+        out[name] = {}
         for k in ks:
             means = torch.empty_like(feats)
             for spk, paths in by_spk.items():
@@ -134,7 +137,7 @@ def tau_curves(run, taus, ks=KS, seed=0, split="valid"):
                 for layer in tail:
                     x = layer(x)
                 pred = clf.mods.classifier(x).squeeze(1).argmax(-1)
-            out[str(tau)][k] = emotion_metrics(
+            out[name][k] = emotion_metrics(
                 emos, decode(pred.tolist()), labels)["UA"]
     return out
 

@@ -42,9 +42,9 @@ import yaml
 
 from speechbrain_grl.utils.errors import GRLError
 
-__all__ = ["export_model", "find_output_folder", "fill_template", "build_heads",
-           "encoder_yaml", "template_path", "selection_key", "ExportError",
-           "main"]
+__all__ = ["export_model", "trained_speaker_norm", "find_output_folder",
+           "fill_template", "build_heads", "encoder_yaml", "template_path",
+           "selection_key", "ExportError", "main"]
 
 logger = logging.getLogger(__name__)
 
@@ -980,7 +980,7 @@ def export_model(source, model_dir, overwrite=False):
         if normalised:
             norm = hparams["spk_norm"]
             norm.load_state_dict(states["spk_norm"], strict=True)
-            values["speaker_prior_tau"] = float(norm.tau)
+            values["speaker_prior_tau"] = norm.prior_tau()
             _save_prior(norm, tmp / "mean_var_norm.ckpt")
         text = fill_template(values, ssl_class, dimensional, normalised,
                              encoder)
@@ -1029,6 +1029,30 @@ def _check_normalised(run, hparams):
             "not have; retrain with the spk_norm std: pooled (the recipe "
             "default) to export it")
     return True
+
+
+def trained_speaker_norm(source):
+    """The ``spk_norm`` module of a training run with the statistics of
+    the checkpoint :func:`export_model` exports (its prior, and
+    :meth:`~speechbrain_grl.nnet.speaker_norm.SpeakerNorm.empirical_tau`).
+
+    Raises
+    ------
+    ExportError
+        For a run without deployable speaker normalisation (one line).
+    """
+    run = find_output_folder(source).resolve()
+    hparams = _load_training(run)
+    if not _check_normalised(run, hparams):
+        raise ExportError(f"--from {run}: the run has no speaker "
+                          "normalisation (adversary spknorm or "
+                          "speaker_norm: True)")
+    states, _, _ = _states(run, hparams, selection_key(run, hparams),
+                           _task(run, hparams) != "categorical",
+                           ("spk_norm",))
+    norm = hparams["spk_norm"]
+    norm.load_state_dict(states["spk_norm"], strict=True)
+    return norm
 
 
 def _save_prior(norm, path):

@@ -121,7 +121,7 @@ class SpeakerNormalization:
         norm = unwrap(brain.modules.spk_norm)
         stats = speaker_stats(feats, speakers,
                               emotions=emotions if labelled else None,
-                              prior=norm.eval_prior(), tau=norm.tau)
+                              prior=norm.eval_prior(), tau=norm.prior_tau())
         # A training speaker's statistics are known: keep them.
         known = getattr(brain.hparams.spk_encoder, "lab2ind", {})
         for spk in stats:

@@ -17,10 +17,13 @@ normalisation?
   standard deviation. With ``tau`` > 0 a speaker's mean is a MAP
   estimate shrunk towards the prior mean, worth ``tau`` clips
   (:func:`map_mean`): one clip moves it a little, many clips make it the
-  speaker's own; a speaker with no clip gets the prior. With
-  ``std="pooled"`` every speaker is divided by the pooled standard
-  deviation, so an exported model normalises an unknown speaker with the
-  prior alone and adapts from a few of their clips
+  speaker's own; a speaker with no clip gets the prior. ``tau="auto"``
+  estimates the prior's worth from the training speakers
+  (:meth:`SpeakerNorm.empirical_tau`): large where voices differ
+  little next to how much a speaker's clips vary, small where they
+  differ much. With ``std="pooled"`` every speaker is divided by the
+  pooled standard deviation, so an exported model normalises an unknown
+  speaker with the prior alone and adapts from a few of their clips
   (:mod:`speechbrain_grl.inference.adaptation`).
 - ``train_clips`` trains as deployed: each training utterance is
   normalised with a MAP mean as if estimated from k of its speaker's
@@ -45,6 +48,13 @@ from speechbrain_grl.utils.ddp import distributed
 __all__ = ["SpeakerNorm", "map_mean", "speaker_stats"]
 
 STD_MODES = ("speaker", "pooled")
+#: ``tau`` estimated from the training speakers' statistics.
+AUTO = "auto"
+#: The prior's worth in clips where it cannot be estimated (fewer than
+#: two trained speakers).
+FALLBACK_TAU = 2.0
+#: The largest estimated worth (voices that do not differ at all).
+MAX_TAU = 1000.0
 
 
 def map_mean(prior_mean, total, n, tau):
@@ -146,8 +156,9 @@ class SpeakerNorm(torch.nn.Module):
         With more than 1, training statistics per (speaker, emotion) cell,
         averaged over the speaker's emotions with equal weights (forward
         then needs ``emotion_index`` in training).
-    tau : float
-        The prior mean's worth in clips, for MAP means (0: plain means).
+    tau : float or str
+        The prior mean's worth in clips, for MAP means (0: plain means;
+        ``"auto"``: :meth:`empirical_tau`, from the training speakers).
     std : str
         ``speaker``: each speaker's own standard deviation; ``pooled``:
         the pooled within-speaker one (:meth:`prior`), for everyone.
@@ -156,7 +167,8 @@ class SpeakerNorm(torch.nn.Module):
         estimate as if from k clips of its speaker, k drawn uniformly from
         this (None entries: all clips, the speaker's running mean).
     train_tau : float, optional
-        The prior's worth in those simulated training means (None: tau).
+        The prior's worth in those simulated training means (None: as
+        ``tau``).
 
     Example
     -------
@@ -191,8 +203,11 @@ class SpeakerNorm(torch.nn.Module):
         if std not in STD_MODES:
             raise ValueError(f"SpeakerNorm std {std!r} is unknown; use one "
                              f"of {', '.join(STD_MODES)}")
-        self.tau = float(tau)
-        self.train_tau = self.tau if train_tau is None else float(train_tau)
+        if tau != AUTO and not isinstance(tau, (int, float)):
+            raise ValueError(f"SpeakerNorm tau {tau!r}: use a number of "
+                             f"clips or {AUTO!r}")
+        self.tau = tau if tau == AUTO else float(tau)
+        self.train_tau = None if train_tau is None else float(train_tau)
         self.std = std
         self.train_clips = list(train_clips or [])
         if all(k is None for k in self.train_clips):
@@ -227,7 +242,7 @@ class SpeakerNorm(torch.nn.Module):
         """The ``prior`` argument of :func:`speaker_stats` for evaluated
         speakers: None (plain statistics), or the prior mean and, with
         ``std="pooled"``, the pooled standard deviation."""
-        if not self.tau and self.std != "pooled":
+        if self.tau == 0 and self.std != "pooled":
             return None
         mean, std = self.prior()
         return mean, (std if self.std == "pooled" else None)
@@ -262,11 +277,45 @@ class SpeakerNorm(torch.nn.Module):
         mean, std = self.speaker_stats(index)
         return mean.mean(0), std.pow(2).mean(0).sqrt()
 
+    def prior_tau(self):
+        """The prior mean's worth in clips (a float): ``tau``, or
+        :meth:`empirical_tau` with ``tau="auto"``."""
+        return self.empirical_tau() if self.tau == AUTO else self.tau
+
+    def empirical_tau(self):
+        """The prior's worth in clips that the training speakers imply.
+
+        In a Gaussian model of speakers' means around the average voice
+        (between-speaker variance b) and of clips around their speaker's
+        mean (within-speaker variance w), the posterior mean of a speaker
+        from n clips is the MAP mean with τ = w / b. Here b and w are
+        per dimension (the variance of the trained speakers' means, and
+        their pooled within-speaker variance), and τ = 1 / mean(b / w):
+        the dimensions weigh alike in the pooled-std units the model
+        reads. Without two trained speakers: :data:`FALLBACK_TAU`.
+
+        Example
+        -------
+        >>> norm = SpeakerNorm(1, n_speakers=2, momentum=1.0, tau="auto")
+        >>> x = torch.tensor([[[0.0]], [[2.0]], [[4.0]], [[6.0]]])
+        >>> _ = norm(x, speaker_index=torch.tensor([0, 0, 1, 1]))
+        >>> round(norm.empirical_tau(), 4)  # w = 1, b = var(1, 5) = 8
+        0.125
+        """
+        seen = (self.count.view(self.n_speakers, -1) > 0).any(-1)
+        if int(seen.sum()) < 2:
+            return FALLBACK_TAU
+        mean, std = self.speaker_stats(torch.nonzero(seen).squeeze(1))
+        between = mean.var(0, unbiased=True)
+        ratio = float((between / std.pow(2).mean(0)).mean())
+        return min(MAX_TAU, 1.0 / ratio) if ratio > 0 else MAX_TAU
+
     def _as_deployed(self, mean, std, prior_mean):
         """Training means as if estimated from k clips (``train_clips``):
         the mean of k clips drawn around the speaker's mean with its
         spread, shrunk towards the prior (k = 0: the prior mean)."""
         choices = self.train_clips
+        tau = self.prior_tau() if self.train_tau is None else self.train_tau
         pick = torch.randint(len(choices), (mean.shape[0],))
         for row, j in enumerate(pick.tolist()):
             k = choices[j]
@@ -274,7 +323,7 @@ class SpeakerNorm(torch.nn.Module):
                 continue
             sample = mean[row] + std[row] * torch.randn_like(
                 mean[row]) / max(k, 1) ** 0.5
-            mean[row] = map_mean(prior_mean, sample * k, k, self.train_tau)
+            mean[row] = map_mean(prior_mean, sample * k, k, tau)
         return mean
 
     def set_eval_stats(self, stats):
