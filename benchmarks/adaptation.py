@@ -107,11 +107,11 @@ def train_all(args, jobs):
         first_key=lambda job: job[:2], name="adaptation")
 
 
-def classic(run, ks, seed, tau=2.0):
+def classic(run, ks, seed, tau):
     """The classic baseline (MFCC statistics + logistic regression) on a
     run's splits: test UA plain (one value) and with per-speaker
-    adaptation (per k; :func:`speechbrain_grl.evaluation.classic.
-    adaptation_baseline`)."""
+    adaptation with the prior strength chosen for the model (per k;
+    :func:`speechbrain_grl.evaluation.classic.adaptation_baseline`)."""
     from speechbrain_grl.evaluation.classic import (
         adaptation_baseline,
         run_split,
@@ -204,6 +204,8 @@ def summarise(args, results, classic_res, chosen, choice):
                 m: {k: interval(per_corpus(m, "valid", k))[0] for k in ks}
                 for m in cands},
             "classic": {
+                "tau_mean": round(sum(classic_res[(c, bias)]["tau"]
+                                      for c in corpora) / len(corpora), 3),
                 "plain_UA_mean": round(sum(
                     classic_res[(c, bias)]["plain"] for c in corpora)
                     / len(corpora), 2),
@@ -252,7 +254,9 @@ def markdown(args, summary):
             f"{cl['adapted_minus_plain'][k]['delta_UA_mean']:+.1f}"
             for k in ks) + " |")
         lines += ["", f"Classic baseline (MFCC statistics + logistic "
-                  f"regression) plain test UA {cl['plain_UA_mean']}; "
+                  f"regression, adapted with the same τ: mean "
+                  f"{cl['tau_mean']:g} clips) plain test UA "
+                  f"{cl['plain_UA_mean']}; "
                   f"plain − `none` {cl['plain_minus_none'][0]:+.1f} "
                   f"[{cl['plain_minus_none'][1][0]:+.1f}, "
                   f"{cl['plain_minus_none'][1][1]:+.1f}].", ""]
@@ -295,7 +299,8 @@ def main(argv=None):
     for c in args.corpora.split(","):
         for b in args.biases.split(","):
             run = run_folder(args, c, b, "none", args.seeds.split(",")[0])
-            classic_res[(c, b)] = classic(run, ks, 0)
+            classic_res[(c, b)] = classic(
+                run, ks, 0, tau if tau == "auto" else float(tau))
     summary = summarise(args, results, classic_res, chosen, choice)
     summary["meta"] = {"machine": common.machine(), "ks": ks,
                        "overrides": args.overrides}

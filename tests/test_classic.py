@@ -134,11 +134,15 @@ def test_the_adaptation_benchmark_uses_this_module(fold):
     import adaptation
 
     ks = ["0", "1", "all"]
-    got = adaptation.classic(fold, ks, 0)
+    got = adaptation.classic(fold, ks, 0, 2.0)
     want = adaptation_baseline(run_split(fold, "train"),
                                run_split(fold, "test"), ks, 0)
     assert got == want
-    assert set(got["adapted"]) == set(ks)
+    assert set(got["adapted"]) == set(ks) and got["tau"] == 2.0
+    auto = adaptation.classic(fold, ks, 0, "auto")
+    # The same clips and plain model; the prior's worth from the voices.
+    assert auto["plain"] == got["plain"] and auto["tau"] > 0
+    assert auto["tau"] != 2.0
     assert isinstance(run_split(fold, "train"), Split)
     opts = json.loads((fold / "prepare_opts.json").read_text())
     assert run_split(fold, "test").files[0].startswith(opts["data_folder"])

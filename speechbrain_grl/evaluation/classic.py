@@ -303,13 +303,16 @@ def adaptation_baseline(train, test, ks, seed, tau=2.0):
         Clips per speaker (``"0"``: the prior alone; ``"all"``).
     seed : int
         Which k clips.
-    tau : float
-        The prior's worth in clips.
+    tau : float or str
+        The prior's worth in clips; ``"auto"``: within- over
+        between-speaker variance of the training speakers, as
+        :meth:`~speechbrain_grl.nnet.speaker_norm.SpeakerNorm.
+        empirical_tau` computes it.
 
     Returns
     -------
     dict
-        ``{"plain": UA, "adapted": {k: UA}}``.
+        ``{"plain": UA, "adapted": {k: UA}, "tau": the prior's worth}``.
     """
     from speechbrain_grl.evaluation.metrics import emotion_metrics
 
@@ -321,8 +324,12 @@ def adaptation_baseline(train, test, ks, seed, tau=2.0):
     prior = np.mean(list(means.values()), 0)
     spread = np.sqrt(np.mean([xtr[np.array(str_) == s].var(0)
                               for s in means], 0)) + 1e-8
+    if tau == "auto":
+        between = np.var(list(means.values()), 0, ddof=1)
+        tau = 1.0 / max(float(np.mean(between / spread**2)), 1e-3)
     xtr_n = (xtr - np.stack([means[s] for s in str_])) / spread
     adapted = ClassicBaseline().fit(xtr_n, ytr)
+    out["tau"] = float(tau)
     out["adapted"] = {}
     for k in ks:
         mu = {}
