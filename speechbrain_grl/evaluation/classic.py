@@ -315,6 +315,7 @@ def adaptation_baseline(train, test, ks, seed, tau=2.0):
         ``{"plain": UA, "adapted": {k: UA}, "tau": the prior's worth}``.
     """
     from speechbrain_grl.evaluation.metrics import emotion_metrics
+    from speechbrain_grl.nnet.speaker_norm import shrinkage_tau
 
     xtr, str_, ytr = train.x(), train.speakers, train.emotions
     xte, ste, yte = test.x(), test.speakers, test.emotions
@@ -325,8 +326,8 @@ def adaptation_baseline(train, test, ks, seed, tau=2.0):
     spread = np.sqrt(np.mean([xtr[np.array(str_) == s].var(0)
                               for s in means], 0)) + 1e-8
     if tau == "auto":
-        between = np.var(list(means.values()), 0, ddof=1)
-        tau = 1.0 / max(float(np.mean(between / spread**2)), 1e-3)
+        tau = shrinkage_tau(np.var(list(means.values()), 0, ddof=1),
+                            spread**2)
     xtr_n = (xtr - np.stack([means[s] for s in str_])) / spread
     adapted = ClassicBaseline().fit(xtr_n, ytr)
     out["tau"] = float(tau)

@@ -45,7 +45,7 @@ import torch
 
 from speechbrain_grl.utils.ddp import distributed
 
-__all__ = ["SpeakerNorm", "map_mean", "speaker_stats"]
+__all__ = ["SpeakerNorm", "map_mean", "shrinkage_tau", "speaker_stats"]
 
 STD_MODES = ("speaker", "pooled")
 #: ``tau`` estimated from the training speakers' statistics.
@@ -55,6 +55,21 @@ AUTO = "auto"
 FALLBACK_TAU = 2.0
 #: The largest estimated worth (voices that do not differ at all).
 MAX_TAU = 1000.0
+
+
+def shrinkage_tau(between, within):
+    """The prior's worth in clips, τ = 1 / mean(between / within), from
+    per-dimension variances of speakers' means (``between``) and of clips
+    around their speaker's mean (``within``), numpy or torch; at most
+    :data:`MAX_TAU`.
+
+    Example
+    -------
+    >>> shrinkage_tau(torch.tensor([8.0, 2.0]), torch.tensor([1.0, 1.0]))
+    0.2
+    """
+    ratio = float((between / within).mean())
+    return min(MAX_TAU, 1.0 / ratio) if ratio > 0 else MAX_TAU
 
 
 def map_mean(prior_mean, total, n, tau):
@@ -269,13 +284,20 @@ class SpeakerNorm(torch.nn.Module):
         """``(mean, std)`` of the prior: the mean of the trained speakers'
         means and the pooled within-speaker standard deviation (the root
         of their mean variance); zeros and ones before any training."""
-        seen = (self.count.view(self.n_speakers, -1) > 0).any(-1)
-        dim = self.mean.shape[-1]
-        if not bool(seen.any()):
+        trained = self._trained_speaker_stats()
+        if trained is None:
+            dim = self.mean.shape[-1]
             return self.mean.new_zeros(dim), self.mean.new_ones(dim)
-        index = torch.nonzero(seen).squeeze(1)
-        mean, std = self.speaker_stats(index)
+        mean, std = trained
         return mean.mean(0), std.pow(2).mean(0).sqrt()
+
+    def _trained_speaker_stats(self):
+        """:meth:`speaker_stats` of every speaker trained on (``[n,
+        dim]`` each), or None before any training."""
+        seen = (self.count.view(self.n_speakers, -1) > 0).any(-1)
+        if not bool(seen.any()):
+            return None
+        return self.speaker_stats(torch.nonzero(seen).squeeze(1))
 
     def prior_tau(self):
         """The prior mean's worth in clips (a float): ``tau``, or
@@ -302,13 +324,11 @@ class SpeakerNorm(torch.nn.Module):
         >>> round(norm.empirical_tau(), 4)  # w = 1, b = var(1, 5) = 8
         0.125
         """
-        seen = (self.count.view(self.n_speakers, -1) > 0).any(-1)
-        if int(seen.sum()) < 2:
+        trained = self._trained_speaker_stats()
+        if trained is None or len(trained[0]) < 2:
             return FALLBACK_TAU
-        mean, std = self.speaker_stats(torch.nonzero(seen).squeeze(1))
-        between = mean.var(0, unbiased=True)
-        ratio = float((between / std.pow(2).mean(0)).mean())
-        return min(MAX_TAU, 1.0 / ratio) if ratio > 0 else MAX_TAU
+        mean, std = trained
+        return shrinkage_tau(mean.var(0, unbiased=True), std.pow(2).mean(0))
 
     def _as_deployed(self, mean, std, prior_mean):
         """Training means as if estimated from k clips (``train_clips``):
