@@ -38,7 +38,8 @@ def main(argv=None):
         subprocess.run(
             [sys.executable, "train.py", str(common.DEMO_YAML),
              f"--output_folder={run}", f"--demo_folder={work / 'assets'}",
-             f"--number_of_epochs={args.epochs}", "--probe_speakers=False"],
+             f"--number_of_epochs={args.epochs}", "--probe_speakers=False",
+             "--adversary=grl"],  # the mode its committed numbers used
             cwd=common.RECIPE, check=True, capture_output=True, env=env)
     if not (model / "hyperparams.yaml").exists():
         subprocess.run([sys.executable, "export.py", f"--from={run}",

@@ -67,13 +67,13 @@ def test_corpus_without_dimensions_is_one_line(demo_assets, tmp_path):
 
 def test_keep_all_needs_an_unconditional_adversary(demo_assets, tmp_path):
     res = run_recipe("train.py", *demo_args(
-        demo_assets, tmp_path, "--task=dimensional",
+        demo_assets, tmp_path, "--task=dimensional", "--adversary=grl",
         "--keep_all_emotions=True", "--number_of_epochs=1"), check=False)
     assert res.returncode != 0
     err = res.stderr.strip().splitlines()[-1]
     assert "adversary_conditional: False" in err
     run_recipe("train.py", *demo_args(
-        demo_assets, tmp_path / "ok", "--task=dimensional",
+        demo_assets, tmp_path / "ok", "--task=dimensional", "--adversary=grl",
         "--keep_all_emotions=True", "--adversary_conditional=False",
         "--spk_loss_balance=False", "--emo_loss_balance=False",
         "--number_of_epochs=1", "--probe_speakers=False"))

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Exports a trained run for SpeechBrain's stock EncoderClassifier.
 
-> python export.py --from results/demo_grl/1986 --to exported/demo_grl
+> python export.py --from results/demo_spknorm/1986 --to exported/demo
 
 The folder then loads with no plugin installed:
-> EncoderClassifier.from_hparams(source="exported/demo_grl", savedir=tmp)
+> EncoderClassifier.from_hparams(source="exported/demo", savedir=tmp)
 """
 
 from speechbrain_grl.inference.export import main
