@@ -147,6 +147,26 @@ def test_training_as_deployed_with_no_clip_uses_the_prior():
         SpeakerNorm(1, 1, std="global")
 
 
+def test_training_with_other_offsets_keeps_no_trace_of_the_voice():
+    """train_offsets="other": with no clip, a training utterance keeps the
+    offset from the average voice of the other speaker, not its own."""
+    x = torch.tensor([[[0.0]], [[2.0]], [[10.0]], [[14.0]]])
+    spk, emo = torch.tensor([0, 0, 1, 1]), torch.tensor([0, 1, 0, 1])
+    norm = _trained(std="pooled", train_clips=[0], train_offsets="other")
+    mean, std = norm.prior()
+    out = norm(x, speaker_index=spk, emotion_index=emo)
+    # Speaker means 1 and 12 around the prior 6.5: each keeps the other's
+    # offset (+5.5 for speaker 0, -5.5 for speaker 1), not its own.
+    means = torch.tensor([1.0, 1.0, 12.0, 12.0]).view(4, 1, 1)
+    offsets = torch.tensor([5.5, 5.5, -5.5, -5.5]).view(4, 1, 1)
+    assert torch.allclose(out, (x - means + offsets) / std, atol=1e-5)
+    own = _trained(std="pooled", train_clips=[0])
+    assert torch.allclose(own(x, speaker_index=spk, emotion_index=emo),
+                          (x - mean) / std, atol=1e-5)
+    with pytest.raises(ValueError, match="train_offsets"):
+        SpeakerNorm(1, 1, train_offsets="shuffled")
+
+
 def test_auto_tau_is_within_over_between_speaker_variance():
     """tau "auto": voices far apart next to their clips' spread give a
     weak prior, voices close together a strong one; it is what the MAP

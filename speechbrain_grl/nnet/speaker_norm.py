@@ -29,6 +29,12 @@ normalisation?
   normalised with a MAP mean as if estimated from k of its speaker's
   clips, k drawn from ``train_clips`` (None: all of them); the mean of k
   clips is simulated from the speaker's running mean and spread.
+  ``train_offsets="other"`` keeps the size of a deployed estimate's
+  error but not its link to the speaker: the prior a training mean is
+  shrunk towards sits at another training speaker's offset from the
+  average voice, seen from the speaker's own mean, so the voice left in
+  a normalised clip never tells its speaker (nor their favourite
+  emotion).
 - Where speakers carry an emotion shortcut, a speaker's plain mean holds
   their favourite emotion too, and subtracting it removes emotion as
   well. With ``n_emotions`` > 1 the training statistics are kept per
@@ -48,6 +54,7 @@ from speechbrain_grl.utils.ddp import distributed
 __all__ = ["SpeakerNorm", "map_mean", "shrinkage_tau", "speaker_stats"]
 
 STD_MODES = ("speaker", "pooled")
+OFFSET_MODES = ("own", "other")
 #: ``tau`` estimated from the training speakers' statistics.
 AUTO = "auto"
 #: The prior's worth in clips where it cannot be estimated (fewer than
@@ -184,6 +191,12 @@ class SpeakerNorm(torch.nn.Module):
     train_tau : float, optional
         The prior's worth in those simulated training means (None: as
         ``tau``).
+    train_offsets : str
+        ``own``: a simulated mean is shrunk towards the prior mean, so
+        what is left of the speaker's offset from the average voice is
+        their own (as deployed); ``other``: towards the speaker's mean
+        minus a random other training speaker's offset, so what is left
+        is another voice's, unrelated to the clip's speaker and emotion.
 
     Example
     -------
@@ -213,11 +226,14 @@ class SpeakerNorm(torch.nn.Module):
 
     def __init__(self, input_size, n_speakers, momentum=0.1, eps=1e-5,
                  n_emotions=1, tau=0.0, std="speaker", train_clips=None,
-                 train_tau=None):
+                 train_tau=None, train_offsets="own"):
         super().__init__()
-        if std not in STD_MODES:
-            raise ValueError(f"SpeakerNorm std {std!r} is unknown; use one "
-                             f"of {', '.join(STD_MODES)}")
+        for name, value, modes in (("std", std, STD_MODES), (
+                "train_offsets", train_offsets, OFFSET_MODES)):
+            if value not in modes:
+                raise ValueError(f"SpeakerNorm {name} {value!r} is unknown; "
+                                 f"use one of {', '.join(modes)}")
+        self.train_offsets = train_offsets
         if tau != AUTO and not isinstance(tau, (int, float)):
             raise ValueError(f"SpeakerNorm tau {tau!r}: use a number of "
                              f"clips or {AUTO!r}")
@@ -330,21 +346,39 @@ class SpeakerNorm(torch.nn.Module):
         mean, std = trained
         return shrinkage_tau(mean.var(0, unbiased=True), std.pow(2).mean(0))
 
-    def _as_deployed(self, mean, std, prior_mean):
+    def _as_deployed(self, mean, std, prior_mean, index):
         """Training means as if estimated from k clips (``train_clips``):
         the mean of k clips drawn around the speaker's mean with its
-        spread, shrunk towards the prior (k = 0: the prior mean)."""
+        spread, shrunk towards the prior (k = 0: the prior mean), or with
+        ``train_offsets="other"`` towards the speaker's mean minus another
+        training speaker's offset from the prior mean."""
         choices = self.train_clips
         tau = self.prior_tau() if self.train_tau is None else self.train_tau
         pick = torch.randint(len(choices), (mean.shape[0],))
+        priors = self._row_priors(mean, prior_mean, index)
         for row, j in enumerate(pick.tolist()):
             k = choices[j]
             if k is None:
                 continue
             sample = mean[row] + std[row] * torch.randn_like(
                 mean[row]) / max(k, 1) ** 0.5
-            mean[row] = map_mean(prior_mean, sample * k, k, tau)
+            mean[row] = map_mean(priors[row], sample * k, k, tau)
         return mean
+
+    def _row_priors(self, mean, prior_mean, index):
+        """The prior mean each training row is shrunk towards: the prior
+        mean (``train_offsets="own"``, or fewer than two trained
+        speakers), else the row's speaker mean minus the offset of a
+        training speaker other than its own, drawn uniformly."""
+        seen = (self.count.view(self.n_speakers, -1) > 0).any(-1)
+        trained = torch.nonzero(seen).squeeze(1)
+        if self.train_offsets == "own" or len(trained) < 2:
+            return prior_mean.expand_as(mean)
+        means = self.speaker_stats(trained)[0]
+        # A uniform draw among the trained speakers other than the row's.
+        own = (trained[None, :] == index[:, None]).float()
+        other = torch.multinomial(1 - own, 1)
+        return mean - (means[other.squeeze(1)] - prior_mean)
 
     def set_eval_stats(self, stats):
         """Statistics of the speakers to evaluate, ``{speaker: (mean,
@@ -398,7 +432,8 @@ class SpeakerNorm(torch.nn.Module):
             if self.train_clips or self.std == "pooled":
                 prior_mean, prior_std = self.prior()
                 if self.train_clips:
-                    mean = self._as_deployed(mean, std, prior_mean)
+                    mean = self._as_deployed(mean, std, prior_mean,
+                                             index)
                 if self.std == "pooled":
                     std = prior_std.expand_as(mean)
         else:
