@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""oneDNN (mkldnn) against PyTorch's own convolutions on the CPU.
+
+The demo's profile (``recipe_speed.md``) spends most of a training step
+in the backward pass of the encoder's first convolutions. This measures
+one encoder step, the training step (forward and backward of the mean
+output) and the evaluation forward of one clip, with
+``torch.backends.mkldnn`` on and off, interleaved over ``--rounds``, for
+the tiny random wav2vec2 of the demo and the base-sized one (random
+weights, :mod:`speechbrain_grl.testing.tiny_ssl`). Reported: the median
+milliseconds and the ratio off / on (below 1: PyTorch's own kernels are
+faster).
+
+    python benchmarks/conv_backend.py
+
+Writes ``benchmarks/conv_backend.md`` and ``conv_backend.json``.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+
+#: (size, clips per training batch, repetitions per timing).
+SHAPES = (("tiny", 8, 10), ("base", 2, 3))
+SECONDS = 3.0
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", default=str(common.REPO / "benchmarks"))
+    return parser.parse_args(argv)
+
+
+def timed(fn, reps):
+    """Seconds per call of ``fn`` (after one warm-up call)."""
+    fn()
+    start = time.perf_counter()
+    for _ in range(reps):
+        fn()
+    return (time.perf_counter() - start) / reps
+
+
+def measure(size, batch, reps, rounds, folder):
+    """``{phase: {"on": ms, "off": ms, "ratio": off/on}}`` for one size."""
+    import torch
+    from transformers import Wav2Vec2Model
+
+    model = Wav2Vec2Model.from_pretrained(
+        str(common.make_encoder(folder, size)))
+    wav = torch.randn(batch, int(SECONDS * 16000))
+
+    def train():
+        model.train()
+        model.zero_grad()
+        model(wav).last_hidden_state.mean(1).sum().backward()
+
+    @torch.no_grad()
+    def evaluate():
+        model.eval()
+        model(wav[:1])
+
+    times = {p: {"on": [], "off": []} for p in ("train", "eval")}
+    for r in range(rounds):
+        order = ("on", "off") if r % 2 == 0 else ("off", "on")
+        for phase, fn in (("train", train), ("eval", evaluate)):
+            for setting in order:
+                torch.backends.mkldnn.enabled = setting == "on"
+                times[phase][setting].append(timed(fn, reps))
+    torch.backends.mkldnn.enabled = True
+    out = {}
+    for phase, t in times.items():
+        on, off = statistics.median(t["on"]), statistics.median(t["off"])
+        out[phase] = {"on_ms": round(on * 1e3, 2),
+                      "off_ms": round(off * 1e3, 2),
+                      "ratio": round(off / on, 3)}
+    return out
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    common.set_threads(args.threads)
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for size, batch, reps in SHAPES:
+            results[size] = dict(
+                measure(size, batch, reps, args.rounds,
+                        str(Path(tmp) / size)),
+                batch=batch)
+            print(size, results[size], flush=True)
+    machine = common.machine()
+    out = Path(args.out)
+    (out / "conv_backend.json").write_text(
+        json.dumps(dict(results, machine=machine), indent=2))
+    lines = [
+        "# oneDNN against PyTorch's own convolutions (CPU)", "",
+        f"`python benchmarks/conv_backend.py --rounds {args.rounds}`", "",
+        f"wav2vec2 with random weights, {SECONDS:g} s clips; train: "
+        "forward and backward of a batch, eval: one clip without "
+        f"gradients. Median over {args.rounds} interleaved rounds. "
+        f"Machine: {machine['cpu']}, {machine['cores']} cores, torch "
+        f"{machine['torch']}, {args.threads} threads.", "",
+        "| encoder | batch | phase | mkldnn on (ms) | off (ms) | off / on |",
+        "|---|---|---|---|---|---|",
+    ]
+    for size, r in results.items():
+        for phase in ("train", "eval"):
+            p = r[phase]
+            lines.append(f"| {size} | {r['batch'] if phase == 'train' else 1}"
+                         f" | {phase} | {p['on_ms']} | {p['off_ms']} | "
+                         f"{p['ratio']} |")
+    (out / "conv_backend.md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
