@@ -307,13 +307,16 @@ class SpeakerNorm(torch.nn.Module):
         mean, std = trained
         return mean.mean(0), std.pow(2).mean(0).sqrt()
 
+    def _trained_index(self):
+        """Indices (``[n]``) of the speakers trained on."""
+        seen = (self.count.view(self.n_speakers, -1) > 0).any(-1)
+        return torch.nonzero(seen).squeeze(1)
+
     def _trained_speaker_stats(self):
         """:meth:`speaker_stats` of every speaker trained on (``[n,
         dim]`` each), or None before any training."""
-        seen = (self.count.view(self.n_speakers, -1) > 0).any(-1)
-        if not bool(seen.any()):
-            return None
-        return self.speaker_stats(torch.nonzero(seen).squeeze(1))
+        trained = self._trained_index()
+        return self.speaker_stats(trained) if len(trained) else None
 
     def prior_tau(self):
         """The prior mean's worth in clips (a float): ``tau``, or
@@ -370,9 +373,10 @@ class SpeakerNorm(torch.nn.Module):
         mean (``train_offsets="own"``, or fewer than two trained
         speakers), else the row's speaker mean minus the offset of a
         training speaker other than its own, drawn uniformly."""
-        seen = (self.count.view(self.n_speakers, -1) > 0).any(-1)
-        trained = torch.nonzero(seen).squeeze(1)
-        if self.train_offsets == "own" or len(trained) < 2:
+        if self.train_offsets == "own":
+            return prior_mean.expand_as(mean)
+        trained = self._trained_index()
+        if len(trained) < 2:
             return prior_mean.expand_as(mean)
         means = self.speaker_stats(trained)[0]
         # A uniform draw among the trained speakers other than the row's.
