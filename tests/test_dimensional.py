@@ -79,3 +79,17 @@ def test_keep_all_needs_an_unconditional_adversary(demo_assets, tmp_path):
         "--number_of_epochs=1", "--probe_speakers=False"))
     train = json.loads((tmp_path / "ok" / "train.json").read_text())
     assert {"fru", "xxx"} & {e["emo"] for e in train.values()}
+
+
+def test_keep_all_with_speaker_normalisation(demo_assets, tmp_path):
+    """The demo's default (spknorm, statistics balanced over the emotion
+    classes) trains on every clip: those of no class update no cell."""
+    run_recipe("train.py", *demo_args(
+        demo_assets, tmp_path, "--task=dimensional", "--adversary=spknorm",
+        "--keep_all_emotions=True", "--adversary_conditional=False",
+        "--spk_loss_balance=False", "--emo_loss_balance=False",
+        "--number_of_epochs=1", "--probe_speakers=False"))
+    train = json.loads((tmp_path / "train.json").read_text())
+    assert {"fru", "xxx"} & {e["emo"] for e in train.values()}
+    metrics = json.loads((tmp_path / "test_metrics.json").read_text())
+    assert math.isfinite(metrics["CCC_mean"])

@@ -167,6 +167,28 @@ def test_training_with_other_offsets_keeps_no_trace_of_the_voice():
         SpeakerNorm(1, 1, train_offsets="shuffled")
 
 
+def test_clips_of_no_class_update_no_cell():
+    """keep_all_emotions: a clip of no class (emotion -1) is normalised
+    with its speaker's statistics (the prior while the speaker has none)
+    and changes none of them."""
+    norm = _trained()
+    before = norm.speaker_stats(torch.tensor([0, 1]))
+    x = torch.tensor([[[100.0]], [[5.0]]])
+    out = norm(x, speaker_index=torch.tensor([0, 0]),
+               emotion_index=torch.tensor([-1, -1]))
+    after = norm.speaker_stats(torch.tensor([0, 1]))
+    assert all(torch.equal(a, b) for a, b in zip(before, after))
+    assert torch.allclose(out, (x - before[0][0]) / before[1][0])
+    fresh = SpeakerNorm(1, n_speakers=2, n_emotions=2)
+    out = fresh(x, speaker_index=torch.tensor([1, 1]),
+                emotion_index=torch.tensor([-1, -1]))
+    assert torch.equal(out, x)  # the prior before any training: 0 and 1
+    assert float(fresh.count.sum()) == 0
+    stats = speaker_stats(torch.tensor([[0.0], [2.0], [50.0]]), ["a"] * 3,
+                          emotions=[0, 1, -1])
+    assert torch.allclose(stats["a"][0], torch.tensor([1.0]))
+
+
 def test_auto_tau_is_within_over_between_speaker_variance():
     """tau "auto": voices far apart next to their clips' spread give a
     weak prior, voices close together a strong one; it is what the MAP

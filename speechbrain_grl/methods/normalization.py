@@ -141,15 +141,12 @@ class SpeakerNormalization:
             return None
         return torch.stack([cache.pop(i) for i in batch.id])
 
-    def needs_emotion_classes(self, brain):
-        """Statistics balanced over emotions read the class too."""
-        norm = unwrap(brain.modules.spk_norm)
-        needs = self.method.needs_emotion_classes(brain)
-        if getattr(norm, "n_emotions", 1) > 1:
-            needs.append("n_emotions: 1 in the yaml's spk_norm")
-        return needs
-
     # -- the rest is the inner method's -------------------------------------
+    def needs_emotion_classes(self, brain):
+        """The inner method's (clips of no class update no cell of the
+        speaker statistics: :class:`SpeakerNorm`)."""
+        return self.method.needs_emotion_classes(brain)
+
     def recoverables(self):
         """The inner method's."""
         return self.method.recoverables()

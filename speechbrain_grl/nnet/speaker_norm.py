@@ -98,6 +98,11 @@ def map_mean(prior_mean, total, n, tau):
     return (tau * prior_mean + total) / (tau + n)
 
 
+def _no_class(emotion):
+    """Whether an emotion index marks a clip of no class (negative)."""
+    return isinstance(emotion, int) and emotion < 0
+
+
 def speaker_stats(features, speakers, eps=1e-5, emotions=None, prior=None,
                   tau=0.0):
     """Mean and standard deviation of ``features`` per speaker.
@@ -114,7 +119,8 @@ def speaker_stats(features, speakers, eps=1e-5, emotions=None, prior=None,
         The emotion of each row (labelled sets): a speaker's statistics
         are then the average of their emotions' first and second
         moments, each emotion they said weighing the same, as for the
-        training speakers.
+        training speakers. Rows of no class (a negative index) are left
+        out, unless the speaker has no other.
     prior : (torch.Tensor, torch.Tensor or None), optional
         The prior mean and pooled standard deviation
         (:meth:`SpeakerNorm.prior`): each mean becomes the MAP estimate
@@ -148,8 +154,10 @@ def speaker_stats(features, speakers, eps=1e-5, emotions=None, prior=None,
             mean = rows.mean(0)
             var = ((rows - mean) ** 2).mean(0)
         else:
+            classes = sorted({emotions[i] for i in idx
+                              if not _no_class(emotions[i])})
             cells = [features[[i for i in idx if emotions[i] == e]]
-                     for e in sorted({emotions[i] for i in idx})]
+                     for e in classes] or [features[idx]]
             mean = torch.stack([c.mean(0) for c in cells]).mean(0)
             sq = torch.stack([(c**2).mean(0) for c in cells]).mean(0)
             var = (sq - mean**2).clamp_min(0.0)
@@ -177,7 +185,10 @@ class SpeakerNorm(torch.nn.Module):
     n_emotions : int
         With more than 1, training statistics per (speaker, emotion) cell,
         averaged over the speaker's emotions with equal weights (forward
-        then needs ``emotion_index`` in training).
+        then needs ``emotion_index`` in training). Clips of no class
+        (index -1, ``keep_all_emotions``) update no cell and are
+        normalised with their speaker's statistics, or the prior while
+        the speaker has none.
     tau : float or str
         The prior mean's worth in clips, for MAP means (0: plain means;
         ``"auto"``: :meth:`empirical_tau`, from the training speakers).
@@ -384,6 +395,17 @@ class SpeakerNorm(torch.nn.Module):
         other = torch.multinomial(1 - own, 1)
         return mean - (means[other.squeeze(1)] - prior_mean)
 
+    def _stats_or_prior(self, index):
+        """:meth:`speaker_stats` of training speakers ``index``; the
+        prior for those with no trained cell yet (clips of no class)."""
+        mean, std = self.speaker_stats(index)
+        e = self.n_emotions
+        unseen = ~(self.count.view(-1, e)[index] > 0).any(-1)
+        if bool(unseen.any()):
+            prior_mean, prior_std = self.prior()
+            mean[unseen], std[unseen] = prior_mean, prior_std
+        return mean, std
+
     def set_eval_stats(self, stats):
         """Statistics of the speakers to evaluate, ``{speaker: (mean,
         std)}`` (see :func:`speaker_stats`)."""
@@ -424,15 +446,17 @@ class SpeakerNorm(torch.nn.Module):
         flat = x.reshape(shape[0], -1, shape[-1]).mean(1)
         if self.training:
             index = speaker_index.reshape(-1).to(self.mean.device)
-            cell = index
+            rows, cell = flat.detach().float(), index
             if self.n_emotions > 1:
                 if emotion_index is None:
                     raise ValueError("SpeakerNorm(n_emotions > 1) needs "
                                      "emotion_index in training")
-                cell = index * self.n_emotions + emotion_index.reshape(
-                    -1).to(self.mean.device)
-            self._update(flat.detach().float(), cell)
-            mean, std = self.speaker_stats(index)
+                emotion = emotion_index.reshape(-1).to(self.mean.device)
+                known = emotion >= 0  # clips of no class update no cell
+                rows = rows[known]
+                cell = (index * self.n_emotions + emotion)[known]
+            self._update(rows, cell)
+            mean, std = self._stats_or_prior(index)
             if self.train_clips or self.std == "pooled":
                 prior_mean, prior_std = self.prior()
                 if self.train_clips:
