@@ -273,7 +273,7 @@ class SpeakerNorm(torch.nn.Module):
         ``std="pooled"``, the pooled standard deviation)."""
         if not 0 <= index < self.n_speakers:
             return None
-        if not bool((self.count.view(-1, self.n_emotions)[index] > 0).any()):
+        if not bool(self._seen_speakers()[index]):
             return None
         mean, std = self.speaker_stats(index)
         if self.std == "pooled":
@@ -318,10 +318,13 @@ class SpeakerNorm(torch.nn.Module):
         mean, std = trained
         return mean.mean(0), std.pow(2).mean(0).sqrt()
 
+    def _seen_speakers(self):
+        """``[n_speakers]``: whether each speaker has a trained cell."""
+        return (self.count.view(self.n_speakers, -1) > 0).any(-1)
+
     def _trained_index(self):
         """Indices (``[n]``) of the speakers trained on."""
-        seen = (self.count.view(self.n_speakers, -1) > 0).any(-1)
-        return torch.nonzero(seen).squeeze(1)
+        return torch.nonzero(self._seen_speakers()).squeeze(1)
 
     def _trained_speaker_stats(self):
         """:meth:`speaker_stats` of every speaker trained on (``[n,
@@ -399,8 +402,7 @@ class SpeakerNorm(torch.nn.Module):
         """:meth:`speaker_stats` of training speakers ``index``; the
         prior for those with no trained cell yet (clips of no class)."""
         mean, std = self.speaker_stats(index)
-        e = self.n_emotions
-        unseen = ~(self.count.view(-1, e)[index] > 0).any(-1)
+        unseen = ~self._seen_speakers()[index]
         if bool(unseen.any()):
             prior_mean, prior_std = self.prior()
             mean[unseen], std[unseen] = prior_mean, prior_std
