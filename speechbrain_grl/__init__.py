@@ -17,7 +17,8 @@ utterance embedding (Gat et al., ICASSP 2022). Its roles, one level deep:
                           documents the interface the Brain calls.
 ``nnet``                  Building blocks: ``grl`` (gradient reversal, λ
                           schedule), ``speaker_head``, ``running_norm``,
-                          ``speaker_norm``, ``losses``.
+                          ``speaker_norm``, ``losses``, ``exact_padding``
+                          (evaluation batches as exact as one clip).
 ``dataio``                Data: ``prepare`` (one entry point, the
                           ``speechbrain-grl-prepare`` CLI) over ``iemocap``,
                           ``crema_d``, ``ravdess``, ``emodb``,

@@ -7,6 +7,7 @@ speaker is the business of one object, the hparam ``speaker_method``
 The Brain owns the loop: task loss, optimizers, stages, selection, outputs.
 """
 
+import contextlib
 import logging
 import os
 
@@ -20,6 +21,7 @@ from speechbrain_grl.brain_hparams import (
     REQUIRED,
     complete_hparams,
 )
+from speechbrain_grl.dataio.audio import clips
 from speechbrain_grl.dataio.labels import cell_counts
 from speechbrain_grl.evaluation.metrics import logged_metrics, set_metrics
 from speechbrain_grl.evaluation.outputs import (
@@ -28,6 +30,7 @@ from speechbrain_grl.evaluation.outputs import (
 )
 from speechbrain_grl.methods import ADVERSARIES
 from speechbrain_grl.methods.base import emotions_of
+from speechbrain_grl.nnet.exact_padding import encode, handles
 from speechbrain_grl.nnet.losses import cell_weights
 from speechbrain_grl.utils.checkpoints import (
     average_best,
@@ -115,10 +118,19 @@ class SpeakerAdversarialBrain(sb.Brain):
         if pooled is None:
             with torch.set_grad_enabled(
                     encoder_grad and torch.is_grad_enabled()):
-                feats = self.modules.ssl(wavs, lens)
-                pooled = self.modules.pooling(feats, lens)
+                feats, frames = self.encode(wavs, lens)
+                pooled = self.modules.pooling(feats, frames)
         pooled = self.method.normalize(self, pooled, batch)
         return self.modules.projection(pooled)
+
+    def encode(self, wavs, lens):
+        """Encoder features and their relative lengths: in evaluation,
+        each clip of a padded batch as if alone (:func:`encode`), so that
+        evaluation batches change no score; training steps run the
+        encoder as it is."""
+        if self.modules.ssl.training:
+            return self.modules.ssl(wavs, lens), lens
+        return encode(unwrap(self.modules.ssl), wavs, lens)
 
     def compute_forward(self, batch, stage):
         """Emotion log-probabilities [V/A/D]; in training, what the
@@ -187,12 +199,19 @@ class SpeakerAdversarialBrain(sb.Brain):
         signal, or one the encoder rejects, is skipped, logged and
         counted (``skipped_utterances`` in the test metrics)."""
         wavs, lens = batch.sig
-        if wavs.shape[-1] == 0 or bool((lens * wavs.shape[-1] < 1).any()):
+        empty = wavs.shape[-1] == 0 or bool((lens * wavs.shape[-1] < 1).any())
+        if empty and len(batch) == 1:
             return self._skip(batch, stage, "unreadable or empty audio")
-        try:
-            return super().evaluate_batch(batch, stage)
-        except (RuntimeError, ValueError) as err:
-            return self._skip(batch, stage, str(err).splitlines()[0][:200])
+        if not empty:
+            try:
+                return super().evaluate_batch(batch, stage)
+            except (RuntimeError, ValueError) as err:
+                if len(batch) == 1:
+                    return self._skip(batch, stage,
+                                      str(err).splitlines()[0][:200])
+        # A batch with a bad clip: each clip alone, so only it is lost.
+        losses = [self.evaluate_batch(one, stage) for one in clips(batch)]
+        return torch.stack(losses).mean()
 
     def _skip(self, batch, stage, why):
         logger.warning("%s: skipping %s: %s", stage.name.lower(), batch.id,
@@ -202,10 +221,25 @@ class SpeakerAdversarialBrain(sb.Brain):
 
     # -- training steps ----------------------------------------------------
     def fit_batch(self, batch):
-        """The method's training step, then its after-step work."""
-        loss = self.method.fit_batch(self, batch)
+        """The method's training step, then its after-step work.
+
+        An fp32 step of a Hugging Face encoder on the CPU runs PyTorch's
+        own convolution kernels rather than oneDNN's: the waveform front
+        end's backward pass is faster (a training step 0.79× the time for
+        the demo's encoder, 0.97× for wav2vec2 Base;
+        ``benchmarks/conv_backend.md``). Evaluation keeps oneDNN (Base
+        1.07× slower without)."""
+        with self._training_kernels():
+            loss = self.method.fit_batch(self, batch)
         self.method.after_step(self)
         return loss
+
+    def _training_kernels(self):
+        """The context of a training step's kernels (see fit_batch)."""
+        if (self.device_type == "cpu" and self.precision == "fp32"
+                and handles(unwrap(self.modules.ssl))):
+            return torch.backends.mkldnn.flags(enabled=False)
+        return contextlib.nullcontext()
 
     def standard_fit_batch(self, batch):
         """SpeechBrain's own training step."""
@@ -335,6 +369,12 @@ class SpeakerAdversarialBrain(sb.Brain):
             # the pass's loss, which NewBob anneals on, is 1 - mean CCC.
             stage_loss = 1.0 - metrics[
                 "score" if self.categorical else "CCC_mean"]
+        elif self._preds["logp"]:
+            # The mean over clips, however the pass was batched (a mean
+            # of batch means weighs a short last batch more).
+            stage_loss = float(torch.nn.functional.nll_loss(
+                torch.cat(self._preds["logp"]).float(),
+                torch.cat(self._preds["true"])))
         stats = dict(logged_metrics(metrics), loss=stage_loss)
         if stage == sb.Stage.VALID:
             self._on_valid_end(epoch, stage_loss, stats)

@@ -125,6 +125,26 @@ def test_a_step_moves_encoder_heads_and_speaker_head(prepared, adversary,
     assert bool(counts.sum() > 0) == bool(normalised)
 
 
+def test_cpu_training_steps_run_without_onednn(prepared, monkeypatch):
+    """fp32 CPU training steps of the Hugging Face encoder use PyTorch's
+    own convolutions (faster backward, benchmarks/conv_backend.md); the
+    flag is back on after the step, and evaluation keeps it."""
+    hparams, data = load(*prepared, "none")
+    brain = build(hparams)
+    seen = []
+    step = brain.method.fit_batch
+    monkeypatch.setattr(brain.method, "fit_batch", lambda b, batch: (
+        seen.append(torch.backends.mkldnn.enabled), step(b, batch))[1])
+    brain.modules.train()
+    brain.on_stage_start(sb.Stage.TRAIN, 1)
+    was = torch.backends.mkldnn.enabled
+    brain.fit_batch(batches(brain, data, n=1)[0])
+    assert seen == [False] and torch.backends.mkldnn.enabled == was
+    brain.precision = "bf16"  # oneDNN does bfloat16: left alone
+    brain.fit_batch(batches(brain, data, n=1)[0])
+    assert seen == [False, was]
+
+
 @pytest.mark.parametrize("adversary,overrides", CASES, ids=IDS)
 def test_checkpoint_round_trip(prepared, adversary, overrides, tmp_path):
     """What the method checkpoints (and the speaker statistics) comes back

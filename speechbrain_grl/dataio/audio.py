@@ -37,9 +37,9 @@ from speechbrain_grl.utils.hparams_checks import RecipeError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["read_audio", "audio_dataset", "dataio_prep", "trim_silence",
-           "is_silent", "SILENCE", "quantile_boundaries", "DATA_HPARAMS",
-           "data_hparams"]
+__all__ = ["read_audio", "audio_dataset", "clips", "dataio_prep",
+           "trim_silence", "is_silent", "SILENCE", "quantile_boundaries",
+           "DATA_HPARAMS", "data_hparams"]
 
 #: Peak amplitude under which audio counts as digital silence (-80 dBFS,
 #: about 3 LSB of 16-bit PCM: dithered silence is silence too).
@@ -120,19 +120,19 @@ def read_audio(path, sample_rate=16000, max_duration=None, generator=None):
     >>> float(read_audio(str(tmp / "st.wav")).abs().max()) < 1e-6
     True
     """
-    info = sf.info(path)
-    start, stop = 0, info.frames
-    if max_duration is not None:
-        crop = int(math.ceil(max_duration * info.samplerate))
-        if info.frames > crop:
-            start = int(
-                torch.randint(0, info.frames - crop + 1, (1,),
-                              generator=generator)
-            )
-            stop = start + crop
-    data, rate = sf.read(
-        path, start=start, stop=stop, dtype="float32", always_2d=True
-    )
+    with sf.SoundFile(path) as fin:  # one open: header, then the window
+        start, stop, rate = 0, fin.frames, fin.samplerate
+        if max_duration is not None:
+            crop = int(math.ceil(max_duration * rate))
+            if fin.frames > crop:
+                start = int(
+                    torch.randint(0, fin.frames - crop + 1, (1,),
+                                  generator=generator)
+                )
+                stop = start + crop
+        if start:
+            fin.seek(start)
+        data = fin.read(stop - start, dtype="float32", always_2d=True)
     sig = torch.from_numpy(data).mean(dim=1)
     if rate != sample_rate:
         sig = torchaudio.functional.resample(sig, rate, sample_rate)
@@ -201,6 +201,32 @@ def trim_silence(sig, level=SILENCE, min_samples=0):
         stop = min(len(sig), start + min_samples)
         start = max(0, stop - min_samples)
     return sig[start:stop]
+
+
+def clips(batch):
+    """A SpeechBrain ``PaddedBatch`` split into batches of one clip each,
+    unpadded (for instance to evaluate the good clips of a batch that
+    holds a bad one).
+
+    Example
+    -------
+    >>> from speechbrain.dataio.batch import PaddedBatch
+    >>> batch = PaddedBatch([{"id": "a", "sig": torch.ones(3)},
+    ...                      {"id": "b", "sig": torch.ones(5)}])
+    >>> [(one.id, one.sig.data.shape[1]) for one in clips(batch)]
+    [(['a'], 3), (['b'], 5)]
+    """
+    keys = [k for k in vars(batch) if not k.startswith("_PaddedBatch__")]
+    examples = [{} for _ in range(len(batch))]
+    for key in keys:
+        value = batch[key]
+        for i, example in enumerate(examples):
+            if isinstance(value, sb.dataio.batch.PaddedData):
+                n = int(torch.round(value.lengths[i] * value.data.shape[1]))
+                example[key] = value.data[i, :n]
+            else:
+                example[key] = value[i]
+    return [sb.dataio.batch.PaddedBatch([e]) for e in examples]
 
 
 def audio_dataset(json_path, data_folder, sample_rate=16000,

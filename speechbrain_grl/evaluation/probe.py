@@ -37,6 +37,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from speechbrain_grl.dataio.audio import audio_dataset
+from speechbrain_grl.nnet.exact_padding import encode
 from speechbrain_grl.nnet.speaker_norm import speaker_stats
 from speechbrain_grl.utils.ddp import unwrap
 from speechbrain_grl.utils.jsonio import write_json_atomic
@@ -222,7 +223,8 @@ def probe_dataset(annotation, data_folder, sample_rate=16000,
 
 @torch.no_grad()
 def extract_embeddings(brain, dataset, batch_size=1):
-    """Pooled projection outputs (``brain.embed``) of a dataset, frozen.
+    """Pooled projection outputs (``brain.embed``) of a dataset, frozen;
+    each clip of a padded batch as if alone (:func:`encode`).
 
     Runs the unwrapped modules (no DDP collective), in eval mode, and
     restores their training flags and torch's random state afterwards (a
@@ -248,8 +250,9 @@ def extract_embeddings(brain, dataset, batch_size=1):
         for batch in loader:
             batch = batch.to(brain.device)
             wavs, lens = batch.sig
-            feats = mods["ssl"](wavs, lens)
-            pooled.append(mods["pooling"](feats, lens).reshape(len(wavs), -1))
+            feats, frames = encode(mods["ssl"], wavs, lens)
+            pooled.append(mods["pooling"](feats, frames).reshape(
+                len(wavs), -1))
             spks.extend(batch.spk_id)
             ids.extend(batch.id)
             emos.extend(batch.emo)
@@ -269,7 +272,7 @@ def extract_embeddings(brain, dataset, batch_size=1):
 
 
 def run_probe(brain, train_annotation, valid_annotation, data_folder,
-              output_folder, sample_rate=16000):
+              output_folder, sample_rate=16000, batch_size=1):
     """Probe of ``brain`` on the training speakers' utterances.
 
     The probe set is every utterance of the training speakers in the
@@ -294,6 +297,9 @@ def run_probe(brain, train_annotation, valid_annotation, data_folder,
         The run folder (the probe set is written to ``probe/``).
     sample_rate : int
         Rate of the encoder.
+    batch_size : int
+        Clips per encoder pass (duration-sorted; padding changes no
+        embedding, see :func:`~speechbrain_grl.nnet.exact_padding.encode`).
 
     Returns
     -------
@@ -316,7 +322,7 @@ def run_probe(brain, train_annotation, valid_annotation, data_folder,
     manifest = os.path.join(folder, "probe_set.json")
     write_json_atomic(entries, manifest)
     data = probe_dataset(manifest, data_folder, sample_rate)
-    emb, spk, ids, emos = extract_embeddings(brain, data)
+    emb, spk, ids, emos = extract_embeddings(brain, data, batch_size)
     genders = [entries[u].get("gender") or _iemocap_gender(s)
                for u, s in zip(ids, spk)]
     if any(g is None for g in genders):
@@ -338,9 +344,13 @@ PROBE_HPARAMS = ("train_annotation", "valid_annotation", "data_folder",
 
 
 def _probe_args(brain, probe_args):
-    """``probe_args``, or the :data:`PROBE_HPARAMS` of ``brain.hparams``."""
-    return probe_args or {k: getattr(brain.hparams, k)
-                          for k in PROBE_HPARAMS}
+    """``probe_args``, or the :data:`PROBE_HPARAMS` of ``brain.hparams``
+    and the batch size of its ``valid_dataloader_options``."""
+    if probe_args:
+        return probe_args
+    valid = getattr(brain.hparams, "valid_dataloader_options", None) or {}
+    return dict({k: getattr(brain.hparams, k) for k in PROBE_HPARAMS},
+                batch_size=valid.get("batch_size", 1))
 
 
 def probe_before(brain, **probe_args):

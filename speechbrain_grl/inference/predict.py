@@ -8,9 +8,10 @@ mono (channels averaged); files longer than ``--window-seconds`` are cut
 into equal windows whose probabilities are averaged, so memory stays
 bounded by the window (a whole file is held as 16 kHz float32 while its
 windows run: 230 MB an hour). Files are sorted by duration and batched up
-to ``--batch-seconds`` of padded audio, so that padding (which the
-encoder sees: the stock ``encode_batch`` passes it no lengths) stays
-small. A file that cannot be read, is shorter than 0.05 s (the
+to ``--batch-seconds`` of padded audio, so that padding stays small; a
+Hugging Face encoder gives each file of a batch what it gives the file
+alone (:func:`embed`), the int8 one sees the padding. A file that
+cannot be read, is shorter than 0.05 s (the
 preparations' ``MIN_DURATION``: the encoder needs 25 ms for a frame) or
 is digital silence throughout (peak under -80 dBFS) gets a row with its
 error; the exit status is then 1. Windows that are silent throughout are
@@ -53,6 +54,7 @@ from tqdm import tqdm
 from speechbrain_grl.dataio.audio import is_silent, read_audio
 from speechbrain_grl.dataio.audio import trim_silence as _trim
 from speechbrain_grl.dataio.manifests import MIN_DURATION
+from speechbrain_grl.nnet.exact_padding import encode, handles
 from speechbrain_grl.utils.errors import GRLError
 
 logger = logging.getLogger(__name__)
@@ -486,6 +488,22 @@ def model_outputs(clf):
     return classes, dimensions
 
 
+def embed(clf, wavs, lens):
+    """``clf.encode_batch(wavs, lens)``, except that a Hugging Face encoder
+    is given the lengths and encodes each clip of the padded batch as if
+    alone (:func:`speechbrain_grl.nnet.exact_padding.encode`): batched
+    predictions are then those of one file at a time, and of the recipe's
+    test pass. Other encoders (the int8 one) go through ``encode_batch``.
+    """
+    ssl = clf.mods.compute_features
+    if not handles(ssl):
+        return clf.encode_batch(wavs, lens)
+    wavs, lens = wavs.to(clf.device).float(), lens.to(clf.device)
+    feats, frames = encode(ssl, wavs, lens)
+    feats = clf.mods.mean_var_norm(feats, frames)
+    return clf.mods.embedding_model(feats, frames)
+
+
 def predict(clf, files, window_seconds=10.0, batch_seconds=60.0,
             progress=True, precision="fp32", trim_silence=False):
     """Predictions for ``files``, one dict per file, in input order.
@@ -586,7 +604,7 @@ def predict(clf, files, window_seconds=10.0, batch_seconds=60.0,
                     clf.device.split(":")[0], dtype=torch.bfloat16,
                     enabled=precision == "bf16"):
                 # classify_batch's own steps, the embedding computed once
-                emb = clf.encode_batch(wavs, lens)
+                emb = embed(clf, wavs, lens)
                 logp = clf.mods.classifier(emb).squeeze(1).float().cpu()
                 vad = (clf.mods.regressor(emb).squeeze(1).float().cpu()
                        if dimensions else torch.zeros(len(segs), 0))
@@ -703,11 +721,11 @@ def main(argv=None):
                         help="preds.csv or preds.json (default: CSV on "
                         "stdout)")
     parser.add_argument("--batch-seconds", type=float, default=60.0,
-                        help="padded audio per batch (default 60: fast; "
-                        "the encoder normalises over padding, so batched "
-                        "probabilities differ a little from single-file "
-                        "ones); 0: one file or window at a time, as the "
-                        "recipe's test pass (batch 1)")
+                        help="padded audio per batch (default 60; "
+                        "each file's probabilities are those it gets "
+                        "alone, except with --precision int8, whose "
+                        "encoder sees the padding); 0: one file or window "
+                        "at a time")
     parser.add_argument("--window-seconds", type=float, default=10.0,
                         help="files longer than this are classified in "
                         "windows whose probabilities are averaged (default "

@@ -190,17 +190,19 @@ def pooled_features(brain, loader, labelled=False, keep=None):
         for batch in loader:
             batch = batch.to(brain.device)
             wavs, lens = batch.sig
-            if wavs.shape[-1] == 0 or bool((lens * wavs.shape[-1] < 1).any()):
-                continue  # unreadable: skipped by evaluate_batch too
+            # Unreadable (empty) clips are skipped, by evaluate_batch too.
+            ok = (lens * wavs.shape[-1] >= 1).nonzero().flatten().tolist()
+            if not ok:
+                continue
             with brain.evaluation_ctx:
-                pooled = brain.modules.pooling(brain.modules.ssl(wavs, lens),
-                                               lens)
-            feats.append(pooled.reshape(len(wavs), -1).float())
+                pooled = brain.modules.pooling(*brain.encode(
+                    wavs[ok], lens[ok]))
+            feats.append(pooled.reshape(len(ok), -1).float())
             if keep is not None:
-                keep.update(zip(batch.id, pooled.detach()))
-            speakers.extend(batch.spk_id)
+                keep.update(zip([batch.id[i] for i in ok], pooled.detach()))
+            speakers.extend(batch.spk_id[i] for i in ok)
             if labelled:
-                emotions.extend(emotions_of(batch).tolist())
+                emotions.extend(emotions_of(batch)[ok].tolist())
     finally:
         for m, flag in zip(mods, flags):
             m.train(flag)
