@@ -238,7 +238,9 @@ class SpeakerAdversarialBrain(sb.Brain):
         """The context of a training step's kernels (see fit_batch)."""
         if (self.device_type == "cpu" and self.precision == "fp32"
                 and handles(unwrap(self.modules.ssl))):
-            return torch.backends.mkldnn.flags(enabled=False)
+            return torch.backends.mkldnn.flags(  # None: left as it is
+                enabled=False, deterministic=None, allow_tf32=None,
+                fp32_precision=None)
         return contextlib.nullcontext()
 
     def standard_fit_batch(self, batch):

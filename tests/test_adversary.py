@@ -459,8 +459,8 @@ def test_confusion_speaker_step_descends_the_uniform_cross_entropy(
         for n in names:
             close(after[n] - before[n], expected[n], size, rel=1e-2)
     for n in before:
-        if n.startswith("spk_head."):
-            close(after[n], after_reverse[n], scale_of([before[n]]), 1e-5)
+        if n.startswith("spk_head."):  # up to the kernels' rounding
+            close(after[n], after_reverse[n], scale_of([before[n]]), 1e-4)
         elif n.startswith("emo_head.") or (
                 adversary == "snp" and n.startswith("ssl.")):
             assert torch.equal(after[n], before[n]), n
@@ -511,7 +511,7 @@ def test_spknorm_validation_statistics_balanced_over_known_emotions(setup):
     brain.modules.ssl.eval()
     with torch.no_grad():
         wavs, lens = batch.sig
-        pooled = brain.modules.pooling(brain.modules.ssl(wavs, lens), lens)
+        pooled = brain.modules.pooling(*brain.encode(wavs, lens))
     pooled = pooled.reshape(len(wavs), -1)
     emotions = batch.emo_encoded.data.squeeze(1).tolist()
     # The estimator of the yaml's normalisation (MAP means, pooled spread).

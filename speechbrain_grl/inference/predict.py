@@ -495,9 +495,11 @@ def embed(clf, wavs, lens):
     predictions are then those of one file at a time, and of the recipe's
     test pass. Other encoders (the int8 one) go through ``encode_batch``.
     """
-    ssl = clf.mods.compute_features
-    if not handles(ssl):
+    mods = clf.mods
+    if "compute_features" not in mods or not handles(
+            mods.compute_features):
         return clf.encode_batch(wavs, lens)
+    ssl = mods.compute_features
     wavs, lens = wavs.to(clf.device).float(), lens.to(clf.device)
     feats, frames = encode(ssl, wavs, lens)
     feats = clf.mods.mean_var_norm(feats, frames)
