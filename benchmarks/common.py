@@ -143,6 +143,13 @@ def machine():
     }
 
 
+def command(script, argv=None):
+    """The report's first line: the command that wrote it (``argv``, or
+    this process's arguments)."""
+    args = sys.argv[1:] if argv is None else argv
+    return " ".join([f"`python benchmarks/{script}", *args]) + "`"
+
+
 def set_threads(n):
     """Pins torch's intra-op threads (all modes use the same count)."""
     import torch

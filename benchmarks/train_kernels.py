@@ -98,8 +98,7 @@ def main(argv=None):
     m = out["machine"]
     lines = [
         "# Training kernels: oneDNN's convolutions against PyTorch's", "",
-        "`python benchmarks/train_kernels.py "
-        + " ".join(argv if argv is not None else sys.argv[1:]) + "`", "",
+        common.command("train_kernels.py", argv), "",
         f"The demo recipe ({10 * args.utts} clips, 16 epochs, probes "
         f"off), seeds 1-"
         f"{args.seeds}, each run once with oneDNN's convolutions in the "

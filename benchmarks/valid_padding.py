@@ -125,8 +125,7 @@ def main(argv=None):
     (out_dir / "valid_padding.json").write_text(json.dumps(out, indent=1))
     lines = [
         "# Batched evaluation against one clip per batch", "",
-        "`python benchmarks/valid_padding.py "
-        + " ".join(argv if argv is not None else sys.argv[1:]) + "`", "",
+        common.command("valid_padding.py", argv), "",
         f"The demo recipe ({args.utts} clips per speaker, {args.epochs} "
         f"epochs, grl), its {len(ref)} validation clips scored one per "
         "batch and in duration-sorted batches, exact (each clip's own "
