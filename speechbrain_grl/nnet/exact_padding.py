@@ -49,7 +49,11 @@ def frame_lengths(model, samples):
     Example
     -------
     >>> from transformers import Wav2Vec2Config, Wav2Vec2Model
-    >>> model = Wav2Vec2Model(Wav2Vec2Config())  # wav2vec2-base's shape
+    >>> config = Wav2Vec2Config(  # wav2vec2-base's front end, small
+    ...     conv_dim=(8,) * 7, hidden_size=8, num_hidden_layers=1,
+    ...     num_attention_heads=1, intermediate_size=8,
+    ...     num_conv_pos_embedding_groups=1)
+    >>> model = Wav2Vec2Model(config)
     >>> frame_lengths(model, torch.tensor([400, 3200, 16000]))
     tensor([ 1,  9, 49])
     """
