@@ -499,11 +499,9 @@ def embed(clf, wavs, lens):
     if "compute_features" not in mods or not handles(
             mods.compute_features):
         return clf.encode_batch(wavs, lens)
-    ssl = mods.compute_features
     wavs, lens = wavs.to(clf.device).float(), lens.to(clf.device)
-    feats, frames = encode(ssl, wavs, lens)
-    feats = clf.mods.mean_var_norm(feats, frames)
-    return clf.mods.embedding_model(feats, frames)
+    feats, frames = encode(mods.compute_features, wavs, lens)
+    return mods.embedding_model(mods.mean_var_norm(feats, frames), frames)
 
 
 def predict(clf, files, window_seconds=10.0, batch_seconds=60.0,

@@ -80,7 +80,7 @@ def _group_norm_per_clip(forward, x, frames):
 
 
 @contextlib.contextmanager
-def _first_norm_masked(model, samples):
+def _first_norm_per_clip(model, samples):
     """Within the block, the first convolution's group norm (if the model
     has one) counts each clip's own frames only."""
     layer = model.feature_extractor.conv_layers[0]
@@ -145,7 +145,7 @@ def encode(ssl, wavs, lens):
         wavs = _standardise(wavs, samples)
     ssl.normalize_wav, ssl.output_norm = False, False
     try:
-        with _first_norm_masked(model, samples):
+        with _first_norm_per_clip(model, samples):
             feats = ssl(wavs, lens)
     finally:
         ssl.normalize_wav, ssl.output_norm = normalize, output_norm
