@@ -21,7 +21,7 @@ from speechbrain_grl.brain_hparams import (
     REQUIRED,
     complete_hparams,
 )
-from speechbrain_grl.dataio.audio import clips
+from speechbrain_grl.dataio.audio import clips, readable
 from speechbrain_grl.dataio.labels import cell_counts
 from speechbrain_grl.evaluation.metrics import logged_metrics, set_metrics
 from speechbrain_grl.evaluation.outputs import (
@@ -199,7 +199,7 @@ class SpeakerAdversarialBrain(sb.Brain):
         signal, or one the encoder rejects, is skipped, logged and
         counted (``skipped_utterances`` in the test metrics)."""
         wavs, lens = batch.sig
-        empty = wavs.shape[-1] == 0 or bool((lens * wavs.shape[-1] < 1).any())
+        empty = not bool(readable(wavs, lens).all())
         if empty and len(batch) == 1:
             return self._skip(batch, stage, "unreadable or empty audio")
         if not empty:

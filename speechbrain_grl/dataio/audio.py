@@ -37,7 +37,7 @@ from speechbrain_grl.utils.hparams_checks import RecipeError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["read_audio", "audio_dataset", "clips", "dataio_prep",
+__all__ = ["read_audio", "audio_dataset", "clips", "readable", "dataio_prep",
            "trim_silence", "is_silent", "SILENCE", "quantile_boundaries",
            "DATA_HPARAMS", "data_hparams"]
 
@@ -201,6 +201,18 @@ def trim_silence(sig, level=SILENCE, min_samples=0):
         stop = min(len(sig), start + min_samples)
         start = max(0, stop - min_samples)
     return sig[start:stop]
+
+
+def readable(wavs, lens):
+    """``[batch]`` booleans: the clips of a padded batch that hold at
+    least one sample (an unreadable file's pipeline gives an empty one).
+
+    Example
+    -------
+    >>> readable(torch.zeros(2, 4), torch.tensor([0.0, 1.0])).tolist()
+    [False, True]
+    """
+    return lens * wavs.shape[-1] >= 1
 
 
 def clips(batch):

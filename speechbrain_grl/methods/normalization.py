@@ -24,6 +24,7 @@ baseline's monitor, ``--speaker_norm=True`` puts it around ``grl``,
 import speechbrain as sb
 import torch
 
+from speechbrain_grl.dataio.audio import readable
 from speechbrain_grl.methods.base import emotions_of, speakers_of
 from speechbrain_grl.methods.monitor import SpeakerMonitor
 from speechbrain_grl.nnet.speaker_norm import speaker_stats
@@ -191,7 +192,7 @@ def pooled_features(brain, loader, labelled=False, keep=None):
             batch = batch.to(brain.device)
             wavs, lens = batch.sig
             # Unreadable (empty) clips are skipped, by evaluate_batch too.
-            ok = (lens * wavs.shape[-1] >= 1).nonzero().flatten().tolist()
+            ok = readable(wavs, lens).nonzero().flatten().tolist()
             if not ok:
                 continue
             with brain.evaluation_ctx:
