@@ -10,9 +10,12 @@ is ``recipes/IEMOCAP/emotion_recognition`` (``train_with_wav2vec2.py``,
 ``iemocap_prepare.py``, ``hparams/train_with_wav2vec2.yaml``) from a
 clone of SpeechBrain's repository, given by ``--speechbrain_recipe``;
 pip's speechbrain ships no recipes. This recipe runs ``--adversary=none``
-with the probes off; both use every core (``OMP_NUM_THREADS``) and
-their own data-loader settings. Reported: the wall time of each process,
-the ratio (this / SpeechBrain) per pair, and each recipe's test error.
+with the probes off, twice: as the demo yaml sets it (the encoder's
+convolutional front end trained) and with the front end frozen, as
+SpeechBrain's yaml sets it (``freeze_wav2vec2_conv: True``). Both
+recipes use every core (``OMP_NUM_THREADS``) and their own data-loader
+settings. Reported: the wall time of each process, the ratio to
+SpeechBrain's per pair, and each run's test error.
 
     git clone https://github.com/speechbrain/speechbrain /tmp/sb
     python benchmarks/vs_speechbrain.py \\
@@ -76,14 +79,21 @@ def speechbrain_run(args, corpus, ssl, folder, manifests):
               for s in ("train", "valid", "test")]], recipe
 
 
-def our_run(args, corpus, ssl, folder, manifests):
-    """This recipe, the same corpus and encoder."""
+def our_run(args, corpus, ssl, folder, manifests, frozen=False):
+    """This recipe, the same corpus and encoder; ``frozen``: its front
+    end frozen, as in SpeechBrain's yaml."""
     demo = Path(args.workdir).resolve() / "demo_assets"
     return [sys.executable, "train.py", str(common.DEMO_YAML),
             "--adversary=none", "--probe_speakers=False",
             f"--demo_utts_per_speaker={args.utts}",
             f"--demo_folder={demo}", f"--output_folder={folder}",
-            f"--number_of_epochs={args.epochs}"], common.RECIPE
+            f"--number_of_epochs={args.epochs}",
+            f"--freeze_feature_extractor={frozen}"], common.RECIPE
+
+
+def our_frozen_run(*args):
+    """This recipe with the front end frozen (SpeechBrain's setting)."""
+    return our_run(*args, frozen=True)
 
 
 def timed(cmd, cwd, env, log):
@@ -111,7 +121,9 @@ def main(argv=None):
     work.mkdir(parents=True, exist_ok=True)
     corpus, ssl, manifests = assets(args)
     env = child_env(cpu_cores(), dict(os.environ, HF_HUB_OFFLINE="1"))
-    runners = {"speechbrain": speechbrain_run, "this": our_run}
+    runners = {"speechbrain": speechbrain_run, "this": our_run,
+               "this_frozen": our_frozen_run}
+    ours = ("this", "this_frozen")
     times = {name: [] for name in runners}
     errors = {}
     for pair in range(args.pairs):
@@ -123,32 +135,43 @@ def main(argv=None):
             times[name].append(timed(cmd, cwd, env, f"{folder}.log"))
             print(name, pair, round(times[name][-1], 1), flush=True)
         errors["speechbrain"] = speechbrain_error(work / f"speechbrain_{pair}")
-        metrics = json.loads((work / f"this_{pair}" / "test_metrics.json")
-                             .read_text())
-        errors["this"] = round(1 - metrics["WA"] / 100, 4)
-    ratios = [t / s for t, s in zip(times["this"], times["speechbrain"])]
+        for name in ours:
+            metrics = json.loads((work / f"{name}_{pair}" /
+                                  "test_metrics.json").read_text())
+            errors[name] = round(1 - metrics["WA"] / 100, 4)
+    ratios = {name: [t / s for t, s in zip(times[name], times["speechbrain"])]
+              for name in ours}
     result = {
         "epochs": args.epochs, "clips": 10 * args.utts, "pairs": args.pairs,
         "wall_s": {k: [round(x, 2) for x in v] for k, v in times.items()},
-        "ratio_per_pair": [round(r, 3) for r in ratios],
-        "ratio_median": round(statistics.median(ratios), 3),
+        "ratio_per_pair": {k: [round(r, 3) for r in v]
+                           for k, v in ratios.items()},
+        "ratio_median": {k: round(statistics.median(v), 3)
+                         for k, v in ratios.items()},
         "test_error": errors, "machine": common.machine()}
     m = result["machine"]
+    median = result["ratio_median"]
     lines = [
         "# This recipe against SpeechBrain's IEMOCAP wav2vec2 recipe", "",
-        f"`python benchmarks/vs_speechbrain.py {' '.join(sys.argv[1:])}`",
-        "",
+        common.command("vs_speechbrain.py"), "",
         f"Same tiny random wav2vec2 and demo corpus ({10 * args.utts} "
         f"clips), {args.epochs} epochs, whole process, {args.pairs} "
-        "interleaved pairs; this recipe `--adversary=none`, probes off. "
-        f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}. "
+        "interleaved rounds; this recipe `--adversary=none`, probes off: "
+        "*this* as the demo yaml sets it (the encoder's convolutional "
+        "front end trained), *frozen* with `--freeze_feature_extractor="
+        "True`, as SpeechBrain's yaml freezes it (`freeze_wav2vec2_conv`)."
+        f" Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}. "
         "Target: ratio ≤ 0.5.", "",
-        "| pair | SpeechBrain s | this s | ratio |", "|---|---|---|---|"]
-    for i, (s, t) in enumerate(zip(times["speechbrain"], times["this"])):
-        lines.append(f"| {i + 1} | {s:.1f} | {t:.1f} | {t / s:.3f} |")
-    lines += ["", f"Median ratio {result['ratio_median']:.3f}. Test error "
-              f"(last pair): SpeechBrain {errors['speechbrain']}, this "
-              f"{errors['this']} (1 - WA)."]
+        "| round | SpeechBrain s | this s | ratio | frozen s | ratio |",
+        "|---|---|---|---|---|---|"]
+    for i, s in enumerate(times["speechbrain"]):
+        t, f = times["this"][i], times["this_frozen"][i]
+        lines.append(f"| {i + 1} | {s:.1f} | {t:.1f} | {t / s:.3f} | "
+                     f"{f:.1f} | {f / s:.3f} |")
+    lines += ["", f"Median ratio: this {median['this']:.3f}, frozen "
+              f"{median['this_frozen']:.3f}. Test error (last round, "
+              f"1 - WA): SpeechBrain {errors['speechbrain']}, this "
+              f"{errors['this']}, frozen {errors['this_frozen']}."]
     out = Path(args.out)
     (out / "vs_speechbrain.json").write_text(json.dumps(result, indent=1))
     (out / "vs_speechbrain.md").write_text("\n".join(lines) + "\n")

@@ -145,6 +145,28 @@ def test_cpu_training_steps_run_without_onednn(prepared, monkeypatch):
     assert seen == [False, was]
 
 
+def test_a_frozen_front_end_runs_no_backward_pass(prepared):
+    """``freeze_feature_extractor: True``: the front end keeps its weights
+    and, unlike with SpeechBrain's wrapper alone, builds no graph in a
+    training step (nnet/front_end.py); the rest of the encoder trains."""
+    hparams, data = load(*prepared, "grl", freeze_feature_extractor=True)
+    brain = build(hparams)
+    front = brain.modules.ssl.model.feature_extractor
+    graphs = []
+    front.register_forward_hook(
+        lambda module, inputs, out: graphs.append(out.requires_grad))
+    brain.modules.train()
+    brain.on_stage_start(sb.Stage.TRAIN, 1)
+    before = params(brain)
+    brain.fit_batch(batches(brain, data, n=1)[0])
+    after = params(brain)
+    assert graphs == [False]
+    moved = {n for n in before if not torch.equal(before[n], after[n])}
+    assert not any(n.startswith("ssl.model.feature_extractor.")
+                   for n in moved)
+    assert any(n.startswith("ssl.model.encoder.") for n in moved)
+
+
 @pytest.mark.parametrize("adversary,overrides", CASES, ids=IDS)
 def test_checkpoint_round_trip(prepared, adversary, overrides, tmp_path):
     """What the method checkpoints (and the speaker statistics) comes back
