@@ -4,7 +4,8 @@
 The demo's profile (``recipe_speed.md``) spends most of a training step
 in the backward pass of the encoder's first convolutions. This measures
 one encoder step, the training step (forward and backward of the mean
-output) and the evaluation forward of one clip, with
+output, with the convolutional front end trained and frozen) and the
+evaluation forward of one clip, with
 ``torch.backends.mkldnn`` on and off, interleaved over ``--rounds``, for
 the tiny random wav2vec2 of the demo and the base-sized one (random
 weights, :mod:`speechbrain_grl.testing.tiny_ssl`). Reported: the median
@@ -31,6 +32,7 @@ import common  # noqa: E402
 #: (size, clips per training batch, repetitions per timing).
 SHAPES = (("tiny", 8, 10), ("base", 2, 3))
 SECONDS = 3.0
+PHASES = ("train", "train_frozen", "eval")
 
 
 def parse_args(argv=None):
@@ -55,24 +57,28 @@ def measure(size, batch, reps, rounds, folder):
     import torch
     from transformers import Wav2Vec2Model
 
-    model = Wav2Vec2Model.from_pretrained(
-        str(common.make_encoder(folder, size)))
+    source = str(common.make_encoder(folder, size))
+    model = Wav2Vec2Model.from_pretrained(source)
+    frozen = Wav2Vec2Model.from_pretrained(source)
+    frozen.feature_extractor._freeze_parameters()  # nnet/front_end.py
     wav = torch.randn(batch, int(SECONDS * 16000))
 
-    def train():
-        model.train()
-        model.zero_grad()
-        model(wav).last_hidden_state.mean(1).sum().backward()
+    def step(net):
+        net.train()
+        net.zero_grad()
+        net(wav).last_hidden_state.mean(1).sum().backward()
 
     @torch.no_grad()
     def evaluate():
         model.eval()
         model(wav[:1])
 
-    times = {p: {"on": [], "off": []} for p in ("train", "eval")}
+    fns = dict(zip(PHASES, (lambda: step(model), lambda: step(frozen),
+                            evaluate)))
+    times = {p: {"on": [], "off": []} for p in PHASES}
     for r in range(rounds):
         order = ("on", "off") if r % 2 == 0 else ("off", "on")
-        for phase, fn in (("train", train), ("eval", evaluate)):
+        for phase, fn in fns.items():
             for setting in order:
                 torch.backends.mkldnn.enabled = setting == "on"
                 times[phase][setting].append(timed(fn, reps))
@@ -103,9 +109,11 @@ def main(argv=None):
         json.dumps(dict(results, machine=machine), indent=2))
     lines = [
         "# oneDNN against PyTorch's own convolutions (CPU)", "",
-        f"`python benchmarks/conv_backend.py --rounds {args.rounds}`", "",
+        common.command("conv_backend.py"), "",
         f"wav2vec2 with random weights, {SECONDS:g} s clips; train: "
-        "forward and backward of a batch, eval: one clip without "
+        "forward and backward of a batch, train_frozen: the same with "
+        "the convolutional front end frozen (`freeze_feature_extractor`, "
+        "nnet/front_end.py), eval: one clip without "
         f"gradients. Median over {args.rounds} interleaved rounds. "
         f"Machine: {machine['cpu']}, {machine['cores']} cores, torch "
         f"{machine['torch']}, {args.threads} threads.", "",
@@ -113,9 +121,9 @@ def main(argv=None):
         "|---|---|---|---|---|---|",
     ]
     for size, r in results.items():
-        for phase in ("train", "eval"):
+        for phase in PHASES:
             p = r[phase]
-            lines.append(f"| {size} | {r['batch'] if phase == 'train' else 1}"
+            lines.append(f"| {size} | {1 if phase == 'eval' else r['batch']}"
                          f" | {phase} | {p['on_ms']} | {p['off_ms']} | "
                          f"{p['ratio']} |")
     (out / "conv_backend.md").write_text("\n".join(lines) + "\n")

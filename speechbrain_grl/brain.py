@@ -30,8 +30,8 @@ from speechbrain_grl.evaluation.outputs import (
 )
 from speechbrain_grl.methods import ADVERSARIES
 from speechbrain_grl.methods.base import emotions_of
-from speechbrain_grl.nnet.exact_padding import encode, handles
-from speechbrain_grl.nnet.front_end import freeze_front_end
+from speechbrain_grl.nnet.exact_padding import encode
+from speechbrain_grl.nnet.front_end import freeze_front_end, front_end_trains
 from speechbrain_grl.nnet.losses import cell_weights
 from speechbrain_grl.utils.checkpoints import (
     average_best,
@@ -226,12 +226,13 @@ class SpeakerAdversarialBrain(sb.Brain):
     def fit_batch(self, batch):
         """The method's training step, then its after-step work.
 
-        An fp32 step of a Hugging Face encoder on the CPU runs PyTorch's
-        own convolution kernels rather than oneDNN's: the waveform front
-        end's backward pass is faster (a training step 0.79× the time for
-        the demo's encoder, 0.97× for wav2vec2 Base;
-        ``benchmarks/conv_backend.md``). Evaluation keeps oneDNN (Base
-        1.07× slower without)."""
+        An fp32 step of a Hugging Face encoder on the CPU whose front end
+        trains runs PyTorch's own convolution kernels rather than
+        oneDNN's: the front end's backward pass is faster (a training
+        step 0.74× the time for the demo's encoder, 1.01× for wav2vec2
+        Base; ``benchmarks/conv_backend.md``). With the front end frozen
+        (no backward pass there), and in evaluation, oneDNN is faster and
+        stays (frozen steps 1.14× and 1.07× slower without it)."""
         with self._training_kernels():
             loss = self.method.fit_batch(self, batch)
         self.method.after_step(self)
@@ -239,8 +240,9 @@ class SpeakerAdversarialBrain(sb.Brain):
 
     def _training_kernels(self):
         """The context of a training step's kernels (see fit_batch)."""
+        ssl = unwrap(self.modules.ssl)
         if (self.device_type == "cpu" and self.precision == "fp32"
-                and handles(unwrap(self.modules.ssl))):
+                and front_end_trains(ssl)):
             return torch.backends.mkldnn.flags(  # None: left as it is
                 enabled=False, deterministic=None, allow_tf32=None,
                 fp32_precision=None)

@@ -126,9 +126,10 @@ def test_a_step_moves_encoder_heads_and_speaker_head(prepared, adversary,
 
 
 def test_cpu_training_steps_run_without_onednn(prepared, monkeypatch):
-    """fp32 CPU training steps of the Hugging Face encoder use PyTorch's
-    own convolutions (faster backward, benchmarks/conv_backend.md); the
-    flag is back on after the step, and evaluation keeps it."""
+    """fp32 CPU training steps of a Hugging Face encoder whose front end
+    trains use PyTorch's own convolutions (faster backward,
+    benchmarks/conv_backend.md); the flag is back on after the step, and
+    evaluation keeps it."""
     hparams, data = load(*prepared, "none")
     brain = build(hparams)
     seen = []
@@ -153,14 +154,14 @@ def test_a_frozen_front_end_runs_no_backward_pass(prepared):
     brain = build(hparams)
     front = brain.modules.ssl.model.feature_extractor
     graphs = []
-    front.register_forward_hook(
-        lambda module, inputs, out: graphs.append(out.requires_grad))
+    front.register_forward_hook(lambda module, inputs, out: graphs.append(
+        (out.requires_grad, torch.backends.mkldnn.enabled)))
     brain.modules.train()
     brain.on_stage_start(sb.Stage.TRAIN, 1)
     before = params(brain)
     brain.fit_batch(batches(brain, data, n=1)[0])
     after = params(brain)
-    assert graphs == [False]
+    assert graphs == [(False, True)]  # oneDNN: faster without backward
     moved = {n for n in before if not torch.equal(before[n], after[n])}
     assert not any(n.startswith("ssl.model.feature_extractor.")
                    for n in moved)

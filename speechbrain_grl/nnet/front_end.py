@@ -16,7 +16,7 @@ wav2vec2 Base and 0.63× for the demo's tiny encoder
 parameter, stay as they were; only the unused backward pass goes.
 """
 
-__all__ = ["freeze_front_end"]
+__all__ = ["freeze_front_end", "front_end_trains"]
 
 
 def freeze_front_end(ssl):
@@ -54,3 +54,29 @@ def freeze_front_end(ssl):
         return False
     front._freeze_parameters()
     return True
+
+
+def front_end_trains(ssl):
+    """True when ``ssl`` is a Hugging Face encoder whose front end's
+    weights train, so that a training step runs its backward pass.
+
+    Example
+    -------
+    >>> from types import SimpleNamespace
+    >>> from transformers import Wav2Vec2Config, Wav2Vec2Model
+    >>> model = Wav2Vec2Model(Wav2Vec2Config(
+    ...     conv_dim=(8,), conv_kernel=(10,), conv_stride=(5,),
+    ...     hidden_size=8, num_hidden_layers=1, num_attention_heads=1,
+    ...     intermediate_size=8, num_conv_pos_embedding_groups=1))
+    >>> ssl = SimpleNamespace(model=model, freeze=False,
+    ...                       freeze_feature_extractor=True)
+    >>> front_end_trains(ssl)
+    True
+    >>> freeze_front_end(ssl)
+    True
+    >>> front_end_trains(ssl)
+    False
+    """
+    front = getattr(getattr(ssl, "model", None), "feature_extractor", None)
+    return front is not None and any(
+        p.requires_grad for p in front.parameters())
