@@ -5,11 +5,13 @@ exactly as ``train.py`` builds it, so the benchmarks time the code users
 run.
 """
 
+import argparse
 import os
 import pathlib
 import platform
 import statistics
 import sys
+import tempfile
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipes" / "IEMOCAP" / "emotion_recognition_grl"
@@ -148,6 +150,37 @@ def command(script, argv=None):
     this process's arguments)."""
     args = sys.argv[1:] if argv is None else argv
     return " ".join([f"`python benchmarks/{script}", *args]) + "`"
+
+
+#: CPU step benchmarks (conv_backend.py, front_end.py): encoder size,
+#: clips per training batch, repetitions per timing; and clip seconds.
+STEP_SHAPES = (("tiny", 8, 10), ("base", 2, 3))
+STEP_SECONDS = 3.0
+
+
+def step_args(doc, rounds, argv=None):
+    """A CPU step benchmark's command line: ``--rounds`` (interleaved),
+    ``--threads`` and ``--out``."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", default=str(REPO / "benchmarks"))
+    return parser.parse_args(argv)
+
+
+def per_size(measure, args):
+    """``{size: measure(size, batch, reps, rounds, folder)}`` (plus
+    ``batch``) over :data:`STEP_SHAPES`, with the threads pinned and the
+    random encoders built in a temporary folder."""
+    set_threads(args.threads)
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for size, batch, reps in STEP_SHAPES:
+            results[size] = dict(
+                measure(size, batch, reps, args.rounds,
+                        str(pathlib.Path(tmp) / size)), batch=batch)
+            print(size, results[size], flush=True)
+    return results
 
 
 def set_threads(n):

@@ -17,30 +17,18 @@ faster).
 Writes ``benchmarks/conv_backend.md`` and ``conv_backend.json``.
 """
 
-import argparse
 import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 
-#: (size, clips per training batch, repetitions per timing).
-SHAPES = (("tiny", 8, 10), ("base", 2, 3))
-SECONDS = 3.0
+SECONDS = common.STEP_SECONDS
 PHASES = ("train", "train_frozen", "eval")
-
-
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", default=str(common.REPO / "benchmarks"))
-    return parser.parse_args(argv)
 
 
 def timed(fn, reps):
@@ -93,16 +81,8 @@ def measure(size, batch, reps, rounds, folder):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    common.set_threads(args.threads)
-    results = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for size, batch, reps in SHAPES:
-            results[size] = dict(
-                measure(size, batch, reps, args.rounds,
-                        str(Path(tmp) / size)),
-                batch=batch)
-            print(size, results[size], flush=True)
+    args = common.step_args(__doc__, 3, argv)
+    results = common.per_size(measure, args)
     machine = common.machine()
     out = Path(args.out)
     (out / "conv_backend.json").write_text(

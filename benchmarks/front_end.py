@@ -18,29 +18,17 @@ parameter. Reported: median milliseconds, the ratio complete / wrapper's
 Writes ``benchmarks/front_end.md`` and ``front_end.json``.
 """
 
-import argparse
 import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 
-#: (size, clips per training batch, repetitions per timing).
-SHAPES = (("tiny", 8, 10), ("base", 2, 3))
-SECONDS = 3.0
-
-
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", default=str(common.REPO / "benchmarks"))
-    return parser.parse_args(argv)
+SECONDS = common.STEP_SECONDS
 
 
 def wrappers(source, folder):
@@ -95,21 +83,15 @@ def measure(size, batch, reps, rounds, folder):
                 times[name].append((time.perf_counter() - start) / reps)
     wrapper = statistics.median(times["wrapper"])
     complete = statistics.median(times["complete"])
-    return {"batch": batch, "wrapper_ms": round(wrapper * 1e3, 2),
+    return {"wrapper_ms": round(wrapper * 1e3, 2),
             "complete_ms": round(complete * 1e3, 2),
             "ratio": round(complete / wrapper, 3),
             "max_grad_diff": diff}
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    common.set_threads(args.threads)
-    results = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for size, batch, reps in SHAPES:
-            results[size] = measure(size, batch, reps, args.rounds,
-                                    str(Path(tmp) / size))
-            print(size, results[size], flush=True)
+    args = common.step_args(__doc__, 5, argv)
+    results = common.per_size(measure, args)
     machine = common.machine()
     out = Path(args.out)
     (out / "front_end.json").write_text(
