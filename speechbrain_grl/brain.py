@@ -229,10 +229,11 @@ class SpeakerAdversarialBrain(sb.Brain):
         An fp32 step of a Hugging Face encoder on the CPU whose front end
         trains runs PyTorch's own convolution kernels rather than
         oneDNN's: the front end's backward pass is faster (a training
-        step 0.74× the time for the demo's encoder, 1.01× for wav2vec2
+        step 0.70× the time for the demo's encoder, 0.94× for wav2vec2
         Base; ``benchmarks/conv_backend.md``). With the front end frozen
-        (no backward pass there), and in evaluation, oneDNN is faster and
-        stays (frozen steps 1.14× and 1.07× slower without it)."""
+        (no backward pass there), oneDNN is faster and stays (frozen
+        steps 1.09× slower without it, both sizes); evaluation keeps it
+        too (Base 1.10× slower without)."""
         with self._training_kernels():
             loss = self.method.fit_batch(self, batch)
         self.method.after_step(self)
