@@ -26,6 +26,8 @@ def test_gpu_check_smoke(tmp_path):
         assert res_["timing"]["none"]["step_ratio"] == 1.0
     guards = [r["fp16_guard"] for r in steps.values() if "fp16_guard" in r]
     assert guards and all(g["ok"] for g in guards)
+    assert "front end's backward pass (SpeechBrain's freeze)" in sections[
+        "opts"]["variants"]
     epoch = [v for k, v in sections["epoch"].items() if "epoch_s" in v]
     assert len(epoch) == 2 and all(e["epoch_pflop"] > 0 for e in epoch)
     assert sections["inference"]["rows"]
