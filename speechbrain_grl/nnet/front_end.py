@@ -58,7 +58,8 @@ def freeze_front_end(ssl):
 
 def front_end_trains(ssl):
     """True when ``ssl`` is a Hugging Face encoder whose front end's
-    weights train, so that a training step runs its backward pass.
+    weights train, so that a training step needs its backward pass
+    (after :func:`freeze_front_end`, none is run otherwise).
 
     Example
     -------
