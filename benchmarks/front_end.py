@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
-"""A frozen front end: SpeechBrain's freeze against the complete one.
+"""The front end's backward pass: as Hugging Face runs it, and lean.
 
-SpeechBrain's Hugging Face wrapper with ``freeze_feature_extractor:
-True`` stops the front end's weights but not its backward pass
-(:mod:`speechbrain_grl.nnet.front_end`). This times one training step
-(forward, and backward of the mean output) of the wrapper as SpeechBrain
-leaves it and after :func:`~speechbrain_grl.nnet.front_end.freeze_front_end`,
-interleaved over ``--rounds``, for the demo's tiny random wav2vec2 and a
-base-sized one (random weights), with the kernels of a CPU training step
-(oneDNN off, as ``SpeakerAdversarialBrain.fit_batch`` runs them). It
-also checks that both give the same gradient to every trained
-parameter. Reported: median milliseconds, the ratio complete / wrapper's
-(below 1: faster), and the largest gradient difference.
+A Hugging Face wav2vec2's front end marks the waveform as requiring a
+gradient in training, so the backward pass computes one that nothing
+reads (:mod:`speechbrain_grl.nnet.front_end`); with the front end frozen
+by SpeechBrain's wrapper (``freeze_feature_extractor: True``) that is the
+front end's whole backward pass. This times one training step (forward,
+and backward of the mean output) of SpeechBrain's wrapper, front end
+trained and frozen, as it comes and after
+:func:`~speechbrain_grl.nnet.front_end.lean_front_end`, interleaved over
+``--rounds``, for the demo's tiny random wav2vec2 and a base-sized one
+(random weights), with the kernels of the Brain's CPU training step
+(oneDNN off with the front end trained, on with it frozen). It also
+checks that both give the same gradient to every trained parameter.
+Reported: median milliseconds, the ratio lean / as it comes (below 1:
+faster), and the largest gradient difference.
 
     python benchmarks/front_end.py
 
@@ -29,21 +32,23 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 
 SECONDS = common.STEP_SECONDS
+FRONT_ENDS = ("trained", "frozen")
 
 
-def wrappers(source, folder):
-    """SpeechBrain's wrapper twice, with the same weights: as SpeechBrain
-    freezes the front end, and with the freeze completed."""
+def wrappers(source, folder, frozen):
+    """SpeechBrain's wrapper twice, with the same weights: as it comes,
+    and with the lean front end."""
     from speechbrain.integrations.huggingface.wav2vec2 import Wav2Vec2
 
-    from speechbrain_grl.nnet.front_end import freeze_front_end
+    from speechbrain_grl.nnet.front_end import lean_front_end
 
     out = {}
-    for name in ("wrapper", "complete"):
-        ssl = Wav2Vec2(str(source), save_path=str(Path(folder) / name),
-                       freeze=False, freeze_feature_extractor=True)
-        if name == "complete":
-            assert freeze_front_end(ssl)
+    for name in ("as_is", "lean"):
+        ssl = Wav2Vec2(str(source),
+                       save_path=str(Path(folder) / f"{name}_{frozen}"),
+                       freeze=False, freeze_feature_extractor=frozen)
+        if name == "lean":
+            assert lean_front_end(ssl)
         out[name] = ssl.train()
     return out
 
@@ -55,38 +60,49 @@ def step(ssl, wav):
     return [p.grad for p in ssl.parameters() if p.requires_grad]
 
 
+def compare(models, wav, reps, rounds):
+    """Median seconds of a step of each model, and the largest difference
+    between their gradients (the same dropout draws)."""
+    import torch
+
+    grads = []
+    for model in models.values():
+        torch.manual_seed(1)
+        grads.append(step(model, wav))
+    diff = max(float((a - b).abs().max()) for a, b in zip(*grads))
+    times = {name: [] for name in models}
+    for r in range(rounds):
+        order = list(models) if r % 2 == 0 else list(models)[::-1]
+        for name in order:
+            step(models[name], wav)  # warm-up
+            start = time.perf_counter()
+            for _ in range(reps):
+                step(models[name], wav)
+            times[name].append((time.perf_counter() - start) / reps)
+    return {name: statistics.median(t) for name, t in times.items()}, diff
+
+
 def measure(size, batch, reps, rounds, folder):
-    """Median ms of a step for each freeze, their ratio, and the largest
-    difference between their gradients."""
+    """Per front end (trained, frozen): median ms of a step as it comes
+    and lean, their ratio, and the largest gradient difference."""
     import torch
 
     torch.manual_seed(0)
     source = common.make_encoder(folder, size)
-    models = wrappers(source, folder)
     wav = torch.randn(batch, int(SECONDS * 16000))
-    times = {name: [] for name in models}
-    with torch.backends.mkldnn.flags(
-            enabled=False, deterministic=None, allow_tf32=None,
-            fp32_precision=None):
-        grads = []
-        for model in models.values():  # the same dropout draws
-            torch.manual_seed(1)
-            grads.append(step(model, wav))
-        diff = max(float((a - b).abs().max()) for a, b in zip(*grads))
-        for r in range(rounds):
-            order = list(models) if r % 2 == 0 else list(models)[::-1]
-            for name in order:
-                step(models[name], wav)  # warm-up
-                start = time.perf_counter()
-                for _ in range(reps):
-                    step(models[name], wav)
-                times[name].append((time.perf_counter() - start) / reps)
-    wrapper = statistics.median(times["wrapper"])
-    complete = statistics.median(times["complete"])
-    return {"wrapper_ms": round(wrapper * 1e3, 2),
-            "complete_ms": round(complete * 1e3, 2),
-            "ratio": round(complete / wrapper, 3),
-            "max_grad_diff": diff}
+    out = {}
+    for front in FRONT_ENDS:
+        frozen = front == "frozen"
+        models = wrappers(source, folder, frozen)
+        with torch.backends.mkldnn.flags(  # as SpeakerAdversarialBrain
+                enabled=frozen, deterministic=None, allow_tf32=None,
+                fp32_precision=None):
+            median, diff = compare(models, wav, reps, rounds)
+        out[front] = {"as_is_ms": round(median["as_is"] * 1e3, 2),
+                      "lean_ms": round(median["lean"] * 1e3, 2),
+                      "ratio": round(median["lean"] / median["as_is"], 3),
+                      "max_grad_diff": diff}
+    return out
 
 
 def main(argv=None):
@@ -97,26 +113,29 @@ def main(argv=None):
     (out / "front_end.json").write_text(
         json.dumps(dict(results, machine=machine), indent=2))
     lines = [
-        "# A frozen front end: SpeechBrain's freeze against the complete "
-        "one", "",
+        "# The front end's backward pass: as it comes, and lean", "",
         common.command("front_end.py"), "",
-        "SpeechBrain's wav2vec2 wrapper with `freeze_feature_extractor: "
-        "True` (random weights), one training step: forward, and backward "
-        f"of the mean output, {SECONDS:g} s clips, oneDNN off (a CPU "
-        "training step's kernels). *wrapper*: as SpeechBrain freezes it "
-        "(the front end's backward pass still runs); *complete*: after "
-        "`nnet.front_end.freeze_front_end`. Median over "
-        f"{args.rounds} interleaved rounds. Machine: {machine['cpu']}, "
-        f"{machine['cores']} cores, torch {machine['torch']}, "
-        f"{args.threads} threads.", "",
-        "| encoder | batch | wrapper (ms) | complete (ms) | complete / "
-        "wrapper | max gradient difference |",
-        "|---|---|---|---|---|---|",
+        "SpeechBrain's wav2vec2 wrapper (random weights), one training "
+        "step: forward, and backward of the mean output, "
+        f"{SECONDS:g} s clips. *as it comes*: the waveform is marked as "
+        "requiring a gradient, so the backward pass computes one (the "
+        "whole front end's backward pass when SpeechBrain's wrapper "
+        "freezes it, `freeze_feature_extractor: True`); *lean*: after "
+        "`nnet.front_end.lean_front_end`. Kernels as the Brain's CPU "
+        "training step (oneDNN off with the front end trained, on with "
+        f"it frozen). Median over {args.rounds} interleaved rounds. "
+        f"Machine: {machine['cpu']}, {machine['cores']} cores, torch "
+        f"{machine['torch']}, {args.threads} threads.", "",
+        "| encoder | batch | front end | as it comes (ms) | lean (ms) | "
+        "lean / as it comes | max gradient difference |",
+        "|---|---|---|---|---|---|---|",
     ]
     for size, r in results.items():
-        lines.append(f"| {size} | {r['batch']} | {r['wrapper_ms']} | "
-                     f"{r['complete_ms']} | {r['ratio']} | "
-                     f"{r['max_grad_diff']:.1e} |")
+        for front in FRONT_ENDS:
+            f = r[front]
+            lines.append(f"| {size} | {r['batch']} | {front} | "
+                         f"{f['as_is_ms']} | {f['lean_ms']} | {f['ratio']} "
+                         f"| {f['max_grad_diff']:.1e} |")
     (out / "front_end.md").write_text("\n".join(lines) + "\n")
 
 

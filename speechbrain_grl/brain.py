@@ -31,7 +31,7 @@ from speechbrain_grl.evaluation.outputs import (
 from speechbrain_grl.methods import ADVERSARIES
 from speechbrain_grl.methods.base import emotions_of
 from speechbrain_grl.nnet.exact_padding import encode
-from speechbrain_grl.nnet.front_end import freeze_front_end, front_end_trains
+from speechbrain_grl.nnet.front_end import front_end_trains, lean_front_end
 from speechbrain_grl.nnet.losses import cell_weights
 from speechbrain_grl.utils.checkpoints import (
     average_best,
@@ -86,8 +86,8 @@ class SpeakerAdversarialBrain(sb.Brain):
         # eval: off, so that evaluations and exported models repeat.
         if hasattr(self.modules.pooling, "eps"):
             self.modules.pooling.eps = 0.0
-        # A frozen front end skips its backward pass (nnet/front_end.py).
-        freeze_front_end(unwrap(self.modules.ssl))
+        # No backward pass for the waveform (nnet/front_end.py).
+        lean_front_end(unwrap(self.modules.ssl))
         if self.checkpointer is not None:
             for name, obj in self.method.recoverables().items():
                 self.checkpointer.add_recoverable(name, obj)

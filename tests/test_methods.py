@@ -146,26 +146,52 @@ def test_cpu_training_steps_run_without_onednn(prepared, monkeypatch):
     assert seen == [False, was]
 
 
-def test_a_frozen_front_end_runs_no_backward_pass(prepared):
-    """``freeze_feature_extractor: True``: the front end keeps its weights
-    and, unlike with SpeechBrain's wrapper alone, builds no graph in a
-    training step (nnet/front_end.py); the rest of the encoder trains."""
-    hparams, data = load(*prepared, "grl", freeze_feature_extractor=True)
-    brain = build(hparams)
+def front_end_step(brain, data):
+    """One training step; per front-end forward, whether the waveform
+    required a gradient, whether the output did, and whether oneDNN was
+    on; the parameters that moved."""
     front = brain.modules.ssl.model.feature_extractor
-    graphs = []
-    front.register_forward_hook(lambda module, inputs, out: graphs.append(
-        (out.requires_grad, torch.backends.mkldnn.enabled)))
+    seen, wav = [], []
+    hooks = [front.conv_layers[0].register_forward_hook(
+        lambda module, inputs, out: wav.append(inputs[0].requires_grad)),
+        front.register_forward_hook(lambda module, inputs, out: seen.append(
+            (wav[-1], out.requires_grad, torch.backends.mkldnn.enabled)))]
     brain.modules.train()
     brain.on_stage_start(sb.Stage.TRAIN, 1)
     before = params(brain)
     brain.fit_batch(batches(brain, data, n=1)[0])
+    for hook in hooks:
+        hook.remove()
     after = params(brain)
-    assert graphs == [(False, True)]  # oneDNN: faster without backward
     moved = {n for n in before if not torch.equal(before[n], after[n])}
-    assert not any(n.startswith("ssl.model.feature_extractor.")
-                   for n in moved)
-    assert any(n.startswith("ssl.model.encoder.") for n in moved)
+    front_moved = any(n.startswith("ssl.model.feature_extractor.")
+                      for n in moved)
+    return seen, front_moved, any(n.startswith("ssl.model.encoder.")
+                                  for n in moved)
+
+
+def test_a_frozen_front_end_runs_no_backward_pass(prepared):
+    """``freeze_feature_extractor: True``: the front end keeps its weights
+    and, unlike with SpeechBrain's wrapper alone, builds no graph in a
+    training step (nnet/front_end.py), on oneDNN's kernels; the rest of
+    the encoder trains."""
+    hparams, data = load(*prepared, "grl", freeze_feature_extractor=True)
+    seen, front_moved, encoder_moved = front_end_step(build(hparams), data)
+    assert seen == [(False, False, True)]
+    assert not front_moved and encoder_moved
+
+
+def test_a_trained_front_end_skips_the_waveform_gradient(prepared):
+    """A trained front end's weights train, but the waveform asks for no
+    gradient; with gradient checkpointing on (which needs it), it does,
+    and the weights still train."""
+    hparams, data = load(*prepared, "none")
+    brain = build(hparams)
+    seen, front_moved, encoder_moved = front_end_step(brain, data)
+    assert seen == [(False, True, False)] and front_moved and encoder_moved
+    brain.modules.ssl.model.gradient_checkpointing_enable()
+    seen, front_moved, _ = front_end_step(brain, data)
+    assert seen[0][:2] == (True, True) and front_moved
 
 
 @pytest.mark.parametrize("adversary,overrides", CASES, ids=IDS)

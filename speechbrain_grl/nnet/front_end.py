@@ -1,28 +1,71 @@
-"""A frozen convolutional front end that costs no backward pass.
+"""The waveform front end's backward pass, only where it is needed.
 
-SpeechBrain's Hugging Face wrapper freezes the waveform front end of
-wav2vec2, HuBERT and WavLM (``freeze_feature_extractor: True``, as in
-SpeechBrain's IEMOCAP recipe and this recipe's SSL yamls) by turning off
-its parameters' ``requires_grad``. The Hugging Face feature encoder keeps
-its own flag, ``_requires_grad``, and while it is set it marks its input
-as requiring a gradient in training. So every training step still runs
-the front end's backward pass, for a gradient of the waveform that
-nothing reads. Without it a CPU training step takes 0.90× the time for
-wav2vec2 Base and 0.63× for the demo's tiny encoder
-(``benchmarks/front_end.md``).
+The convolutional front end of a Hugging Face wav2vec2, HuBERT or WavLM
+marks its input waveform as requiring a gradient in every training step
+(its ``_requires_grad`` flag: reentrant gradient checkpointing of its
+layers needs it to reach their weights). Without checkpointing nothing
+reads that gradient, yet the backward pass computes it:
 
-:func:`freeze_front_end` completes the freeze with the model's own
-``_freeze_parameters``. The weights, and the gradients of every trained
-parameter, stay as they were; only the unused backward pass goes.
+- with the front end trained (the demo yaml), the first convolution's
+  gradient with respect to the waveform;
+- with the front end frozen (``freeze_feature_extractor: True``, as in
+  SpeechBrain's IEMOCAP recipe and this recipe's SSL yamls), the whole
+  front end's backward pass: SpeechBrain's wrapper turns off its weights'
+  ``requires_grad`` but not that flag.
+
+:func:`lean_front_end` sets the flag before each forward pass to what
+the step needs: on only while the front end's weights train under
+gradient checkpointing. The gradient of every trained parameter is
+unchanged, bit for bit; a CPU training step of wav2vec2 Base takes about
+0.9× the time, frozen or trained (``benchmarks/front_end.md``).
 """
 
-__all__ = ["freeze_front_end", "front_end_trains"]
+__all__ = ["front_end_trains", "lean_front_end"]
 
 
-def freeze_front_end(ssl):
-    """Completes the freeze of ``ssl``'s front end, where its wrapper
-    asks for one (``freeze_feature_extractor``, the encoder itself
-    trained). Returns True when the front end is now frozen this way.
+def _front_end(ssl):
+    """The Hugging Face feature encoder inside SpeechBrain's wrapper, or
+    None."""
+    front = getattr(getattr(ssl, "model", None), "feature_extractor", None)
+    return front if hasattr(front, "_requires_grad") else None
+
+
+def front_end_trains(ssl):
+    """True when ``ssl`` is a Hugging Face encoder whose front end's
+    weights train (so that a training step runs its backward pass).
+
+    Example
+    -------
+    >>> from types import SimpleNamespace
+    >>> from transformers import Wav2Vec2Config, Wav2Vec2Model
+    >>> model = Wav2Vec2Model(Wav2Vec2Config(
+    ...     conv_dim=(8,), conv_kernel=(10,), conv_stride=(5,),
+    ...     hidden_size=8, num_hidden_layers=1, num_attention_heads=1,
+    ...     intermediate_size=8, num_conv_pos_embedding_groups=1))
+    >>> front_end_trains(SimpleNamespace(model=model))
+    True
+    >>> model.feature_extractor._freeze_parameters()
+    >>> front_end_trains(SimpleNamespace(model=model))
+    False
+    """
+    front = _front_end(ssl)
+    return front is not None and any(
+        p.requires_grad for p in front.parameters())
+
+
+def _input_gradient_if_needed(front, args):
+    """Forward pre-hook: the input needs a gradient only while the
+    weights train under gradient checkpointing."""
+    trains = any(p.requires_grad for p in front.parameters())
+    front._requires_grad = trains and any(
+        getattr(m, "gradient_checkpointing", False) for m in front.modules())
+
+
+def lean_front_end(ssl):
+    """Makes ``ssl``'s front end (a Hugging Face encoder's, in
+    SpeechBrain's wrapper) skip the waveform's unused gradient; returns
+    False, doing nothing, for other encoders. Calling it again changes
+    nothing.
 
     Example
     -------
@@ -35,49 +78,19 @@ def freeze_front_end(ssl):
     ...     intermediate_size=8, num_conv_pos_embedding_groups=1)
     >>> model = Wav2Vec2Model(config).train()
     >>> for p in model.feature_extractor.parameters():  # the wrapper's
-    ...     p.requires_grad = False
+    ...     p.requires_grad = False                     # freeze
     >>> front = model.feature_extractor(torch.randn(1, 400))
     >>> front.requires_grad  # a backward pass would still go through it
     True
-    >>> ssl = SimpleNamespace(model=model, freeze=False,
-    ...                       freeze_feature_extractor=True)
-    >>> freeze_front_end(ssl)
+    >>> lean_front_end(SimpleNamespace(model=model))
     True
     >>> model.feature_extractor(torch.randn(1, 400)).requires_grad
     False
     """
-    if getattr(ssl, "freeze", False) or not getattr(
-            ssl, "freeze_feature_extractor", False):
+    front = _front_end(ssl)
+    if front is None:
         return False
-    front = getattr(getattr(ssl, "model", None), "feature_extractor", None)
-    if not hasattr(front, "_freeze_parameters"):
-        return False
-    front._freeze_parameters()
+    if not getattr(front, "_lean", False):
+        front.register_forward_pre_hook(_input_gradient_if_needed)
+        front._lean = True
     return True
-
-
-def front_end_trains(ssl):
-    """True when ``ssl`` is a Hugging Face encoder whose front end's
-    weights train, so that a training step needs its backward pass
-    (after :func:`freeze_front_end`, none is run otherwise).
-
-    Example
-    -------
-    >>> from types import SimpleNamespace
-    >>> from transformers import Wav2Vec2Config, Wav2Vec2Model
-    >>> model = Wav2Vec2Model(Wav2Vec2Config(
-    ...     conv_dim=(8,), conv_kernel=(10,), conv_stride=(5,),
-    ...     hidden_size=8, num_hidden_layers=1, num_attention_heads=1,
-    ...     intermediate_size=8, num_conv_pos_embedding_groups=1))
-    >>> ssl = SimpleNamespace(model=model, freeze=False,
-    ...                       freeze_feature_extractor=True)
-    >>> front_end_trains(ssl)
-    True
-    >>> freeze_front_end(ssl)
-    True
-    >>> front_end_trains(ssl)
-    False
-    """
-    front = getattr(getattr(ssl, "model", None), "feature_extractor", None)
-    return front is not None and any(
-        p.requires_grad for p in front.parameters())
