@@ -48,7 +48,9 @@ def measure(size, batch, reps, rounds, folder):
     source = str(common.make_encoder(folder, size))
     model = Wav2Vec2Model.from_pretrained(source)
     frozen = Wav2Vec2Model.from_pretrained(source)
-    frozen.feature_extractor._freeze_parameters()  # nnet/front_end.py
+    frozen.feature_extractor._freeze_parameters()
+    # As the Brain runs them (nnet/front_end.py): no waveform gradient.
+    model.feature_extractor._requires_grad = False
     wav = torch.randn(batch, int(SECONDS * 16000))
 
     def step(net):
@@ -92,8 +94,9 @@ def main(argv=None):
         common.command("conv_backend.py"), "",
         f"wav2vec2 with random weights, {SECONDS:g} s clips; train: "
         "forward and backward of a batch, train_frozen: the same with "
-        "the convolutional front end frozen (`freeze_feature_extractor`, "
-        "nnet/front_end.py), eval: one clip without "
+        "the convolutional front end frozen (`freeze_feature_extractor`);"
+        " both without the waveform's gradient, as the Brain runs them "
+        "(nnet/front_end.py); eval: one clip without "
         f"gradients. Median over {args.rounds} interleaved rounds. "
         f"Machine: {machine['cpu']}, {machine['cores']} cores, torch "
         f"{machine['torch']}, {args.threads} threads.", "",

@@ -17,8 +17,8 @@ cut short still leaves what it measured). Sections:
 ``opts``
     What each speed option buys on the Large encoder (bf16, ``none``):
     SDPA against eager attention, fused against foreach Adam, and the
-    completed freeze of the front end against SpeechBrain's (whose
-    front end still runs its backward pass, ``nnet/front_end.py``).
+    lean front end against SpeechBrain's frozen one, which still runs its
+    backward pass for the waveform's gradient (``nnet/front_end.py``).
 ``epoch``
     One IEMOCAP-sized epoch (5531 utterances, IEMOCAP's duration profile,
     synthetic audio) of HuBERT-Large-sized fine-tuning through the real
@@ -298,8 +298,8 @@ class Check:
         return times
 
     def section_opts(self):
-        """SDPA vs eager attention, fused vs foreach Adam, the completed
-        freeze of the front end vs SpeechBrain's (none, bf16)."""
+        """SDPA vs eager attention, fused vs foreach Adam, the lean front
+        end vs SpeechBrain's frozen one (none, bf16)."""
         from speechbrain_grl.utils.ddp import unwrap
 
         sec = self.results["sections"].setdefault("opts", {})
@@ -332,6 +332,9 @@ class Check:
             for name in names[rep % len(names):] + names[:rep % len(names)]:
                 attn, fused, backward = variants[name]
                 set_attention(ssl, attn)
+                # nnet/front_end.py's hook off: the flag as SpeechBrain's
+                # wrapper leaves it (the waveform asks for a gradient).
+                ssl.feature_extractor._lean = not backward
                 ssl.feature_extractor._requires_grad = backward
                 if bool(getattr(brain.hparams, "fused_optimizers", True)) \
                         != fused:
@@ -341,7 +344,7 @@ class Check:
                 if rep >= self.args.warmup:
                     times[name] += t
         set_attention(ssl, default_attn)
-        ssl.feature_extractor._requires_grad = False
+        ssl.feature_extractor._lean = True
         ref = common.summary(times[names[0]])["median"]
         sec.update({
             "encoder": f"{kind}-{size}", "precision": prec,

@@ -229,11 +229,11 @@ class SpeakerAdversarialBrain(sb.Brain):
         An fp32 step of a Hugging Face encoder on the CPU whose front end
         trains runs PyTorch's own convolution kernels rather than
         oneDNN's: the front end's backward pass is faster (a training
-        step 0.70× the time for the demo's encoder, 0.94× for wav2vec2
-        Base; ``benchmarks/conv_backend.md``). With the front end frozen
-        (no backward pass there), oneDNN is faster and stays (frozen
-        steps 1.09× slower without it, both sizes); evaluation keeps it
-        too (Base 1.10× slower without)."""
+        step 0.86× the time for the demo's encoder; 1.03× for wav2vec2
+        Base, whose yamls freeze it; ``benchmarks/conv_backend.md``).
+        With the front end frozen (no backward pass there), oneDNN is
+        faster and stays (frozen steps 1.12× and 1.07× slower without
+        it); evaluation keeps it too (Base 1.19× slower without)."""
         with self._training_kernels():
             loss = self.method.fit_batch(self, batch)
         self.method.after_step(self)

@@ -55,7 +55,10 @@ def front_end_trains(ssl):
 
 def _input_gradient_if_needed(front, args):
     """Forward pre-hook: the input needs a gradient only while the
-    weights train under gradient checkpointing."""
+    weights train under gradient checkpointing (``front._lean``: whether
+    the hook decides; False leaves the flag as set)."""
+    if not front._lean:
+        return
     trains = any(p.requires_grad for p in front.parameters())
     front._requires_grad = trains and any(
         getattr(m, "gradient_checkpointing", False) for m in front.modules())
@@ -90,7 +93,7 @@ def lean_front_end(ssl):
     front = _front_end(ssl)
     if front is None:
         return False
-    if not getattr(front, "_lean", False):
+    if not hasattr(front, "_lean"):
         front.register_forward_pre_hook(_input_gradient_if_needed)
-        front._lean = True
+    front._lean = True
     return True
