@@ -6,6 +6,7 @@ run.
 """
 
 import argparse
+import json
 import os
 import pathlib
 import platform
@@ -181,6 +182,23 @@ def per_size(measure, args):
                         str(pathlib.Path(tmp) / size)), batch=batch)
             print(size, results[size], flush=True)
     return results
+
+
+def write_step_report(args, name, title, what, table, results):
+    """Writes a CPU step benchmark's ``<name>.json`` (``results`` and the
+    machine) and ``<name>.md``: ``title``, the command, ``what`` followed
+    by the rounds, the machine and the threads, then the ``table`` lines.
+    """
+    host = machine()
+    out = pathlib.Path(args.out)
+    (out / f"{name}.json").write_text(
+        json.dumps(dict(results, machine=host), indent=2))
+    lines = [
+        f"# {title}", "", command(f"{name}.py"), "",
+        f"{what} Median over {args.rounds} interleaved rounds. Machine: "
+        f"{host['cpu']}, {host['cores']} cores, torch {host['torch']}, "
+        f"{args.threads} threads.", "", *table]
+    (out / f"{name}.md").write_text("\n".join(lines) + "\n")
 
 
 def set_threads(n):

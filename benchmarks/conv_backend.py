@@ -17,12 +17,10 @@ faster).
 Writes ``benchmarks/conv_backend.md`` and ``conv_backend.json``.
 """
 
-import json
 import os
 import statistics
 import sys
 import time
-from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
@@ -85,31 +83,25 @@ def measure(size, batch, reps, rounds, folder):
 def main(argv=None):
     args = common.step_args(__doc__, 3, argv)
     results = common.per_size(measure, args)
-    machine = common.machine()
-    out = Path(args.out)
-    (out / "conv_backend.json").write_text(
-        json.dumps(dict(results, machine=machine), indent=2))
-    lines = [
-        "# oneDNN against PyTorch's own convolutions (CPU)", "",
-        common.command("conv_backend.py"), "",
-        f"wav2vec2 with random weights, {SECONDS:g} s clips; train: "
-        "forward and backward of a batch, train_frozen: the same with "
-        "the convolutional front end frozen (`freeze_feature_extractor`);"
-        " both without the waveform's gradient, as the Brain runs them "
-        "(nnet/front_end.py); eval: one clip without "
-        f"gradients. Median over {args.rounds} interleaved rounds. "
-        f"Machine: {machine['cpu']}, {machine['cores']} cores, torch "
-        f"{machine['torch']}, {args.threads} threads.", "",
+    table = [
         "| encoder | batch | phase | mkldnn on (ms) | off (ms) | off / on |",
         "|---|---|---|---|---|---|",
     ]
     for size, r in results.items():
         for phase in PHASES:
             p = r[phase]
-            lines.append(f"| {size} | {1 if phase == 'eval' else r['batch']}"
+            table.append(f"| {size} | {1 if phase == 'eval' else r['batch']}"
                          f" | {phase} | {p['on_ms']} | {p['off_ms']} | "
                          f"{p['ratio']} |")
-    (out / "conv_backend.md").write_text("\n".join(lines) + "\n")
+    common.write_step_report(
+        args, "conv_backend",
+        "oneDNN against PyTorch's own convolutions (CPU)",
+        f"wav2vec2 with random weights, {SECONDS:g} s clips; train: "
+        "forward and backward of a batch, train_frozen: the same with "
+        "the convolutional front end frozen (`freeze_feature_extractor`);"
+        " both without the waveform's gradient, as the Brain runs them "
+        "(nnet/front_end.py); eval: one clip without gradients.", table,
+        results)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ faster), and the largest gradient difference.
 Writes ``benchmarks/front_end.md`` and ``front_end.json``.
 """
 
-import json
 import os
 import statistics
 import sys
@@ -108,13 +107,20 @@ def measure(size, batch, reps, rounds, folder):
 def main(argv=None):
     args = common.step_args(__doc__, 5, argv)
     results = common.per_size(measure, args)
-    machine = common.machine()
-    out = Path(args.out)
-    (out / "front_end.json").write_text(
-        json.dumps(dict(results, machine=machine), indent=2))
-    lines = [
-        "# The front end's backward pass: as it comes, and lean", "",
-        common.command("front_end.py"), "",
+    table = [
+        "| encoder | batch | front end | as it comes (ms) | lean (ms) | "
+        "lean / as it comes | max gradient difference |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for size, r in results.items():
+        for front in FRONT_ENDS:
+            f = r[front]
+            table.append(f"| {size} | {r['batch']} | {front} | "
+                         f"{f['as_is_ms']} | {f['lean_ms']} | {f['ratio']} "
+                         f"| {f['max_grad_diff']:.1e} |")
+    common.write_step_report(
+        args, "front_end",
+        "The front end's backward pass: as it comes, and lean",
         "SpeechBrain's wav2vec2 wrapper (random weights), one training "
         "step: forward, and backward of the mean output, "
         f"{SECONDS:g} s clips. *as it comes*: the waveform is marked as "
@@ -123,20 +129,7 @@ def main(argv=None):
         "freezes it, `freeze_feature_extractor: True`); *lean*: after "
         "`nnet.front_end.lean_front_end`. Kernels as the Brain's CPU "
         "training step (oneDNN off with the front end trained, on with "
-        f"it frozen). Median over {args.rounds} interleaved rounds. "
-        f"Machine: {machine['cpu']}, {machine['cores']} cores, torch "
-        f"{machine['torch']}, {args.threads} threads.", "",
-        "| encoder | batch | front end | as it comes (ms) | lean (ms) | "
-        "lean / as it comes | max gradient difference |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for size, r in results.items():
-        for front in FRONT_ENDS:
-            f = r[front]
-            lines.append(f"| {size} | {r['batch']} | {front} | "
-                         f"{f['as_is_ms']} | {f['lean_ms']} | {f['ratio']} "
-                         f"| {f['max_grad_diff']:.1e} |")
-    (out / "front_end.md").write_text("\n".join(lines) + "\n")
+        "it frozen).", table, results)
 
 
 if __name__ == "__main__":
