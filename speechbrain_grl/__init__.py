@@ -40,7 +40,9 @@ utterance embedding (Gat et al., ICASSP 2022). Its roles, one level deep:
                           ``checkpoints`` (kill-safe), ``jsonio``,
                           ``loader_opts``, ``ddp``, ``cuda``, ``threads``,
                           ``timing`` (phases), ``rng`` (evaluation leaves
-                          training's random state alone).
+                          training's random state alone), ``process``
+                          (``env.log`` without pip; the collector kept
+                          off the long-lived heap).
 ``testing``               Fixtures: ``demo_corpus`` (IEMOCAP layout,
                           optional speaker shortcut), ``acted_corpora``
                           (CREMA-D, RAVDESS, EmoDB layouts),

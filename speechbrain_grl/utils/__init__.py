@@ -1,3 +1,3 @@
 """Infrastructure: the error base class, hparams checks, kill-safe
-checkpoints, atomic JSON, data-loader options, threads, phase timing and
-the random state kept across evaluation."""
+checkpoints, atomic JSON, data-loader options, threads, phase timing,
+the random state kept across evaluation, and a process's start and end."""

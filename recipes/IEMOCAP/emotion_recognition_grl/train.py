@@ -26,9 +26,15 @@ method that removes the speaker (``speaker_method``), and the Brain reads
 what it needs of it (``speechbrain_grl.brain_hparams.BRAIN_HPARAMS``).
 """
 
+import gc
 import os
 import sys
 
+if __name__ == "__main__":
+    # The imports and the model build make millions of objects that live
+    # as long as the process: the garbage collector stays off until they
+    # exist, then never sweeps them (settle_heap; benchmarks/startup.md).
+    gc.disable()
 # Torch's OpenMP threads wait for work passively (set before torch loads):
 # beside a second run, spinning threads made an epoch 9x slower
 # (benchmarks/threads.md). OMP_WAIT_POLICY in the environment wins.
@@ -50,6 +56,7 @@ from speechbrain_grl.utils.hparams_checks import (
     check_ranks_in_sync,
 )
 from speechbrain_grl.utils.loader_opts import loader_options
+from speechbrain_grl.utils.process import settle_heap, write_environment_log
 from speechbrain_grl.utils.threads import configure_threads
 from speechbrain_grl.utils.timing import PhaseTimer
 
@@ -152,7 +159,9 @@ def main(argv):
         experiment_directory=hparams["output_folder"],
         hyperparams_to_save=hparams_file,
         overrides=overrides,
+        save_env_desc=False,  # env.log: below, without a pip subprocess
     )
+    run_on_main(write_environment_log, args=[hparams["output_folder"]])
 
     # Manifests with the true speaker of every utterance (rank 0 only).
     with timer.phase("data"):
@@ -169,6 +178,7 @@ def main(argv):
         checkpointer=hparams["checkpointer"],
     )
     brain.timer = timer  # the Brain adds its train/valid/test stages
+    settle_heap()  # the collector on, for what is made from here
     # Speaker probe of the untrained model, once (a resumed run keeps it).
     if hparams["probe_speakers"]:
         with timer.phase("probe"):
@@ -220,3 +230,5 @@ if __name__ == "__main__":
         main(sys.argv[1:])
     except GRLError as err:  # one line that says what to do, no traceback
         sys.exit(f"train.py: error: {err}")
+    finally:
+        gc.freeze()  # the interpreter's exit sweeps none of it
