@@ -58,3 +58,18 @@ def test_run_all_quick(tmp_path):
     assert all(r["rtf"] > 0 and r["cpu_per_audio_s"] > 0 for r in inf["rows"])
     assert "## inference_tiny" in text
     assert 0.6 <= ep["corpus"]["min_s"] <= ep["corpus"]["max_s"] <= 34
+
+
+def test_audio_cache_benchmark(tmp_path):
+    """benchmarks/audio_cache.py, small: both ways read the same signals
+    and every number is there."""
+    res = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "audio_cache.py"),
+         "--utts", "4", "--epochs", "2", "--rounds", "1", "--threads", "1",
+         "--out", str(tmp_path)],
+        env=recipe_env(), capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads((tmp_path / "audio_cache.json").read_text())
+    assert out["clips"] == 40 and out["identical"] is True
+    assert out["disk_s"] > 0 and out["cache_s"] > 0 and out["cache_mb"] > 0
+    assert "| `AudioCache` |" in (tmp_path / "audio_cache.md").read_text()

@@ -141,6 +141,68 @@ def test_30_s_training_crop_is_a_window_of_the_file(tmp_path):
     assert len(starts) == 5
 
 
+@pytest.mark.parametrize("rate,channels,ext,subtype", [
+    (16000, 1, "wav", "PCM_16"), (44100, 2, "wav", "PCM_16"),
+    (22050, 1, "flac", None), (48000, 2, "wav", "FLOAT")])
+def test_the_audio_cache_reads_what_read_audio_reads(tmp_path, rate,
+                                                     channels, ext, subtype):
+    """Whole clips and training windows, first read and kept: the same
+    samples as from disk, the same random window for the same draw."""
+    data = np.stack([voice(8, rate, 120 + 40 * c, c)
+                     for c in range(channels)], 1)
+    path = write(tmp_path / f"v.{ext}", data, rate, subtype)
+    cache = audio.AudioCache()
+    for _ in range(2):  # decoded, then kept
+        assert torch.equal(cache.read(path, RATE),
+                           audio.read_audio(path, RATE))
+        for seed in range(3):
+            got = cache.read(path, RATE, 2.5,
+                             torch.Generator().manual_seed(seed))
+            want = audio.read_audio(path, RATE, 2.5,
+                                    torch.Generator().manual_seed(seed))
+            assert torch.equal(got, want)
+    assert cache.misses == 1 and cache.hits == 7
+    assert cache.nbytes == 8 * rate * 4  # mono float32 at the file's rate
+
+
+def test_the_audio_cache_keeps_its_budget_and_its_clips(tmp_path):
+    """Clips past the budget are read from disk every time; a caller that
+    changes a signal in place leaves the kept clip as it was."""
+    paths = [write(tmp_path / f"{i}.wav", voice(1, RATE, 100 + 30 * i, i),
+                   RATE, "PCM_16") for i in range(3)]
+    cache = audio.AudioCache(max_bytes=2 * RATE * 4)  # two 1 s clips
+    for _ in range(2):
+        for path in paths:
+            assert torch.equal(cache.read(path), audio.read_audio(path))
+    assert cache.nbytes == 2 * RATE * 4
+    assert (cache.hits, cache.misses) == (2, 4)
+    cache.read(paths[0]).zero_()
+    assert torch.equal(cache.read(paths[0]), audio.read_audio(paths[0]))
+
+
+def test_data_loader_workers_read_from_disk(tmp_path):
+    """A worker process keeps nothing (each would hold a copy); it reads
+    the same signals."""
+    paths = [write(tmp_path / f"{i}.wav", voice(1, RATE, 100 + 30 * i, i),
+                   RATE, "PCM_16") for i in range(2)]
+    cache = audio.AudioCache()
+
+    class Clips(torch.utils.data.Dataset):
+        def __len__(self):
+            return len(paths)
+
+        def __getitem__(self, i):
+            sig = cache.read(paths[i])
+            return sig, torch.tensor([cache.nbytes, cache.misses])
+
+    loader = torch.utils.data.DataLoader(Clips(), num_workers=1,
+                                         batch_size=None)
+    for (sig, (nbytes, misses)), path in zip(loader, paths):
+        assert torch.equal(sig, audio.read_audio(path))
+        assert nbytes == 0 and misses > 0
+    assert cache.nbytes == 0  # nor did this process
+
+
 def _manifest(tmp_path, name, files):
     entries = {
         f"{name}{i}": {"wav": "{data_root}/" + f, "duration": 30.0,
