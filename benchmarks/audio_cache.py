@@ -17,7 +17,6 @@ Writes ``benchmarks/audio_cache.md`` and ``audio_cache.json``.
 """
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -90,8 +89,6 @@ def main(argv=None):
                "ratio": round(med["cache"] / med["disk"], 3),
                "cache_mb": round(nbytes / 2**20, 1),
                "identical": bool(same), "machine": host}
-    out = Path(args.out)
-    (out / "audio_cache.json").write_text(json.dumps(results, indent=2))
     lines = [
         "# Reading a recipe's clips every epoch: disk and memory", "",
         common.command("audio_cache.py"), "",
@@ -109,8 +106,7 @@ def main(argv=None):
         f"Ratio cache / disk: {results['ratio']}. The cache holds "
         f"{results['cache_mb']} MB; every signal identical: "
         f"{'yes' if same else 'NO'}."]
-    (out / "audio_cache.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    common.write_report(args.out, "audio_cache", results, lines)
 
 
 if __name__ == "__main__":

@@ -201,6 +201,15 @@ def write_step_report(args, name, title, what, table, results):
     (out / f"{name}.md").write_text("\n".join(lines) + "\n")
 
 
+def write_report(out, name, results, lines):
+    """Writes ``<out>/<name>.json`` (``results``) and ``<name>.md`` (the
+    Markdown ``lines``), and prints the Markdown."""
+    out = pathlib.Path(out)
+    (out / f"{name}.json").write_text(json.dumps(results, indent=2))
+    (out / f"{name}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def set_threads(n):
     """Pins torch's intra-op threads (all modes use the same count)."""
     import torch

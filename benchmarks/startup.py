@@ -23,7 +23,6 @@ Writes ``benchmarks/startup.md`` and ``startup.json``.
 """
 
 import argparse
-import json
 import os
 import re
 import statistics
@@ -135,8 +134,6 @@ def main(argv=None):
     host = common.machine()
     results = {"process": proc, "env_log": env, "rounds": args.rounds,
                "machine": host}
-    out = Path(args.out)
-    (out / "startup.json").write_text(json.dumps(results, indent=2))
     a, s = proc["as_it_comes"], proc["settled"]
     lines = [
         "# What a training process costs before and after its work", "",
@@ -165,8 +162,7 @@ def main(argv=None):
         "Packages (name and version) listed by one and not the other: "
         f"pip freeze only {env['only_pip_freeze'] or 'none'}, "
         f"metadata only {env['only_metadata'] or 'none'}."]
-    (out / "startup.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    common.write_report(args.out, "startup", results, lines)
 
 
 if __name__ == "__main__":
