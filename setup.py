@@ -45,9 +45,9 @@ setup(
     },
     entry_points={
         "console_scripts": [
-            "speechbrain-grl-export = speechbrain_grl.inference.export:main",
-            "speechbrain-grl-predict = speechbrain_grl.inference.predict:main",
-            "speechbrain-grl-prepare = speechbrain_grl.dataio.prepare:main",
+            "speechbrain-grl-export = speechbrain_grl.inference.export:cli",
+            "speechbrain-grl-predict = speechbrain_grl.inference.predict:cli",
+            "speechbrain-grl-prepare = speechbrain_grl.dataio.prepare:cli",
         ]
     },
     classifiers=[

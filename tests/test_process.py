@@ -70,3 +70,23 @@ def test_the_startup_benchmark_writes_its_report(tmp_path):
     assert env["speechbrain_s"] > 0 and env["metadata_s"] > 0
     assert env["only_pip_freeze"] == env["only_metadata"] == []
     assert "| settled |" in (tmp_path / "startup.md").read_text()
+
+
+def test_the_console_scripts_exit_through_run_command():
+    """Each console script is a module's ``cli``, which exits with its
+    ``main``'s code (``--help``: 0) after freezing the heap."""
+    import importlib
+    from importlib import metadata
+
+    scripts = {e.name: e.value for e in metadata.entry_points(
+        group="console_scripts") if e.name.startswith("speechbrain-grl-")}
+    assert set(scripts) == {"speechbrain-grl-export",
+                            "speechbrain-grl-predict",
+                            "speechbrain-grl-prepare"}
+    for value in scripts.values():
+        module, func = value.split(":")
+        assert func == "cli"
+        importlib.import_module(module)
+        res = subprocess.run([sys.executable, "-m", module, "--help"],
+                             capture_output=True, text=True)
+        assert res.returncode == 0 and "usage:" in res.stdout

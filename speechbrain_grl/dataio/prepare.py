@@ -401,6 +401,12 @@ def main(argv=None):
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
 
+def cli():
+    """``speechbrain-grl-prepare``: :func:`main`, exit unswept."""
+    from speechbrain_grl.utils.process import run_command
+    run_command(main)
+
+
+if __name__ == "__main__":
+    cli()

@@ -1160,5 +1160,12 @@ def main(argv=None):
     return 0
 
 
+
+def cli():
+    """``speechbrain-grl-export``: :func:`main`, exit unswept."""
+    from speechbrain_grl.utils.process import run_command
+    run_command(main)
+
+
 if __name__ == "__main__":
-    main()
+    cli()

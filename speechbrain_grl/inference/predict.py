@@ -815,5 +815,12 @@ def main(argv=None):
     return 1 if failed else 0
 
 
+
+def cli():
+    """``speechbrain-grl-predict``: :func:`main`, exit unswept."""
+    from speechbrain_grl.utils.process import run_command
+    run_command(main)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    cli()
