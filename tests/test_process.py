@@ -18,13 +18,19 @@ def _pip_freeze():
 
 
 def test_the_package_list_is_pip_freezes():
-    """Every ``name==version`` and editable install that pip freeze
-    lists, and nothing else (comment lines aside)."""
+    """Every ``name==version`` that pip freeze lists and nothing else, and
+    as many editable installs (pip words those from the folder's version
+    control: ``-e git+<remote>@<commit>#egg=...`` in a clone)."""
     def packages(lines):
-        return {line for line in lines if not line.startswith("#")}
+        return {line for line in lines if not line.startswith(("#", "-e "))}
+
+    def editable(lines):
+        return sum(line.startswith("-e ") for line in lines)
 
     ours = [row for line in installed_packages() for row in line.split("\n")]
-    assert packages(ours) == packages(_pip_freeze())
+    theirs = _pip_freeze()
+    assert packages(ours) == packages(theirs)
+    assert editable(ours) == editable(theirs)
 
 
 def test_a_run_writes_its_environment_log(demo_assets, tmp_path):

@@ -42,10 +42,12 @@ def _normalise(name):
 
 def installed_packages():
     """The lines of ``pip freeze``, from the installed distributions'
-    metadata: ``name==version``, an editable install as pip writes it
-    (``-e <folder>`` after a comment), sorted by name. Of two copies of a
-    name on ``sys.path`` (a project's own ``.egg-info`` beside pip's
-    record of its editable install), pip's record wins, else the first.
+    metadata: ``name==version``, an editable install as ``-e <folder>``
+    after a comment (pip writes a clone's as ``-e git+<remote>@<commit>``;
+    ``env.log``'s Git revision gives the commit), sorted by name. Of two
+    copies of a name on ``sys.path`` (a project's own ``.egg-info``
+    beside pip's record of its editable install), pip's record wins, else
+    the first.
 
     Returns
     -------
