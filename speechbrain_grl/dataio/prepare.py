@@ -401,7 +401,6 @@ def main(argv=None):
     return 0
 
 
-
 def cli():
     """``speechbrain-grl-prepare``: :func:`main`, exit unswept."""
     from speechbrain_grl.utils.process import run_command

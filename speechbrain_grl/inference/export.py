@@ -1160,7 +1160,6 @@ def main(argv=None):
     return 0
 
 
-
 def cli():
     """``speechbrain-grl-export``: :func:`main`, exit unswept."""
     from speechbrain_grl.utils.process import run_command

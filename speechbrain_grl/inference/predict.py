@@ -815,7 +815,6 @@ def main(argv=None):
     return 1 if failed else 0
 
 
-
 def cli():
     """``speechbrain-grl-predict``: :func:`main`, exit unswept."""
     from speechbrain_grl.utils.process import run_command
