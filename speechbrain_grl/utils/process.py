@@ -64,12 +64,12 @@ def installed_packages():
     found = {}  # the first of each name, or the first that pip installed
     for dist in metadata.distributions():
         name = dist.metadata["Name"]
-        if not name or _normalise(name) in PIP_OWN:
+        key = _normalise(name) if name else None
+        if key is None or key in PIP_OWN:
             continue
         url = dist.read_text("direct_url.json")
-        if _normalise(name) not in found or (
-                url and not found[_normalise(name)][2]):
-            found[_normalise(name)] = (name, dist.version, url)
+        if key not in found or (url and not found[key][2]):
+            found[key] = (name, dist.version, url)
     rows = []
     for name, version, url in found.values():
         line = f"{name}=={version}"
