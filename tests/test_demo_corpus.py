@@ -1,6 +1,7 @@
 """Tests for the synthetic IEMOCAP-layout corpus generator."""
 
 import collections
+import json
 from pathlib import Path
 
 import numpy as np
@@ -160,3 +161,24 @@ def test_corpus_seed_gives_an_independent_shortcut_corpus(tmp_path):
     wav = "Session1/sentences/wav/Ses01F_impro01/Ses01F_impro01_F000.wav"
     assert (Path(base) / wav).read_bytes() != (Path(other) / wav).read_bytes()
     assert demo_corpus(tmp_path / "c", 40, speaker_bias=0.9) == base
+
+
+def test_clip_seconds_sets_the_range_of_every_clip(tmp_path):
+    root = make_demo_corpus(tmp_path / "long", n_sessions=1,
+                            utts_per_speaker=8, clip_seconds=(4.0, 6.0))
+    wavs = [p for p in root.glob("Session1/sentences/wav/*/Ses*.wav")
+            if not p.name.startswith("._")]
+    lengths = [sf.info(str(p)).duration for p in wavs]
+    assert len(lengths) >= 16
+    assert all(4.0 <= x <= 6.0 for x in lengths)
+    stamp = json.loads((tmp_path / "long" / "demo_corpus.json").read_text())
+    assert stamp["clip_seconds"] == [4.0, 6.0]
+    default = make_demo_corpus(tmp_path / "short", n_sessions=1,
+                               utts_per_speaker=8)
+    stamp = json.loads((tmp_path / "short" / "demo_corpus.json").read_text())
+    assert "clip_seconds" not in stamp  # old corpora stay valid
+    assert default != root
+    for bad in ((3.0, 2.0), (0.0, 1.0), (1.0,)):
+        with pytest.raises(ValueError, match="clip_seconds"):
+            make_demo_corpus(tmp_path / "bad", n_sessions=1,
+                             utts_per_speaker=4, clip_seconds=bad)

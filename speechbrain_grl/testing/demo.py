@@ -11,14 +11,18 @@ from pathlib import Path
 from speechbrain.utils.distributed import run_on_main
 
 from speechbrain_grl.testing import acted_corpora, table_corpora
-from speechbrain_grl.testing.demo_corpus import make_demo_corpus
+from speechbrain_grl.testing.demo_corpus import (
+    CLIP_SECONDS,
+    make_demo_corpus,
+)
 from speechbrain_grl.testing.tiny_ssl import make_tiny_ssl
 
 __all__ = ["demo_corpus", "demo_ssl", "demo_test_corpus"]
 
 
 def demo_corpus(folder, utts_per_speaker=40, seed=0, speaker_bias=0.0,
-                emotion_strength=1.0, unbiased_sessions=(5,)):
+                emotion_strength=1.0, unbiased_sessions=(5,),
+                clip_seconds=CLIP_SECONDS):
     """Generates (once) the demo corpus and returns its release folder.
 
     Each shortcut setting (``speaker_bias``, ``emotion_strength``,
@@ -26,8 +30,9 @@ def demo_corpus(folder, utts_per_speaker=40, seed=0, speaker_bias=0.0,
     folder beside ``folder`` (``<folder>_b0.9_e1_u5``), and so does each
     corpus ``seed`` other than 0 (``<folder>_b0.9_e1_u5_s1``: other
     favourite emotions and other draws of every utterance, formant set and
-    channel, around the same per-session pitch layout), so switching
-    settings never regenerates.
+    channel, around the same per-session pitch layout), and so does
+    each ``clip_seconds`` range other than the default
+    (``<folder>_c2-8``), so switching settings never regenerates.
 
     Example
     -------
@@ -41,6 +46,10 @@ def demo_corpus(folder, utts_per_speaker=40, seed=0, speaker_bias=0.0,
     ...                     speaker_bias=0.9)
     >>> Path(other).parent.name
     'c_b0.9_e1_u5_s1'
+    >>> longer = demo_corpus(getfixture("tmp_path") / "c", 4,
+    ...                      clip_seconds=(3, 4))
+    >>> Path(longer).parent.name
+    'c_c3-4'
     """
     unbiased = sorted(int(s) for s in unbiased_sessions)
     if (float(speaker_bias) > 0 or float(emotion_strength) != 1.0
@@ -49,12 +58,15 @@ def demo_corpus(folder, utts_per_speaker=40, seed=0, speaker_bias=0.0,
                       f"_e{float(emotion_strength):g}_u"
                       + "-".join(map(str, unbiased))
                       + (f"_s{int(seed)}" if int(seed) != 0 else ""))
+    seconds = tuple(float(x) for x in clip_seconds)
+    if seconds != CLIP_SECONDS:
+        folder = Path(f"{Path(folder)}_c{seconds[0]:g}-{seconds[1]:g}")
     run_on_main(
         make_demo_corpus,
         kwargs={"folder": folder, "utts_per_speaker": utts_per_speaker,
                 "seed": seed, "speaker_bias": float(speaker_bias),
                 "emotion_strength": float(emotion_strength),
-                "unbiased_sessions": unbiased},
+                "unbiased_sessions": unbiased, "clip_seconds": seconds},
     )
     return str(Path(folder) / "IEMOCAP_full_release")
 

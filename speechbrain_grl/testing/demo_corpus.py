@@ -33,6 +33,8 @@ RELEASE = "IEMOCAP_full_release"
 STAMP = "demo_corpus.json"
 _MARKER = ".demo_corpus"
 _VERSION = 3  # 3: V/A/D labels follow the emotion and its prosody
+#: The range each clip's length is drawn from, in seconds.
+CLIP_SECONDS = (1.0, 2.5)
 # 20 labels: after exc->hap, 4 of each kept class, plus 2 fru and 2 xxx.
 _LABEL_CYCLE = (
     ["neu"] * 4 + ["hap"] * 2 + ["exc"] * 2 + ["ang"] * 4 + ["sad"] * 4
@@ -122,13 +124,14 @@ def _style(emo, strength):
     return tuple(n + strength * (e - n) for n, e in zip(neu, _STYLE[emo]))
 
 
-def _synth(rng, voice, emo, sr, strength=1.0):
-    """Synthesize one utterance for a speaker ``voice`` and emotion."""
+def _synth(rng, voice, emo, sr, strength=1.0, seconds=CLIP_SECONDS):
+    """Synthesize one utterance for a speaker ``voice`` and emotion, its
+    length drawn uniformly from ``seconds``."""
     f0, formants, channel = voice
     gain, rate, pitch, slope, jitter, noise, tilt = _style(emo, strength)
     gain *= rng.uniform(0.85, 1.15)
     rate *= rng.uniform(0.9, 1.1)
-    n = int(rng.uniform(1.0, 2.5) * sr)
+    n = int(rng.uniform(*seconds) * sr)
     t = np.arange(n) / sr
     syl = t * rate + rng.random()
     idx = syl.astype(int)
@@ -307,7 +310,7 @@ def favourites(n_sessions, unbiased_sessions, seed=0):
 
 
 def _session(root, rng, s, n_utts, sr, bias=0.0, favourite=None,
-             strength=1.0, seed=0):
+             strength=1.0, seed=0, seconds=CLIP_SECONDS):
     """Write the label files, wavs and junk of session ``s``."""
     ses = f"Ses{s:02d}"
     dialogs = [f"{ses}F_impro01", f"{ses}M_impro02",
@@ -343,7 +346,7 @@ def _session(root, rng, s, n_utts, sr, bias=0.0, favourite=None,
             g, code = turns[d][k]
             utt = f"{d}_{g}{count[g]:03d}"
             count[g] += 1
-            sig = _synth(rng, voices[g], code, sr, strength)
+            sig = _synth(rng, voices[g], code, sr, strength, seconds)
             _write_wav(wav_dir / d / f"{utt}.wav", sig, sr)
             start += rng.uniform(0.2, 1.5)
             end = start + len(sig) / sr
@@ -366,7 +369,7 @@ def _session(root, rng, s, n_utts, sr, bias=0.0, favourite=None,
 def make_demo_corpus(folder, n_sessions=5, utts_per_speaker=40,
                      sample_rate=16000, seed=0, overwrite=False,
                      speaker_bias=0.0, emotion_strength=1.0,
-                     unbiased_sessions=(5,)):
+                     unbiased_sessions=(5,), clip_seconds=CLIP_SECONDS):
     """Generate (or reuse) a synthetic IEMOCAP-layout corpus.
 
     Parameters
@@ -392,6 +395,9 @@ def make_demo_corpus(folder, n_sessions=5, utts_per_speaker=40,
         How strongly prosody carries the emotion (1: the default styles).
     unbiased_sessions : sequence of int
         Sessions kept unbiased (the test session of the demo).
+    clip_seconds : (float, float)
+        The range each clip's length is drawn from, uniformly (e.g.
+        ``(2, 8)`` for clips as long as a real acted corpus's).
 
     Returns
     -------
@@ -425,6 +431,10 @@ def make_demo_corpus(folder, n_sessions=5, utts_per_speaker=40,
         raise ValueError(f"speaker_bias={speaker_bias}: use 0 to 1")
     if float(emotion_strength) < 0.0:
         raise ValueError(f"emotion_strength={emotion_strength}: use >= 0")
+    seconds = tuple(float(x) for x in clip_seconds)
+    if len(seconds) != 2 or not 0.1 <= seconds[0] <= seconds[1]:
+        raise ValueError(f"clip_seconds={clip_seconds}: use (shortest, "
+                         "longest), 0.1 <= shortest <= longest")
     params = {"n_sessions": int(n_sessions),
               "utts_per_speaker": int(utts_per_speaker),
               "sample_rate": int(sample_rate), "seed": int(seed),
@@ -438,6 +448,8 @@ def make_demo_corpus(folder, n_sessions=5, utts_per_speaker=40,
                                                for x in unbiased_sessions))
     if strength != 1.0:
         params["emotion_strength"] = strength
+    if seconds != CLIP_SECONDS:  # old stamps (1-2.5 s clips) stay valid
+        params["clip_seconds"] = list(seconds)
     root, stamp, reuse = start_corpus(folder, RELEASE, STAMP, params,
                                       overwrite, "make_demo_corpus", _MARKER)
     if reuse:
@@ -445,6 +457,6 @@ def make_demo_corpus(folder, n_sessions=5, utts_per_speaker=40,
     rng = np.random.default_rng(seed)
     for s in range(1, params["n_sessions"] + 1):
         _session(root, rng, s, params["utts_per_speaker"], int(sample_rate),
-                 bias, fav, strength, int(seed))
+                 bias, fav, strength, int(seed), seconds)
     write_stamp(stamp, params)
     return root
