@@ -73,3 +73,28 @@ def test_audio_cache_benchmark(tmp_path):
     assert out["clips"] == 40 and out["identical"] is True
     assert out["disk_s"] > 0 and out["cache_s"] > 0 and out["cache_mb"] > 0
     assert "| `AudioCache` |" in (tmp_path / "audio_cache.md").read_text()
+
+
+def test_classic_tau_benchmark(tmp_path):
+    """benchmarks/classic_tau.py, small: every setting, split, τ and k is
+    there, and with no clip (k = 0) every τ gives the prior alone."""
+    res = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "classic_tau.py"),
+         "--utts", "8", "--corpora", "0", "--seeds", "1", "--biases",
+         "0.0", "--taus", "0,2,auto", "--workdir", str(tmp_path / "work"),
+         "--out", str(tmp_path)],
+        env=recipe_env(), capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads((tmp_path / "classic_tau.json").read_text())
+    for setting in ("demo", "real-like"):
+        cell = out[f"{setting}|bias_0.0"]
+        assert cell["auto_tau_mean"] > 0
+        for split in ("valid", "test"):
+            curves = cell[split]
+            assert 0 < curves["plain_UA"] <= 100
+            assert {c["0"] for t, c in curves.items()
+                    if t != "plain_UA"} == {curves["2"]["0"]}
+            assert all(math.isfinite(v) for t in ("0", "2", "auto")
+                       for v in curves[t].values())
+    assert "## real-like, bias 0.0, test" in (
+        tmp_path / "classic_tau.md").read_text()

@@ -182,3 +182,55 @@ def test_clip_seconds_sets_the_range_of_every_clip(tmp_path):
         with pytest.raises(ValueError, match="clip_seconds"):
             make_demo_corpus(tmp_path / "bad", n_sessions=1,
                              utts_per_speaker=4, clip_seconds=bad)
+
+
+def _shrinkage_tau(root):
+    """The empirical-Bayes prior worth (clips) of the speakers' mean MFCC
+    statistics: small when one clip tells its speaker's voice well."""
+    from speechbrain_grl.evaluation.classic import mfcc_statistics
+    from speechbrain_grl.nnet.speaker_norm import shrinkage_tau
+
+    by_spk = collections.defaultdict(list)
+    for p in sorted(root.glob("Session*/sentences/wav/*/Ses*.wav")):
+        if not p.name.startswith("._"):
+            by_spk[p.stem[:5] + p.stem.split("_")[-1][0]].append(
+                np.asarray(mfcc_statistics(p)))
+    clips = [np.stack(v) for v in by_spk.values()]
+    means = np.stack([c.mean(0) for c in clips])
+    return shrinkage_tau(np.var(means, 0, ddof=1),
+                         np.mean([c.var(0) for c in clips], 0))
+
+
+def test_content_variation_makes_a_clip_tell_less_of_its_voice(tmp_path):
+    kw = dict(n_sessions=3, utts_per_speaker=8)
+    demo = make_demo_corpus(tmp_path / "demo", **kw)
+    said = make_demo_corpus(tmp_path / "said", content_variation=1.0, **kw)
+    # demo 0.27 clips, said 1.17 (real speech: the prior worth ~2 clips)
+    assert _shrinkage_tau(said) > 2 * _shrinkage_tau(demo)
+    stamp = json.loads((tmp_path / "said" / "demo_corpus.json").read_text())
+    assert stamp["content_variation"] == 1.0
+    stamp = json.loads((tmp_path / "demo" / "demo_corpus.json").read_text())
+    assert "voice_spread" not in stamp and "content_variation" not in stamp
+    for bad in ({"voice_spread": -0.1}, {"content_variation": -1.0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            make_demo_corpus(tmp_path / "bad", n_sessions=1,
+                             utts_per_speaker=4, **bad)
+
+
+def test_voice_spread_scales_how_far_apart_the_voices_are(tmp_path):
+    from speechbrain_grl.testing.demo_corpus import _channel
+
+    for k in range(4):
+        full = _channel(np.random.default_rng(k), k)
+        half = _channel(np.random.default_rng(k), k, spread=0.5)
+        assert half["tilt"] == pytest.approx(0.5 * full["tilt"])
+        assert half["peak"][1] == pytest.approx(0.5 * full["peak"][1])
+        assert (half["peak"][0], half["hum"], half["floor"]) == (
+            full["peak"][0], full["hum"], full["floor"])
+    root = make_demo_corpus(tmp_path / "close", n_sessions=1,
+                            utts_per_speaker=4, voice_spread=0.3)
+    stamp = json.loads((tmp_path / "close" / "demo_corpus.json").read_text())
+    assert stamp["voice_spread"] == 0.3
+    demo = make_demo_corpus(tmp_path / "demo", n_sessions=1,
+                            utts_per_speaker=4)
+    assert (root / WAV).read_bytes() != (demo / WAV).read_bytes()

@@ -22,7 +22,8 @@ __all__ = ["demo_corpus", "demo_ssl", "demo_test_corpus"]
 
 def demo_corpus(folder, utts_per_speaker=40, seed=0, speaker_bias=0.0,
                 emotion_strength=1.0, unbiased_sessions=(5,),
-                clip_seconds=CLIP_SECONDS):
+                clip_seconds=CLIP_SECONDS, voice_spread=1.0,
+                content_variation=0.0):
     """Generates (once) the demo corpus and returns its release folder.
 
     Each shortcut setting (``speaker_bias``, ``emotion_strength``,
@@ -32,7 +33,9 @@ def demo_corpus(folder, utts_per_speaker=40, seed=0, speaker_bias=0.0,
     favourite emotions and other draws of every utterance, formant set and
     channel, around the same per-session pitch layout), and so does
     each ``clip_seconds`` range other than the default
-    (``<folder>_c2-8``), so switching settings never regenerates.
+    (``<folder>_c2-8``), ``voice_spread`` (``<folder>_v0.3``) and
+    ``content_variation`` (``<folder>_w1``), so switching settings never
+    regenerates.
 
     Example
     -------
@@ -61,12 +64,18 @@ def demo_corpus(folder, utts_per_speaker=40, seed=0, speaker_bias=0.0,
     seconds = tuple(float(x) for x in clip_seconds)
     if seconds != CLIP_SECONDS:
         folder = Path(f"{Path(folder)}_c{seconds[0]:g}-{seconds[1]:g}")
+    if float(voice_spread) != 1.0:
+        folder = Path(f"{Path(folder)}_v{float(voice_spread):g}")
+    if float(content_variation) != 0.0:
+        folder = Path(f"{Path(folder)}_w{float(content_variation):g}")
     run_on_main(
         make_demo_corpus,
         kwargs={"folder": folder, "utts_per_speaker": utts_per_speaker,
                 "seed": seed, "speaker_bias": float(speaker_bias),
                 "emotion_strength": float(emotion_strength),
-                "unbiased_sessions": unbiased, "clip_seconds": seconds},
+                "unbiased_sessions": unbiased, "clip_seconds": seconds,
+                "voice_spread": float(voice_spread),
+                "content_variation": float(content_variation)},
     )
     return str(Path(folder) / "IEMOCAP_full_release")
 

@@ -35,6 +35,11 @@ _MARKER = ".demo_corpus"
 _VERSION = 3  # 3: V/A/D labels follow the emotion and its prosody
 #: The range each clip's length is drawn from, in seconds.
 CLIP_SECONDS = (1.0, 2.5)
+#: Vowels as ratios of their three formants to a neutral vowel's (rough
+#: adult averages of /i/, /ɑ/, /u/, /æ/, /ɝ/, /ɛ/ over 700, 2000 and
+#: 3000 Hz), for clips whose syllables change vowel (``content``).
+_VOWELS = ((0.44, 1.40, 1.10), (1.21, 0.61, 0.94), (0.53, 0.48, 0.89),
+           (1.23, 1.03, 0.95), (0.71, 0.82, 0.65), (0.87, 1.17, 1.00))
 # 20 labels: after exc->hap, 4 of each kept class, plus 2 fru and 2 xxx.
 _LABEL_CYCLE = (
     ["neu"] * 4 + ["hap"] * 2 + ["exc"] * 2 + ["ang"] * 4 + ["sad"] * 4
@@ -81,19 +86,27 @@ def _resonate(x, freq, bw, sr):
     return lfilter([1.0 - r], a, x)
 
 
-def _channel(rng, k):
+def _spread(value, centre, spread):
+    """``value`` moved to ``spread`` of its distance from ``centre``
+    (exactly ``value`` at 1)."""
+    return value if spread == 1.0 else centre + spread * (value - centre)
+
+
+def _channel(rng, k, spread=1.0):
     """Draw the recording channel (microphone and room) of speaker ``k``.
 
     A fixed spectral tilt, a broad microphone resonance, a mains hum and a
     coloured noise floor, as each IEMOCAP actor wore their own microphone.
     Tilt and resonance follow low-discrepancy sequences over the speaker
-    index so that no two channels are alike.
+    index so that no two channels are alike; ``spread`` scales the tilt
+    and the resonance's gain (0: a flat channel but for hum and noise).
     """
     u = (k * 0.6180339887 + rng.uniform(0.0, 0.1)) % 1.0
     v = (k * 0.4142135624 + rng.uniform(0.0, 0.1)) % 1.0
     return {
-        "tilt": -0.95 + 1.9 * u,
-        "peak": (300.0 * (5000.0 / 300.0) ** v, rng.uniform(1.0, 3.0)),
+        "tilt": _spread(-0.95 + 1.9 * u, 0.0, spread),
+        "peak": (300.0 * (5000.0 / 300.0) ** v,
+                 _spread(rng.uniform(1.0, 3.0), 0.0, spread)),
         "hum": (rng.choice([50.0, 60.0]), rng.uniform(0.003, 0.012),
                 rng.uniform(0.2, 1.0)),
         "floor": (rng.uniform(0.003, 0.012), rng.uniform(-0.9, 0.9)),
@@ -124,9 +137,12 @@ def _style(emo, strength):
     return tuple(n + strength * (e - n) for n, e in zip(neu, _STYLE[emo]))
 
 
-def _synth(rng, voice, emo, sr, strength=1.0, seconds=CLIP_SECONDS):
+def _synth(rng, voice, emo, sr, strength=1.0, seconds=CLIP_SECONDS,
+           content=0.0):
     """Synthesize one utterance for a speaker ``voice`` and emotion, its
-    length drawn uniformly from ``seconds``."""
+    length drawn uniformly from ``seconds``; with ``content`` > 0 each
+    syllable says a random vowel, its formants the speaker's times the
+    vowel's ratios raised to ``content`` (0: one vowel throughout)."""
     f0, formants, channel = voice
     gain, rate, pitch, slope, jitter, noise, tilt = _style(emo, strength)
     gain *= rng.uniform(0.85, 1.15)
@@ -139,7 +155,16 @@ def _synth(rng, voice, emo, sr, strength=1.0, seconds=CLIP_SECONDS):
     track = f0 * pitch * (1.0 + slope * t / t[-1]) * steps[idx]
     track *= 1.0 + 0.02 * np.sin(2.0 * np.pi * 0.7 * t)
     src = 2.0 * (np.cumsum(track / sr) % 1.0) - 1.0
-    out = sum(_resonate(src, f, 80.0 + 0.06 * f, sr) for f in formants)
+    if content > 0:
+        vowel = rng.integers(len(_VOWELS), size=idx[-1] + 1)[idx]
+        out = np.zeros(n)
+        for v in np.unique(vowel):
+            said = vowel == v
+            out[said] = sum(
+                _resonate(src, f, 80.0 + 0.06 * f, sr)
+                for f in formants * np.asarray(_VOWELS[v]) ** content)[said]
+    else:
+        out = sum(_resonate(src, f, 80.0 + 0.06 * f, sr) for f in formants)
     if tilt > 0:
         tilted = np.append(out[0], np.diff(out)) * 2.0 + out
         out = tilted if tilt == 1 else out + tilt * (tilted - out)
@@ -310,7 +335,8 @@ def favourites(n_sessions, unbiased_sessions, seed=0):
 
 
 def _session(root, rng, s, n_utts, sr, bias=0.0, favourite=None,
-             strength=1.0, seed=0, seconds=CLIP_SECONDS):
+             strength=1.0, seed=0, seconds=CLIP_SECONDS, spread=1.0,
+             content=0.0):
     """Write the label files, wavs and junk of session ``s``."""
     ses = f"Ses{s:02d}"
     dialogs = [f"{ses}F_impro01", f"{ses}M_impro02",
@@ -318,12 +344,16 @@ def _session(root, rng, s, n_utts, sr, bias=0.0, favourite=None,
     emo_dir = root / f"Session{s}" / "dialog" / "EmoEvaluation"
     wav_dir = root / f"Session{s}" / "sentences" / "wav"
     voices = {
-        "F": (165.0 + 90.0 * (s - 1) / 4 + rng.uniform(-3, 3),
-              rng.uniform(0.85, 1.15) * np.array([700, 2000, 3000]),
-              _channel(rng, 2 * s - 2)),
-        "M": (85.0 + 60.0 * (s - 1) / 4 + rng.uniform(-3, 3),
-              rng.uniform(0.85, 1.15) * np.array([550, 1350, 2500]),
-              _channel(rng, 2 * s - 1)),
+        "F": (_spread(165.0 + 90.0 * (s - 1) / 4, 210.0, spread)
+              + rng.uniform(-3, 3),
+              _spread(rng.uniform(0.85, 1.15), 1.0, spread)
+              * np.array([700, 2000, 3000]),
+              _channel(rng, 2 * s - 2, spread)),
+        "M": (_spread(85.0 + 60.0 * (s - 1) / 4, 115.0, spread)
+              + rng.uniform(-3, 3),
+              _spread(rng.uniform(0.85, 1.15), 1.0, spread)
+              * np.array([550, 1350, 2500]),
+              _channel(rng, 2 * s - 1, spread)),
     }
     emo_dir.mkdir(parents=True, exist_ok=True)
     turns = {d: [] for d in dialogs}
@@ -346,7 +376,8 @@ def _session(root, rng, s, n_utts, sr, bias=0.0, favourite=None,
             g, code = turns[d][k]
             utt = f"{d}_{g}{count[g]:03d}"
             count[g] += 1
-            sig = _synth(rng, voices[g], code, sr, strength, seconds)
+            sig = _synth(rng, voices[g], code, sr, strength, seconds,
+                         content)
             _write_wav(wav_dir / d / f"{utt}.wav", sig, sr)
             start += rng.uniform(0.2, 1.5)
             end = start + len(sig) / sr
@@ -369,7 +400,8 @@ def _session(root, rng, s, n_utts, sr, bias=0.0, favourite=None,
 def make_demo_corpus(folder, n_sessions=5, utts_per_speaker=40,
                      sample_rate=16000, seed=0, overwrite=False,
                      speaker_bias=0.0, emotion_strength=1.0,
-                     unbiased_sessions=(5,), clip_seconds=CLIP_SECONDS):
+                     unbiased_sessions=(5,), clip_seconds=CLIP_SECONDS,
+                     voice_spread=1.0, content_variation=0.0):
     """Generate (or reuse) a synthetic IEMOCAP-layout corpus.
 
     Parameters
@@ -397,7 +429,16 @@ def make_demo_corpus(folder, n_sessions=5, utts_per_speaker=40,
         Sessions kept unbiased (the test session of the demo).
     clip_seconds : (float, float)
         The range each clip's length is drawn from, uniformly (e.g.
-        ``(2, 8)`` for clips as long as a real acted corpus's).
+        ``(2, 8)`` for longer clips).
+    voice_spread : float
+        How far apart the voices are: the speakers' pitch around their
+        gender's middle, their formant scaling and their channel's tilt
+        and resonance, scaled by this (1: the demo's voices; smaller:
+        voices closer together, a clip telling less about its speaker).
+    content_variation : float
+        0: every syllable of a speaker has the same formants (the demo);
+        1: each syllable says one of six vowels, so that a clip's
+        spectrum also depends on what it says, as in real speech.
 
     Returns
     -------
@@ -450,6 +491,16 @@ def make_demo_corpus(folder, n_sessions=5, utts_per_speaker=40,
         params["emotion_strength"] = strength
     if seconds != CLIP_SECONDS:  # old stamps (1-2.5 s clips) stay valid
         params["clip_seconds"] = list(seconds)
+    spread = float(voice_spread)
+    if spread < 0.0:
+        raise ValueError(f"voice_spread={voice_spread}: use >= 0")
+    if spread != 1.0:
+        params["voice_spread"] = spread
+    content = float(content_variation)
+    if content < 0.0:
+        raise ValueError(f"content_variation={content_variation}: use >= 0")
+    if content != 0.0:
+        params["content_variation"] = content
     root, stamp, reuse = start_corpus(folder, RELEASE, STAMP, params,
                                       overwrite, "make_demo_corpus", _MARKER)
     if reuse:
@@ -457,6 +508,6 @@ def make_demo_corpus(folder, n_sessions=5, utts_per_speaker=40,
     rng = np.random.default_rng(seed)
     for s in range(1, params["n_sessions"] + 1):
         _session(root, rng, s, params["utts_per_speaker"], int(sample_rate),
-                 bias, fav, strength, int(seed), seconds)
+                 bias, fav, strength, int(seed), seconds, spread, content)
     write_stamp(stamp, params)
     return root
