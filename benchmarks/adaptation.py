@@ -149,22 +149,43 @@ def run_taus(run, names):
 
 def choose_tau(args, jobs):
     """The prior strength with the best mean validation UA over the
-    chosen configuration's runs and ks (:func:`tau_curves`), and its
-    value per run."""
+    chosen configuration's runs and ks (:func:`tau_curves`), its value
+    per run, and every strength's curves per run (``{job: {split:
+    {name: {k: UA}}}}``, the test curves for the report only)."""
     names = args.taus.split(",")
     ks = args.ks.split(",")
     score = dict.fromkeys(names, 0.0)
-    values = {}
+    values, curves = {}, {}
     for job in jobs:
         values[job] = run_taus(run_folder(args, *job), names)
-        curves = tau_curves(run_folder(args, *job), values[job], ks,
-                            int(job[3]))
+        curves[job] = {split: tau_curves(run_folder(args, *job),
+                                         values[job], ks, int(job[3]),
+                                         split=split)
+                       for split in ("valid", "test")}
         for name in names:
-            score[name] += sum(curves[name][k] for k in ks) / (
-                len(ks) * len(jobs))
+            score[name] += sum(curves[job]["valid"][name][k]
+                               for k in ks) / (len(ks) * len(jobs))
     best = max(names, key=lambda n: round(score[n], 6))
     return best, {n: round(v, 2) for n, v in score.items()}, {
-        job: values[job][best] for job in jobs}
+        job: values[job][best] for job in jobs}, curves
+
+
+def tau_table(args, results, curves, bias):
+    """``{split: {tau: {k: ΔUA}}}``: each prior strength's UA minus
+    ``none``'s on the same runs, mean over corpora of the per-corpus
+    mean over seeds."""
+    corpora, seeds = args.corpora.split(","), args.seeds.split(",")
+    mode = next(iter(curves))[2]
+    out = {}
+    for split in ("valid", "test"):
+        out[split] = {}
+        for name in args.taus.split(","):
+            out[split][name] = {k: round(sum(
+                sum(curves[(c, bias, mode, s)][split][name][k]
+                    - results[(c, bias, "none", s)][split][k]
+                    for s in seeds) / len(seeds) for c in corpora)
+                / len(corpora), 2) for k in args.ks.split(",")}
+    return out
 
 
 def summarise(args, results, classic_res, chosen, choice):
@@ -253,6 +274,15 @@ def markdown(args, summary):
         lines.append("| classic z-norm − plain (test) | " + " | ".join(
             f"{cl['adapted_minus_plain'][k]['delta_UA_mean']:+.1f}"
             for k in ks) + " |")
+        if "tau_curves" in res:
+            lines += ["", f"`{res['chosen']}` − none by prior worth τ "
+                      "(validation chooses τ; test shown, not read):", "",
+                      "| τ | split | " + " | ".join(f"k={k}" for k in ks)
+                      + " |", "|---|---|" + "---|" * len(ks)]
+            for split in ("valid", "test"):
+                for name, curve in res["tau_curves"][split].items():
+                    lines.append(f"| {name} | {split} | " + " | ".join(
+                        f"{curve[k]:+.1f}" for k in ks) + " |")
         lines += ["", f"Classic baseline (MFCC statistics + logistic "
                   f"regression, adapted with the same τ: mean "
                   f"{cl['tau_mean']:g} clips) plain test UA "
@@ -285,7 +315,7 @@ def main(argv=None):
     scores = {m: validation_score(args, results, m) for m in cands}
     chosen = max(cands, key=lambda m: scores[m])
     mine = [j for j in jobs if j[2] == chosen]
-    tau, tau_scores, tau_values = choose_tau(args, mine)
+    tau, tau_scores, tau_values, curves = choose_tau(args, mine)
     results.update({j: adaptation_curve(run_folder(args, *j), ks, int(j[3]),
                                         tau=tau_values[j]) for j in mine})
     spread = sorted(tau_values.values())
@@ -302,6 +332,9 @@ def main(argv=None):
             classic_res[(c, b)] = classic(
                 run, ks, 0, tau if tau == "auto" else float(tau))
     summary = summarise(args, results, classic_res, chosen, choice)
+    for bias in args.biases.split(","):
+        summary[f"bias_{bias}"]["tau_curves"] = tau_table(
+            args, results, curves, bias)
     summary["meta"] = {"machine": common.machine(), "ks": ks,
                        "overrides": args.overrides}
     evidence.write_report(args.out, args.name, summary,
