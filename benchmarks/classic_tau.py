@@ -36,11 +36,11 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 import evidence  # noqa: E402
+from adaptation import FIXED  # noqa: E402  (the same splits as its runs)
 
 KS = ("0", "1", "3", "5", "10", "all")
 SETTINGS = ("demo=;real-like=--demo_voice_spread=0.3 "
             "--demo_content_variation=1.0")
-FIXED = ["--demo_emotion_strength=0.5", "--valid_from=held_out_speakers"]
 
 
 def parse_args(argv=None):
