@@ -227,27 +227,33 @@ class SpeakerAdversarialBrain(sb.Brain):
         """The method's training step, then its after-step work.
 
         An fp32 step of a Hugging Face encoder on the CPU whose front end
-        trains runs PyTorch's own convolution kernels rather than
-        oneDNN's: the front end's backward pass is faster (a training
-        step 0.86× the time for the demo's encoder; 1.03× for wav2vec2
-        Base, whose yamls freeze it; ``benchmarks/conv_backend.md``).
-        With the front end frozen (no backward pass there), oneDNN is
-        faster and stays (frozen steps 1.12× and 1.07× slower without
-        it); evaluation keeps it too (Base 1.19× slower without)."""
+        trains runs PyTorch's own convolution kernels, neither oneDNN's
+        nor NNPACK's: the front end's backward pass is faster. For the
+        demo's encoder a training step takes 0.80× the time of PyTorch's
+        defaults at 8 clips; from 16 clips a batch, where PyTorch picks
+        NNPACK, 0.74×, and 0.45× that of NNPACK alone (oneDNN off, the
+        Brain's setting before). wav2vec2 Base, whose yamls freeze it:
+        1.00× at 2 clips (``benchmarks/conv_backend.md``). With the front
+        end frozen (no backward pass there), PyTorch's defaults are
+        faster and stay (frozen steps 1.08× slower without them);
+        evaluation keeps them too (Base 1.30× slower without)."""
         with self._training_kernels():
             loss = self.method.fit_batch(self, batch)
         self.method.after_step(self)
         return loss
 
+    @contextlib.contextmanager
     def _training_kernels(self):
         """The context of a training step's kernels (see fit_batch)."""
         ssl = unwrap(self.modules.ssl)
-        if (self.device_type == "cpu" and self.precision == "fp32"
+        if not (self.device_type == "cpu" and self.precision == "fp32"
                 and front_end_trains(ssl)):
-            return torch.backends.mkldnn.flags(  # None: left as it is
+            yield
+            return
+        with torch.backends.mkldnn.flags(  # None: left as it is
                 enabled=False, deterministic=None, allow_tf32=None,
-                fp32_precision=None)
-        return contextlib.nullcontext()
+                fp32_precision=None), torch.backends.nnpack.flags(False):
+            yield
 
     def standard_fit_batch(self, batch):
         """SpeechBrain's own training step."""

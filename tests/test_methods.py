@@ -125,25 +125,30 @@ def test_a_step_moves_encoder_heads_and_speaker_head(prepared, adversary,
     assert bool(counts.sum() > 0) == bool(normalised)
 
 
-def test_cpu_training_steps_run_without_onednn(prepared, monkeypatch):
+def test_cpu_training_steps_run_pytorchs_own_convolutions(prepared,
+                                                         monkeypatch):
     """fp32 CPU training steps of a Hugging Face encoder whose front end
-    trains use PyTorch's own convolutions (faster backward,
-    benchmarks/conv_backend.md); the flag is back on after the step, and
-    evaluation keeps it."""
+    trains use PyTorch's own convolutions, neither oneDNN's nor NNPACK's
+    (faster backward, benchmarks/conv_backend.md); the flags are back as
+    they were after the step, and evaluation keeps them."""
     hparams, data = load(*prepared, "none")
     brain = build(hparams)
     seen = []
     step = brain.method.fit_batch
     monkeypatch.setattr(brain.method, "fit_batch", lambda b, batch: (
-        seen.append(torch.backends.mkldnn.enabled), step(b, batch))[1])
+        seen.append((torch.backends.mkldnn.enabled,
+                     torch._C._get_nnpack_enabled())), step(b, batch))[1])
     brain.modules.train()
     brain.on_stage_start(sb.Stage.TRAIN, 1)
-    was = torch.backends.mkldnn.enabled
+    was = (torch.backends.mkldnn.enabled, torch._C._get_nnpack_enabled())
+    assert was == (True, True)  # PyTorch's defaults
     brain.fit_batch(batches(brain, data, n=1)[0])
-    assert seen == [False] and torch.backends.mkldnn.enabled == was
+    assert seen == [(False, False)]
+    assert (torch.backends.mkldnn.enabled,
+            torch._C._get_nnpack_enabled()) == was
     brain.precision = "bf16"  # oneDNN does bfloat16: left alone
     brain.fit_batch(batches(brain, data, n=1)[0])
-    assert seen == [False, was]
+    assert seen == [(False, False), was]
 
 
 def front_end_step(brain, data):
