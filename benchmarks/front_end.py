@@ -11,7 +11,8 @@ trained and frozen, as it comes and after
 :func:`~speechbrain_grl.nnet.front_end.lean_front_end`, interleaved over
 ``--rounds``, for the demo's tiny random wav2vec2 and a base-sized one
 (random weights), with the kernels of the Brain's CPU training step
-(oneDNN off with the front end trained, on with it frozen). It also
+(oneDNN and NNPACK off with the front end trained, on with it frozen;
+NNPACK serves batches of 16 clips or more, so none here). It also
 checks that both give the same gradient to every trained parameter.
 Reported: median milliseconds, the ratio lean / as it comes (below 1:
 faster), and the largest gradient difference.
@@ -95,7 +96,7 @@ def measure(size, batch, reps, rounds, folder):
         models = wrappers(source, folder, frozen)
         with torch.backends.mkldnn.flags(  # as SpeakerAdversarialBrain
                 enabled=frozen, deterministic=None, allow_tf32=None,
-                fp32_precision=None):
+                fp32_precision=None), torch.backends.nnpack.flags(frozen):
             median, diff = compare(models, wav, reps, rounds)
         out[front] = {"as_is_ms": round(median["as_is"] * 1e3, 2),
                       "lean_ms": round(median["lean"] * 1e3, 2),
@@ -128,8 +129,8 @@ def main(argv=None):
         "whole front end's backward pass when SpeechBrain's wrapper "
         "freezes it, `freeze_feature_extractor: True`); *lean*: after "
         "`nnet.front_end.lean_front_end`. Kernels as the Brain's CPU "
-        "training step (oneDNN off with the front end trained, on with "
-        "it frozen).", table, results)
+        "training step (oneDNN and NNPACK off with the front end trained, "
+        "on with it frozen).", table, results)
 
 
 if __name__ == "__main__":

@@ -39,41 +39,77 @@ from evidence import t_interval  # noqa: E402
 
 from speechbrain_grl.utils.threads import child_env, cpu_cores  # noqa: E402
 
-RUN = ("sys.argv = ['train.py'] + sys.argv[1:]\n"
-       "runpy.run_path('train.py', run_name='__main__')\n")
-#: The other kernel's patch of the Brain, run before train.py.
-PATCHES = {
-    "onednn": ("import contextlib, runpy, sys\n"
-               "import speechbrain_grl.brain as b\n"
-               "b.SpeakerAdversarialBrain._training_kernels = "
-               "lambda self: contextlib.nullcontext()\n" + RUN),
-    "nnpack": ("import contextlib, runpy, sys, torch\n"
-               "import speechbrain_grl.brain as b\n"
-               "own = b.SpeakerAdversarialBrain._training_kernels\n"
-               "@contextlib.contextmanager\n"
-               "def kernels(self):\n"
-               "    with own(self), torch.backends.nnpack.flags(True):\n"
-               "        yield\n"
-               "b.SpeakerAdversarialBrain._training_kernels = kernels\n"
-               + RUN)}
+#: Runs train.py with the Brain's training-step kernels set to the one
+#: named (``pytorch``: the recipe's own) and every ``fit_batch`` timed:
+#: ``[clips, seconds]`` per step, written to the file named second.
+DRIVER = """
+import atexit, contextlib, json, runpy, sys, time, torch
+import speechbrain_grl.brain as b
+kernel, out = sys.argv.pop(1), sys.argv.pop(1)
+brain = b.SpeakerAdversarialBrain
+own = brain._training_kernels
+@contextlib.contextmanager
+def nnpack(self):
+    with own(self), torch.backends.nnpack.flags(True):
+        yield
+if kernel == "onednn":
+    brain._training_kernels = lambda self: contextlib.nullcontext()
+elif kernel == "nnpack":
+    brain._training_kernels = nnpack
+fit = brain.fit_batch
+steps = []
+def timed(self, batch):
+    start = time.perf_counter()
+    loss = fit(self, batch)
+    steps.append([len(batch.id), time.perf_counter() - start])
+    return loss
+brain.fit_batch = timed
+atexit.register(lambda: open(out, "w").write(json.dumps(steps)))
+sys.argv = ["train.py"] + sys.argv[1:]
+runpy.run_path("train.py", run_name="__main__")
+"""
 NAMES = {"onednn": "oneDNN", "nnpack": "NNPACK", "pytorch": "PyTorch"}
+#: PyTorch picks NNPACK for a convolution from this many clips a batch.
+NNPACK_BATCH = 16
+
+
+def step_summary(steps):
+    """Training-step seconds in all, and the median step (ms) of batches
+    below and from :data:`NNPACK_BATCH` clips."""
+    def median_ms(times):
+        return round(statistics.median(times) * 1e3, 1) if times else None
+
+    return {"steps_s": round(sum(t for _, t in steps), 2),
+            "small_ms": median_ms([t for n, t in steps
+                                   if n < NNPACK_BATCH]),
+            "large_ms": median_ms([t for n, t in steps
+                                   if n >= NNPACK_BATCH]),
+            "large_batches": sum(n >= NNPACK_BATCH for n, _ in steps),
+            "batches": len(steps)}
+
+
+def median_of(runs, key):
+    """The median of ``key`` over runs that have it, or None."""
+    values = [r[key] for r in runs if r[key] is not None]
+    return statistics.median(values) if values else None
 
 
 def run(kernel, mode, seed, work, utts):
-    """One recipe run: its test UA and wall seconds."""
+    """One recipe run: its test UA, wall seconds and training steps."""
     folder = work / f"{mode}_{seed}_{kernel}"
+    steps_file = work / f"{mode}_{seed}_{kernel}_steps.json"
     args = [str(common.DEMO_YAML), f"--seed={seed}", f"--adversary={mode}",
             f"--demo_utts_per_speaker={utts}",
             f"--output_folder={folder}", f"--demo_folder={work / 'assets'}",
             "--probe_speakers=False"]
-    cmd = ([sys.executable, "-c", PATCHES[kernel]] if kernel in PATCHES
-           else [sys.executable, "train.py"]) + args
+    cmd = [sys.executable, "-c", DRIVER, kernel, str(steps_file), *args]
     start = time.perf_counter()
     subprocess.run(cmd, cwd=common.RECIPE, check=True, capture_output=True,
                    env=child_env(cpu_cores()))
     seconds = time.perf_counter() - start
     metrics = json.loads((folder / "test_metrics.json").read_text())
-    return metrics["UA"], seconds
+    steps = step_summary(json.loads(steps_file.read_text()))
+    return metrics["UA"], seconds, steps
 
 
 def main(argv=None):
@@ -83,7 +119,7 @@ def main(argv=None):
     parser.add_argument("--utts", type=int, default=40,
                         help="demo clips per speaker (10 speakers)")
     parser.add_argument("--against", default="onednn",
-                        choices=sorted(PATCHES))
+                        choices=("nnpack", "onednn"))
     parser.add_argument("--name", default="train_kernels")
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--out", default=str(common.REPO / "benchmarks"))
@@ -96,11 +132,12 @@ def main(argv=None):
         for mode in args.modes.split(","):
             order = kernels if seed % 2 else kernels[::-1]
             for kernel in order:
-                ua, seconds = run(kernel, mode, seed, work, args.utts)
+                ua, seconds, steps = run(kernel, mode, seed, work,
+                                         args.utts)
                 results.setdefault(mode, {}).setdefault(kernel, []).append(
-                    {"seed": seed, "UA": ua, "seconds": seconds})
+                    {"seed": seed, "UA": ua, "seconds": seconds, **steps})
                 print(mode, seed, kernel, round(ua, 2), round(seconds, 1),
-                      flush=True)
+                      steps, flush=True)
     out = {"machine": common.machine(), "against": args.against,
            "modes": {}}
     for mode, by_kernel in results.items():
@@ -112,7 +149,13 @@ def main(argv=None):
             "delta_UA_ci95": ci, "identical_seeds": sum(
                 abs(d) < 1e-9 for d in delta),
             "seconds_median": {k: statistics.median(
-                r["seconds"] for r in v) for k, v in by_kernel.items()}}
+                r["seconds"] for r in v) for k, v in by_kernel.items()},
+            "steps": {k: {key: median_of(v, key) for key in (
+                "steps_s", "small_ms", "large_ms", "large_batches",
+                "batches")} for k, v in by_kernel.items()},
+            "steps_ratio": [round(b["steps_s"] / a["steps_s"], 3)
+                            for a, b in zip(by_kernel[args.against],
+                                            by_kernel["pytorch"])]}
     folder = Path(args.out)
     (folder / f"{args.name}.json").write_text(json.dumps(out, indent=1))
     m = out["machine"]
@@ -138,6 +181,24 @@ def main(argv=None):
             f"{r['identical_seeds']} of {args.seeds} | "
             f"{r['seconds_median'][args.against]:.1f} | "
             f"{r['seconds_median']['pytorch']:.1f} |")
+    lines += [
+        "", "Training steps (each `fit_batch` timed in the run; medians "
+        f"over seeds): PyTorch picks NNPACK from {NNPACK_BATCH} clips a "
+        "batch once oneDNN is off. *ratio*: PyTorch's training-step "
+        "seconds over the other's, per seed.", "",
+        "| mode | kernel | training steps s | step ms, < "
+        f"{NNPACK_BATCH} clips | step ms, ≥ {NNPACK_BATCH} clips | "
+        f"batches ≥ {NNPACK_BATCH} clips (of all) | ratio |",
+        "|---|---|---|---|---|---|---|"]
+    for mode, r in out["modes"].items():
+        for kernel in (args.against, "pytorch"):
+            st = r["steps"][kernel]
+            ratio = (", ".join(f"{x:.3f}" for x in r["steps_ratio"])
+                     if kernel == "pytorch" else "")
+            lines.append(
+                f"| {mode} | {NAMES[kernel]} | {st['steps_s']:.1f} | "
+                f"{st['small_ms']} | {st['large_ms']} | "
+                f"{st['large_batches']:g} ({st['batches']:g}) | {ratio} |")
     (folder / f"{args.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
