@@ -34,6 +34,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 
+from speechbrain_grl.nnet.front_end import convolution_kernels  # noqa: E402
+
 SECONDS = common.STEP_SECONDS
 PHASES = ("train", "train_16", "train_frozen", "eval")
 #: setting: (oneDNN enabled, NNPACK enabled)
@@ -84,11 +86,7 @@ def measure(size, batch, reps, rounds, folder):
         order = list(SETTINGS)[r % 3:] + list(SETTINGS)[:r % 3]
         for phase, fn in fns.items():
             for setting in order:
-                onednn, nnpack = SETTINGS[setting]
-                with torch.backends.mkldnn.flags(
-                        enabled=onednn, deterministic=None,
-                        allow_tf32=None, fp32_precision=None), \
-                        torch.backends.nnpack.flags(nnpack):
+                with convolution_kernels(*SETTINGS[setting]):
                     times[phase][setting].append(timed(fn, reps))
     out = {}
     for phase, t in times.items():

@@ -31,6 +31,8 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 
+from speechbrain_grl.nnet.front_end import convolution_kernels  # noqa: E402
+
 SECONDS = common.STEP_SECONDS
 FRONT_ENDS = ("trained", "frozen")
 
@@ -94,9 +96,8 @@ def measure(size, batch, reps, rounds, folder):
     for front in FRONT_ENDS:
         frozen = front == "frozen"
         models = wrappers(source, folder, frozen)
-        with torch.backends.mkldnn.flags(  # as SpeakerAdversarialBrain
-                enabled=frozen, deterministic=None, allow_tf32=None,
-                fp32_precision=None), torch.backends.nnpack.flags(frozen):
+        # As SpeakerAdversarialBrain._training_kernels.
+        with convolution_kernels(onednn=frozen, nnpack=frozen):
             median, diff = compare(models, wav, reps, rounds)
         out[front] = {"as_is_ms": round(median["as_is"] * 1e3, 2),
                       "lean_ms": round(median["lean"] * 1e3, 2),

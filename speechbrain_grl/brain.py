@@ -31,7 +31,11 @@ from speechbrain_grl.evaluation.outputs import (
 from speechbrain_grl.methods import ADVERSARIES
 from speechbrain_grl.methods.base import emotions_of
 from speechbrain_grl.nnet.exact_padding import encode
-from speechbrain_grl.nnet.front_end import front_end_trains, lean_front_end
+from speechbrain_grl.nnet.front_end import (
+    convolution_kernels,
+    front_end_trains,
+    lean_front_end,
+)
 from speechbrain_grl.nnet.losses import cell_weights
 from speechbrain_grl.utils.checkpoints import (
     average_best,
@@ -242,18 +246,13 @@ class SpeakerAdversarialBrain(sb.Brain):
         self.method.after_step(self)
         return loss
 
-    @contextlib.contextmanager
     def _training_kernels(self):
         """The context of a training step's kernels (see fit_batch)."""
         ssl = unwrap(self.modules.ssl)
-        if not (self.device_type == "cpu" and self.precision == "fp32"
+        if (self.device_type == "cpu" and self.precision == "fp32"
                 and front_end_trains(ssl)):
-            yield
-            return
-        with torch.backends.mkldnn.flags(  # None: left as it is
-                enabled=False, deterministic=None, allow_tf32=None,
-                fp32_precision=None), torch.backends.nnpack.flags(False):
-            yield
+            return convolution_kernels(onednn=False, nnpack=False)
+        return contextlib.nullcontext()
 
     def standard_fit_batch(self, batch):
         """SpeechBrain's own training step."""

@@ -21,7 +21,34 @@ the time with the front end frozen and 0.95× with it trained
 (``benchmarks/front_end.md``).
 """
 
-__all__ = ["front_end_trains", "lean_front_end"]
+import contextlib
+
+__all__ = ["convolution_kernels", "front_end_trains", "lean_front_end"]
+
+
+@contextlib.contextmanager
+def convolution_kernels(onednn, nnpack):
+    """Enables or disables oneDNN's and NNPACK's CPU convolutions inside
+    the block, and puts both settings back after it. With both off,
+    PyTorch runs its own kernels (faster for a training front end's
+    backward pass on the CPU: ``benchmarks/conv_backend.md``).
+
+    Example
+    -------
+    >>> import torch
+    >>> was = torch.backends.mkldnn.enabled, torch._C._get_nnpack_enabled()
+    >>> with convolution_kernels(onednn=False, nnpack=False):
+    ...     torch.backends.mkldnn.enabled, torch._C._get_nnpack_enabled()
+    (False, False)
+    >>> (torch.backends.mkldnn.enabled, torch._C._get_nnpack_enabled()) == was
+    True
+    """
+    import torch
+
+    with torch.backends.mkldnn.flags(  # None: left as it is
+            enabled=onednn, deterministic=None, allow_tf32=None,
+            fp32_precision=None), torch.backends.nnpack.flags(nnpack):
+        yield
 
 
 def _front_end(ssl):
