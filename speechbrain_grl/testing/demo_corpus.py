@@ -40,6 +40,11 @@ CLIP_SECONDS = (1.0, 2.5)
 #: 3000 Hz), for clips whose syllables change vowel (``content``).
 _VOWELS = ((0.44, 1.40, 1.10), (1.21, 0.61, 0.94), (0.53, 0.48, 0.89),
            (1.23, 1.03, 0.95), (0.71, 0.82, 0.65), (0.87, 1.17, 1.00))
+#: Per gender (F first: the order of the random draws): pitch (Hz) in
+#: session 1, its rise by session 5, the middle that a voice spread
+#: below 1 draws it towards, and the neutral vowel's formants (Hz).
+_VOICES = {"F": (165.0, 90.0, 210.0, (700, 2000, 3000)),
+           "M": (85.0, 60.0, 115.0, (550, 1350, 2500))}
 # 20 labels: after exc->hap, 4 of each kept class, plus 2 fru and 2 xxx.
 _LABEL_CYCLE = (
     ["neu"] * 4 + ["hap"] * 2 + ["exc"] * 2 + ["ang"] * 4 + ["sad"] * 4
@@ -344,16 +349,13 @@ def _session(root, rng, s, n_utts, sr, bias=0.0, favourite=None,
     emo_dir = root / f"Session{s}" / "dialog" / "EmoEvaluation"
     wav_dir = root / f"Session{s}" / "sentences" / "wav"
     voices = {
-        "F": (_spread(165.0 + 90.0 * (s - 1) / 4, 210.0, spread)
-              + rng.uniform(-3, 3),
-              _spread(rng.uniform(0.85, 1.15), 1.0, spread)
-              * np.array([700, 2000, 3000]),
-              _channel(rng, 2 * s - 2, spread)),
-        "M": (_spread(85.0 + 60.0 * (s - 1) / 4, 115.0, spread)
-              + rng.uniform(-3, 3),
-              _spread(rng.uniform(0.85, 1.15), 1.0, spread)
-              * np.array([550, 1350, 2500]),
-              _channel(rng, 2 * s - 1, spread)),
+        g: (_spread(low + rise * (s - 1) / 4, middle, spread)
+            + rng.uniform(-3, 3),
+            _spread(rng.uniform(0.85, 1.15), 1.0, spread)
+            * np.array(formants),
+            _channel(rng, 2 * s - 2 + i, spread))
+        for i, (g, (low, rise, middle, formants)) in enumerate(
+            _VOICES.items())
     }
     emo_dir.mkdir(parents=True, exist_ok=True)
     turns = {d: [] for d in dialogs}
