@@ -269,6 +269,23 @@ def test_speaker_step_ascends_the_adversarial_parameters(setup, adversary,
     assert (tap_moved > 0) == (adversary == "tap")
 
 
+@pytest.mark.parametrize("adversary", ["tap", "snp"])
+def test_snp_speaker_step_runs_the_encoder_without_a_graph(setup, adversary):
+    """SNP's speaker step never backpropagates through the encoder (what
+    makes it cheap); TAP's does, since the encoder ascends."""
+    _, batch, _ = setup
+    brain = make_brain(setup, adversary)
+    tracked = []
+    hook = brain.modules.ssl.register_forward_hook(
+        lambda module, inputs, out: tracked.append(out.requires_grad))
+    try:
+        brain.method.schedule.current_step = 1  # odd: a speaker step
+        brain.fit_batch(batch)
+    finally:
+        hook.remove()
+    assert tracked == [adversary == "tap"]
+
+
 def test_emotion_step_of_tap_leaves_the_speaker_head_alone(setup):
     _, batch, _ = setup
     brain = make_brain(setup, "tap")

@@ -38,11 +38,12 @@ def test_run_all_quick(tmp_path):
         assert math.isfinite(timing["iteration_ratio"])
         mem = step["memory"][mode]
         assert mem["peak_mb"] >= mem["before_mb"] > 0
-    # SNP's speaker step runs the encoder without gradient: it must cost
-    # far less than its emotion step (0.3x measured; a speaker step that
-    # backpropagated through the encoder would cost about 1x).
-    snp = step["timing"]["snp"]
-    assert snp["speaker_step"]["median"] < 0.8 * snp["emotion_step"]["median"]
+    # Both turns of the alternating modes are timed; that SNP's speaker
+    # turn builds no graph through the encoder is tested exactly in
+    # test_adversary.py, not by timing on a shared machine.
+    for mode in ("tap", "snp"):
+        for turn in ("emotion_step", "speaker_step"):
+            assert step["timing"][mode][turn]["median"] > 0
 
     ep = json.loads((tmp_path / "results" / "epoch_tiny.json").read_text())
     settings = ep["settings"]
