@@ -23,6 +23,8 @@ speakers) which they say with probability b (the other three share
 from neutral (1 = the default styles, 0 = no emotion cue at all).
 """
 
+from typing import NamedTuple
+
 import numpy as np
 import soundfile as sf
 from scipy.signal import lfilter
@@ -339,10 +341,26 @@ def favourites(n_sessions, unbiased_sessions, seed=0):
     return {spk: pool[k] for spk, k in zip(speakers, order)}
 
 
-def _session(root, rng, s, n_utts, sr, bias=0.0, favourite=None,
-             strength=1.0, seed=0, seconds=CLIP_SECONDS, spread=1.0,
-             content=0.0):
+class _Settings(NamedTuple):
+    """What every session of one corpus shares (see
+    :func:`make_demo_corpus`, whose checked parameters these are)."""
+
+    utts_per_speaker: int
+    sample_rate: int
+    seed: int
+    bias: float
+    favourites: dict
+    strength: float
+    seconds: tuple
+    spread: float
+    content: float
+
+
+def _session(root, rng, s, settings):
     """Write the label files, wavs and junk of session ``s``."""
+    n_utts, sr = settings.utts_per_speaker, settings.sample_rate
+    bias, favourite = settings.bias, settings.favourites
+    spread = settings.spread
     ses = f"Ses{s:02d}"
     dialogs = [f"{ses}F_impro01", f"{ses}M_impro02",
                f"{ses}F_script01_1", f"{ses}M_script02_1"]
@@ -366,7 +384,7 @@ def _session(root, rng, s, n_utts, sr, bias=0.0, favourite=None,
         if bias > 0 and favourite and spk in favourite:
             codes = _biased_codes(
                 codes, favourite[spk], bias,
-                np.random.default_rng([seed, s, ord(g)]))
+                np.random.default_rng([settings.seed, s, ord(g)]))
         for i, code in enumerate(codes):
             turns[dialogs[i % len(dialogs)]].append((g, str(code)))
     for d in dialogs:
@@ -378,12 +396,13 @@ def _session(root, rng, s, n_utts, sr, bias=0.0, favourite=None,
             g, code = turns[d][k]
             utt = f"{d}_{g}{count[g]:03d}"
             count[g] += 1
-            sig = _synth(rng, voices[g], code, sr, strength, seconds,
-                         content)
+            sig = _synth(rng, voices[g], code, sr, settings.strength,
+                         settings.seconds, settings.content)
             _write_wav(wav_dir / d / f"{utt}.wav", sig, sr)
             start += rng.uniform(0.2, 1.5)
             end = start + len(sig) / sr
-            lines += _label_block(rng, start, end, utt, code, strength)
+            lines += _label_block(rng, start, end, utt, code,
+                                  settings.strength)
             start = end
         (emo_dir / f"{d}.txt").write_text("\n".join(lines) + "\n")
         (emo_dir / f"._{d}.txt").write_bytes(_APPLEDOUBLE)
@@ -507,9 +526,11 @@ def make_demo_corpus(folder, n_sessions=5, utts_per_speaker=40,
                                       overwrite, "make_demo_corpus", _MARKER)
     if reuse:
         return root
+    settings = _Settings(params["utts_per_speaker"], params["sample_rate"],
+                         params["seed"], bias, fav, strength, seconds,
+                         spread, content)
     rng = np.random.default_rng(seed)
     for s in range(1, params["n_sessions"] + 1):
-        _session(root, rng, s, params["utts_per_speaker"], int(sample_rate),
-                 bias, fav, strength, int(seed), seconds, spread, content)
+        _session(root, rng, s, settings)
     write_stamp(stamp, params)
     return root
