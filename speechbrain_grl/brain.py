@@ -413,8 +413,11 @@ class SpeakerAdversarialBrain(sb.Brain):
             stats_meta={"epoch": epoch, "lr_ssl": lr_ssl,
                         "lr_heads": lr_heads},
             train_stats=self.train_stats, valid_stats=stats)
+        # A fresh importance_keys list: SpeechBrain appends its recency key
+        # to the argument's default list, which then grows by one key a
+        # call, and every key re-reads each checkpoint's meta file.
         self.checkpointer.save_and_keep_only(
-            meta=stats, max_keys=[self.selection_key],
+            meta=stats, max_keys=[self.selection_key], importance_keys=[],
             num_to_keep=max(self.task.keep_checkpoints,
                             self.task.avg_checkpoints))
         update_valid_summary(  # what sweeps read (never the test)

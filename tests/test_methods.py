@@ -232,6 +232,35 @@ def test_checkpoint_round_trip(prepared, adversary, overrides, tmp_path):
                            getattr(hparams["spk_norm"], name)), name
 
 
+def test_end_of_epoch_checkpointing_costs_the_same_every_epoch(
+        prepared, tmp_path, monkeypatch):
+    """The end of an epoch keeps the best and the latest checkpoint, and
+    reads the checkpoints' meta files as often in epoch 5 as in epoch 1
+    (SpeechBrain's ``save_and_keep_only`` grows its default argument by
+    one importance key per call when it is left to it)."""
+    hparams, _ = load(*prepared, "none", output_folder=str(tmp_path))
+    ckpt = sb.utils.checkpoints.Checkpointer(
+        tmp_path / "save", recoverables={"emo_head": hparams["emo_head"]})
+    brain = build(hparams, ckpt)
+    brain.train_stats = {"loss": 1.0}
+    calls = []
+    find = sb.utils.checkpoints.Checkpointer.find_checkpoints
+
+    def counted(self, *args, **kwargs):
+        calls[-1] += 1
+        return find(self, *args, **kwargs)
+
+    monkeypatch.setattr(sb.utils.checkpoints.Checkpointer,
+                        "find_checkpoints", counted)
+    for epoch, ua in enumerate([50.0, 60.0, 40.0, 45.0, 42.0], start=1):
+        calls.append(0)
+        hparams["epoch_counter"].current = epoch
+        brain._on_valid_end(epoch, 1.0, {"loss": 1.0, "UA": ua})
+    assert len(set(calls)) == 1, calls
+    kept = sorted(c.meta["UA"] for c in ckpt.list_checkpoints())
+    assert kept == [42.0, 60.0]  # the latest and the best
+
+
 def test_select_method_refuses_unknown_names_and_missing_blocks():
     with pytest.raises(Exception, match="adversary: 'gr1' is unknown"):
         select_method("gr1")
