@@ -1,23 +1,25 @@
 #!/usr/bin/env python3
-"""The demo's test UA with CPU training steps on PyTorch's own
-convolutions (the recipe's default) and on another kernel, paired over
+"""The demo's test UA with the recipe's CPU training kernels (PyTorch's
+own convolutions, Adam fused) and with another kernel, paired over
 seeds.
 
-Two kernels compute the same convolutions and round differently, so a
-run's numbers move in the last digits; a training that amplifies them
-(an adversary) may end elsewhere. This runs the demo recipe (``--utts``
+Two kernels compute the same thing and round differently, so a run's
+numbers move in the last digits; a training that amplifies them (an
+adversary) may end elsewhere. This runs the demo recipe (``--utts``
 clips per speaker, 40 by default, 16 epochs, probes off) for each of
 ``--modes`` and ``--seeds``, once per kernel, interleaved, and reports
-the test UA of each and the paired difference (PyTorch's − the other's)
-with its 95% t interval over seeds, and the wall time of each.
+the test UA of each and the paired difference (the recipe's − the
+other's) with its 95% t interval over seeds, and the wall time of each.
 ``--against``: ``onednn`` patches ``SpeakerAdversarialBrain.
 _training_kernels`` back to no context (oneDNN, PyTorch's CPU default);
 ``nnpack`` turns NNPACK back on inside it (the recipe before NNPACK was
 turned off: PyTorch picks NNPACK for batches of 16 clips or more once
-oneDNN is off).
+oneDNN is off); ``adam_loop`` builds every Adam with ``fused=False``
+(torch's CPU default, one tensor at a time: the recipe before the yamls
+asked for ``fused: True``).
 
     python benchmarks/train_kernels.py [--seeds 5] [--utts 40] \\
-        [--against onednn|nnpack] [--workdir W]
+        [--against onednn|nnpack|adam_loop] [--workdir W]
 
 Writes ``benchmarks/<name>.md`` and ``<name>.json`` (``--name``, default
 ``train_kernels``).
@@ -56,6 +58,11 @@ if kernel == "onednn":
     brain._training_kernels = lambda self: contextlib.nullcontext()
 elif kernel == "nnpack":
     brain._training_kernels = nnpack
+elif kernel == "adam_loop":
+    adam = torch.optim.Adam.__init__
+    def loop(self, params, *args, **kwargs):
+        adam(self, params, *args, **dict(kwargs, fused=False))
+    torch.optim.Adam.__init__ = loop
 fit = brain.fit_batch
 steps = []
 def timed(self, batch):
@@ -68,7 +75,13 @@ atexit.register(lambda: open(out, "w").write(json.dumps(steps)))
 sys.argv = ["train.py"] + sys.argv[1:]
 runpy.run_path("train.py", run_name="__main__")
 """
-NAMES = {"onednn": "oneDNN", "nnpack": "NNPACK", "pytorch": "PyTorch"}
+NAMES = {"onednn": "oneDNN's convolutions",
+         "nnpack": "NNPACK's convolutions",
+         "adam_loop": "Adam's per-tensor loop",
+         "pytorch": "the recipe's kernels"}
+#: Short names for the table columns.
+COLUMNS = {"onednn": "oneDNN", "nnpack": "NNPACK", "adam_loop": "Adam loop",
+           "pytorch": "recipe"}
 #: PyTorch picks NNPACK for a convolution from this many clips a batch.
 NNPACK_BATCH = 16
 
@@ -119,7 +132,7 @@ def main(argv=None):
     parser.add_argument("--utts", type=int, default=40,
                         help="demo clips per speaker (10 speakers)")
     parser.add_argument("--against", default="onednn",
-                        choices=("nnpack", "onednn"))
+                        choices=("nnpack", "onednn", "adam_loop"))
     parser.add_argument("--name", default="train_kernels")
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--out", default=str(common.REPO / "benchmarks"))
@@ -159,18 +172,18 @@ def main(argv=None):
     folder = Path(args.out)
     (folder / f"{args.name}.json").write_text(json.dumps(out, indent=1))
     m = out["machine"]
-    other = NAMES[args.against]
+    other, col = NAMES[args.against], COLUMNS[args.against]
     lines = [
-        f"# Training kernels: {other}'s convolutions against PyTorch's",
+        f"# Training kernels: {other} against the recipe's",
         "", common.command("train_kernels.py", argv), "",
         f"The demo recipe ({10 * args.utts} clips, 16 epochs, probes "
         f"off), seeds 1-"
-        f"{args.seeds}, each run once with {other}'s convolutions in the "
-        "CPU training steps and once with PyTorch's own (the default), "
-        f"interleaved. Machine: {m['cpu']}, {m['cores']} cores, torch "
-        f"{m['torch']}.", "",
-        f"| mode | test UA, {other} | test UA, PyTorch | Δ UA (95% CI) "
-        f"| seeds identical | run s, {other} | run s, PyTorch |",
+        f"{args.seeds}, each run once with {other} in the CPU training "
+        "steps and once with the recipe's own kernels (PyTorch's "
+        "convolutions, Adam fused), interleaved. Machine: "
+        f"{m['cpu']}, {m['cores']} cores, torch {m['torch']}.", "",
+        f"| mode | test UA, {col} | test UA, recipe | Δ UA (95% CI) "
+        f"| seeds identical | run s, {col} | run s, recipe |",
         "|---|---|---|---|---|---|---|"]
     for mode, r in out["modes"].items():
         lo, hi = r["delta_UA_ci95"]
@@ -184,7 +197,7 @@ def main(argv=None):
     lines += [
         "", "Training steps (each `fit_batch` timed in the run; medians "
         f"over seeds): PyTorch picks NNPACK from {NNPACK_BATCH} clips a "
-        "batch once oneDNN is off. *ratio*: PyTorch's training-step "
+        "batch once oneDNN is off. *ratio*: the recipe's training-step "
         "seconds over the other's, per seed.", "",
         "| mode | kernel | training steps s | step ms, < "
         f"{NNPACK_BATCH} clips | step ms, ≥ {NNPACK_BATCH} clips | "
@@ -196,7 +209,7 @@ def main(argv=None):
             ratio = (", ".join(f"{x:.3f}" for x in r["steps_ratio"])
                      if kernel == "pytorch" else "")
             lines.append(
-                f"| {mode} | {NAMES[kernel]} | {st['steps_s']:.1f} | "
+                f"| {mode} | {COLUMNS[kernel]} | {st['steps_s']:.1f} | "
                 f"{st['small_ms']} | {st['large_ms']} | "
                 f"{st['large_batches']:g} ({st['batches']:g}) | {ratio} |")
     (folder / f"{args.name}.md").write_text("\n".join(lines) + "\n")
