@@ -10,9 +10,9 @@ of the tiny random wav2vec2 and a base-sized one, the same gradients
 for every kernel, interleaved over ``--rounds``, and reports how far
 each kernel's parameters are from the loop's after the timed steps
 (foreach computes the same numbers; fused rounds differently). It is
-why the yamls ask for ``fused: True``: foreach is faster on the tiny
-encoder's small tensors and slower on a real encoder's, fused faster on
-both.
+why the Brain builds Adam fused (``fused_optimizers``, on the CPU as
+on CUDA): foreach is faster on the tiny encoder's small tensors and
+slower on a real encoder's, fused faster on both.
 
     python benchmarks/optimizer.py
 

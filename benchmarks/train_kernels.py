@@ -15,8 +15,8 @@ _training_kernels`` back to no context (oneDNN, PyTorch's CPU default);
 ``nnpack`` turns NNPACK back on inside it (the recipe before NNPACK was
 turned off: PyTorch picks NNPACK for batches of 16 clips or more once
 oneDNN is off); ``adam_loop`` builds every Adam with ``fused=False``
-(torch's CPU default, one tensor at a time: the recipe before the yamls
-asked for ``fused: True``).
+(torch's CPU default, one tensor at a time: the recipe before the
+Brain's ``fused_optimizers`` covered the CPU).
 
     python benchmarks/train_kernels.py [--seeds 5] [--utts 40] \\
         [--against onednn|nnpack|adam_loop] [--workdir W]

@@ -30,7 +30,7 @@ BRAIN_HPARAMS = {
     "lr_annealing_ssl": REQUIRED,
     "lr_annealing_heads": REQUIRED,
     "wav_augment": None,  # training waveforms (speechbrain.augment)
-    "fused_optimizers": True,  # Adam's fused kernel on CUDA
+    "fused_optimizers": True,  # Adam's fused kernel (CPU and CUDA)
     "expandable_segments": True,  # CUDA allocator setting
     "epoch_counter": REQUIRED,
     "train_logger": REQUIRED,

@@ -232,6 +232,19 @@ def test_checkpoint_round_trip(prepared, adversary, overrides, tmp_path):
                            getattr(hparams["spk_norm"], name)), name
 
 
+@pytest.mark.parametrize("fused", [True, False])
+def test_cpu_optimizers_are_fused_unless_asked_not_to(prepared, fused):
+    """``fused_optimizers`` (on by default) builds every Adam with its
+    fused kernel on the CPU too; off, torch's default loop."""
+    hparams, _ = load(*prepared, "tap")
+    if not fused:
+        hparams["fused_optimizers"] = False
+    brain = build(hparams)
+    assert set(brain.optimizers_dict) == {"ssl", "heads", "spk"}
+    for opt in brain.optimizers_dict.values():
+        assert bool(opt.defaults["fused"]) is fused
+
+
 def test_end_of_epoch_checkpointing_costs_the_same_every_epoch(
         prepared, tmp_path, monkeypatch):
     """The end of an epoch keeps the best and the latest checkpoint, and
