@@ -28,7 +28,11 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 
-KERNELS = ("loop", "foreach", "fused")
+#: Each kernel's Adam flags.
+FLAGS = {"loop": {"foreach": False, "fused": False},
+         "foreach": {"foreach": True, "fused": False},
+         "fused": {"foreach": False, "fused": True}}
+KERNELS = tuple(FLAGS)
 
 
 def optimizers(brain, kernel):
@@ -42,10 +46,7 @@ def optimizers(brain, kernel):
                   for p in modules[n].parameters()],
         "spk": list(modules.spk_head.parameters()),
     }
-    flags = {"loop": {"foreach": False, "fused": False},
-             "foreach": {"foreach": True, "fused": False},
-             "fused": {"foreach": False, "fused": True}}[kernel]
-    opts = [brain.opt_class[name](params, **flags)
+    opts = [brain.opt_class[name](params, **FLAGS[kernel])
             for name, params in groups.items()]
     return opts, [p for params in groups.values() for p in params]
 
