@@ -29,6 +29,11 @@ Usage::
 
     python benchmarks/adaptation.py                     # 5 corpora x 5 seeds
     python benchmarks/adaptation.py --corpora 0 --seeds 1 --quick
+    python benchmarks/adaptation.py --rotate_test_session  # 5 folds
+
+With ``--rotate_test_session`` seed s tests on session ((s - 1) mod 5) + 1
+(IEMOCAP's leave-one-session-out protocol, one fold per seed): every
+corpus's 10 speakers are test speakers once, instead of session 5's two.
 
 Writes ``benchmarks/adaptation.json``, ``.md`` and ``.png`` (or ``--out``,
 ``--name``); runs live in ``--workdir`` and finished ones are reused.
@@ -71,6 +76,9 @@ def parse_args(argv=None):
     parser.add_argument("--out", default=str(common.REPO / "benchmarks"))
     parser.add_argument("--name", default="adaptation")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--rotate_test_session", action="store_true",
+                        help="seed s tests on session ((s - 1) mod 5) + "
+                        "1 (leave one session out) instead of session 5")
     parser.add_argument("--quick", action="store_true",
                         help="2 epochs: a smoke test")
     parser.add_argument("overrides", nargs="*",
@@ -86,11 +94,18 @@ def run_folder(args, corpus, bias, mode, seed):
                                bias, mode, seed)
 
 
+def test_session(args, seed):
+    """The run's test session: 5, or with ``--rotate_test_session`` one
+    per seed (leave one session out)."""
+    return (int(seed) - 1) % 5 + 1 if args.rotate_test_session else 5
+
+
 def train_command(args, corpus, bias, mode, seed):
     name, extra = evidence.split_mode(mode)
     demo = Path(args.workdir).resolve() / "demo_assets"
     return [sys.executable, "train.py", str(common.DEMO_YAML),
             f"--adversary={name}", f"--seed={seed}", *extra,
+            f"--test_session={test_session(args, seed)}",
             f"--demo_speaker_bias={bias}", f"--demo_corpus_seed={corpus}",
             f"--output_folder={run_folder(args, corpus, bias, mode, seed)}",
             f"--demo_folder={demo}", *args.overrides]
@@ -98,13 +113,15 @@ def train_command(args, corpus, bias, mode, seed):
 
 def train_all(args, jobs):
     """Trains what has no test metrics yet (``evidence.run_all``, one
-    thread per run); the first run of a corpus setting runs alone."""
+    thread per run); the first run of a corpus setting (and test session)
+    runs alone."""
     evidence.run_all(
         args, jobs, folder=lambda job: run_folder(args, *job),
         command_of=lambda job: train_command(args, *job),
         done=lambda job: (run_folder(args, *job)
                           / "test_metrics.json").is_file(),
-        first_key=lambda job: job[:2], name="adaptation")
+        first_key=lambda job: (*job[:2], test_session(args, job[3])),
+        name="adaptation")
 
 
 def classic(run, ks, seed, tau):
@@ -119,6 +136,20 @@ def classic(run, ks, seed, tau):
 
     return adaptation_baseline(run_split(run, "train"),
                                run_split(run, "test"), ks, seed, tau)
+
+
+def classic_folds(args, corpus, bias, ks, tau):
+    """:func:`classic` on a corpus's first seed's splits or, with
+    ``--rotate_test_session``, the mean over its seeds' test sessions."""
+    seeds = (args.seeds.split(",") if args.rotate_test_session
+             else args.seeds.split(",")[:1])
+    tau = tau if tau == "auto" else float(tau)
+    folds = [classic(run_folder(args, corpus, bias, "none", s), ks, 0, tau)
+             for s in seeds]
+    return {"plain": sum(f["plain"] for f in folds) / len(folds),
+            "adapted": {k: sum(f["adapted"][k] for f in folds) / len(folds)
+                        for k in ks},
+            "tau": sum(f["tau"] for f in folds) / len(folds)}
 
 
 def interval(values):
@@ -247,7 +278,11 @@ def markdown(args, summary):
              "`python benchmarks/adaptation.py " + " ".join(
                  sys.argv[1:]) + "`", "",
              "Weak emotion cue (demo strength 0.5), validation on held-out "
-             "speakers, probes off. ΔUA against `none` on the same runs "
+             "speakers, probes off, "
+             + ("seed s tests on session s (leave one session out: every "
+                "speaker is a test speaker once). "
+                if args.rotate_test_session else "test session 5. ")
+             + "ΔUA against `none` on the same runs "
              "(exported model, `predict_speakers`), mean over corpora of "
              "the per-corpus mean over seeds, [95% t interval over "
              "corpora]. k: clips per speaker for its statistics (0: the "
@@ -325,12 +360,9 @@ def main(argv=None):
               "tau_per_run": {"min": round(spread[0], 3),
                               "median": round(spread[len(spread) // 2], 3),
                               "max": round(spread[-1], 3)}}
-    classic_res = {}
-    for c in args.corpora.split(","):
-        for b in args.biases.split(","):
-            run = run_folder(args, c, b, "none", args.seeds.split(",")[0])
-            classic_res[(c, b)] = classic(
-                run, ks, 0, tau if tau == "auto" else float(tau))
+    classic_res = {(c, b): classic_folds(args, c, b, ks, tau)
+                   for c in args.corpora.split(",")
+                   for b in args.biases.split(",")}
     summary = summarise(args, results, classic_res, chosen, choice)
     for bias in args.biases.split(","):
         summary[f"bias_{bias}"]["tau_curves"] = tau_table(

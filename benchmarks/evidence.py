@@ -134,6 +134,33 @@ def command(args, bias, mode, seed):
             f"--demo_folder={demo}", *args.overrides]
 
 
+def may_start_beside(job, running, builders, very_first, first_key):
+    """Whether ``job`` may start beside the ``running`` jobs: always when
+    none runs; never beside ``very_first`` (it builds the tiny model), nor
+    beside the running builder (the first job) of its own key, which
+    builds that key's corpus.
+
+    Example
+    -------
+    >>> key = lambda job: job[0]
+    >>> builders = {("a", 1), ("b", 1)}
+    >>> may_start_beside(("a", 2), [("b", 1)], builders, ("a", 1), key)
+    True
+    >>> may_start_beside(("b", 2), [("b", 1)], builders, ("a", 1), key)
+    False
+    >>> may_start_beside(("b", 1), [("a", 1)], builders, ("a", 1), key)
+    False
+    >>> may_start_beside(("a", 1), [], builders, ("a", 1), key)
+    True
+    """
+    if not running:
+        return True
+    if job == very_first or very_first in running:
+        return False
+    return not any(r in builders and first_key(r) == first_key(job)
+                   for r in running)
+
+
 def run_all(args, jobs, folder=None, command_of=None, done=None,
             first_key=lambda job: job[0], name="evidence"):
     """Runs what is missing, ``args.jobs`` at a time, with progress.
@@ -153,19 +180,28 @@ def run_all(args, jobs, folder=None, command_of=None, done=None,
     env = child_env(threads_per_process(args.jobs),
                     dict(os.environ, HF_HUB_OFFLINE="1"))
     running = []
-    # The first run of each key builds that corpus (and the tiny model):
-    # it runs alone, so that parallel runs never write the same files.
-    alone = {}
+    # The first run of each key builds that corpus, and the very first run
+    # the tiny model too: no run starts beside the very first, nor beside
+    # the builder of its own key, so parallel runs never write the same
+    # files. Runs of other keys go on beside a builder.
+    builders = {}
     for job in todo:
-        alone.setdefault(first_key(job), job)
-    alone = set(alone.values())
+        builders.setdefault(first_key(job), job)
+    builders = set(builders.values())
+    very_first = todo[0] if todo else None
+
+    def may_start(job):
+        return may_start_beside(job, [r[1] for r in running], builders,
+                                very_first, first_key)
+
     with tqdm(total=len(jobs), initial=len(jobs) - len(todo),
               desc=f"{name} runs", unit="run") as bar:
         while todo or running:
-            while todo and len(running) < max(1, args.jobs) and not (
-                    running and (todo[0] in alone
-                                 or any(r[1] in alone for r in running))):
-                job = todo.pop(0)
+            while len(running) < max(1, args.jobs):
+                job = next((j for j in todo if may_start(j)), None)
+                if job is None:
+                    break
+                todo.remove(job)
                 folder(job).mkdir(parents=True, exist_ok=True)
                 log = open(folder(job) / "stdout.txt", "w", encoding="utf-8")
                 proc = subprocess.Popen(

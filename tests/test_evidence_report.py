@@ -123,3 +123,37 @@ def test_corpora_report_pools_per_corpus_means_over_corpora(tmp_path,
     assert "| 1 | +0.0 | [+0.0, +0.0] | none, none, none |" in text
     assert "| tap | +3.0 |" in text
     assert "| 1 | 72.0 | -2.0 [-4.5, +0.5]" in text
+
+
+def test_runs_of_other_corpora_go_on_beside_a_corpus_builder(tmp_path):
+    """run_all: nothing runs beside the very first run (it builds the tiny
+    model) nor beside the first run of the same key (it builds that
+    corpus), while runs of other keys share the cores."""
+    from types import SimpleNamespace
+
+    jobs = [(key, mode) for key in "abc" for mode in ("none", "spknorm")]
+
+    def folder(job):
+        return tmp_path / "_".join(job)
+
+    def command(job):
+        script = ("import sys, time; t = time.time(); time.sleep(0.4); "
+                  "open(sys.argv[1], 'w').write(f'{t} {time.time()}')")
+        return [sys.executable, "-c", script, str(folder(job) / "span")]
+
+    evidence.run_all(SimpleNamespace(jobs=2), jobs, folder=folder,
+                     command_of=command,
+                     done=lambda job: (folder(job) / "span").is_file(),
+                     first_key=lambda job: job[0], name="test")
+    span = {job: [float(x) for x in (folder(job) / "span").read_text()
+                  .split()] for job in jobs}
+
+    def overlap(a, b):
+        return span[a][0] < span[b][1] and span[b][0] < span[a][1]
+
+    pairs = [(a, b) for i, a in enumerate(jobs) for b in jobs[i + 1:]]
+    assert not any(overlap(jobs[0], b) for b in jobs[1:])
+    builders = [("b", "none"), ("c", "none")]
+    assert not any(overlap(a, b) for a, b in pairs
+                   if a in builders and a[0] == b[0])
+    assert any(overlap(a, b) for a, b in pairs)
