@@ -34,6 +34,10 @@ Usage::
 With ``--rotate_test_session`` seed s tests on session ((s - 1) mod 5) + 1
 (IEMOCAP's leave-one-session-out protocol, one fold per seed): every
 corpus's 10 speakers are test speakers once, instead of session 5's two.
+With ``--unbiased_valid`` the validation session (the one after the test
+session) has no favourite emotion either, as the test session has none:
+validation then reads the distribution the model is tested on, not the
+training speakers' shortcut.
 
 Writes ``benchmarks/adaptation.json``, ``.md`` and ``.png`` (or ``--out``,
 ``--name``); runs live in ``--workdir`` and finished ones are reused.
@@ -79,6 +83,9 @@ def parse_args(argv=None):
     parser.add_argument("--rotate_test_session", action="store_true",
                         help="seed s tests on session ((s - 1) mod 5) + "
                         "1 (leave one session out) instead of session 5")
+    parser.add_argument("--unbiased_valid", action="store_true",
+                        help="the validation session without favourite "
+                        "emotions, like the test session")
     parser.add_argument("--quick", action="store_true",
                         help="2 epochs: a smoke test")
     parser.add_argument("overrides", nargs="*",
@@ -100,12 +107,22 @@ def test_session(args, seed):
     return (int(seed) - 1) % 5 + 1 if args.rotate_test_session else 5
 
 
+def unbiased_sessions(args, seed):
+    """The sessions without favourite emotions: the test session, and
+    with ``--unbiased_valid`` the validation session, the one after it
+    (``valid_from=held_out_speakers`` of a session split)."""
+    test = test_session(args, seed)
+    return [test, test % 5 + 1] if args.unbiased_valid else [test]
+
+
 def train_command(args, corpus, bias, mode, seed):
     name, extra = evidence.split_mode(mode)
     demo = Path(args.workdir).resolve() / "demo_assets"
+    sessions = ",".join(map(str, unbiased_sessions(args, seed)))
     return [sys.executable, "train.py", str(common.DEMO_YAML),
             f"--adversary={name}", f"--seed={seed}", *extra,
             f"--test_session={test_session(args, seed)}",
+            f"--demo_unbiased_sessions=[{sessions}]",
             f"--demo_speaker_bias={bias}", f"--demo_corpus_seed={corpus}",
             f"--output_folder={run_folder(args, corpus, bias, mode, seed)}",
             f"--demo_folder={demo}", *args.overrides]
@@ -120,7 +137,8 @@ def train_all(args, jobs):
         command_of=lambda job: train_command(args, *job),
         done=lambda job: (run_folder(args, *job)
                           / "test_metrics.json").is_file(),
-        first_key=lambda job: (*job[:2], test_session(args, job[3])),
+        first_key=lambda job: (*job[:2],
+                               *unbiased_sessions(args, job[3])),
         name="adaptation")
 
 
@@ -280,8 +298,10 @@ def markdown(args, summary):
              "Weak emotion cue (demo strength 0.5), validation on held-out "
              "speakers, probes off, "
              + ("seed s tests on session s (leave one session out: every "
-                "speaker is a test speaker once). "
-                if args.rotate_test_session else "test session 5. ")
+                "speaker is a test speaker once)"
+                if args.rotate_test_session else "test session 5")
+             + (", the validation session (the next one) as unbiased as "
+                "the test session. " if args.unbiased_valid else ". ")
              + "ΔUA against `none` on the same runs "
              "(exported model, `predict_speakers`), mean over corpora of "
              "the per-corpus mean over seeds, [95% t interval over "

@@ -157,3 +157,18 @@ def test_runs_of_other_corpora_go_on_beside_a_corpus_builder(tmp_path):
     assert not any(overlap(a, b) for a, b in pairs
                    if a in builders and a[0] == b[0])
     assert any(overlap(a, b) for a, b in pairs)
+
+
+def test_adaptation_folds_rotate_the_test_and_unbiased_sessions():
+    """adaptation.py --rotate_test_session --unbiased_valid: seed s tests on
+    session s, and the validation session (the next) is unbiased too."""
+    import adaptation
+
+    args = adaptation.parse_args(["--rotate_test_session", "--unbiased_valid"])
+    command = adaptation.train_command(args, "0", "0.9", "spknorm", "5")
+    assert "--test_session=5" in command
+    assert "--demo_unbiased_sessions=[5,1]" in command
+    plain = adaptation.train_command(adaptation.parse_args([]), "0", "0.9",
+                                     "none", "2")
+    assert "--test_session=5" in plain
+    assert "--demo_unbiased_sessions=[5]" in plain
