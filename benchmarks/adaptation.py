@@ -29,15 +29,16 @@ Usage::
 
     python benchmarks/adaptation.py                     # 5 corpora x 5 seeds
     python benchmarks/adaptation.py --corpora 0 --seeds 1 --quick
-    python benchmarks/adaptation.py --rotate_test_session  # 5 folds
+    python benchmarks/adaptation.py --no-rotate_test_session \
+        --no-unbiased_valid                             # the session-5 form
 
-With ``--rotate_test_session`` seed s tests on session ((s - 1) mod 5) + 1
-(IEMOCAP's leave-one-session-out protocol, one fold per seed): every
-corpus's 10 speakers are test speakers once, instead of session 5's two.
-With ``--unbiased_valid`` the validation session (the one after the test
-session) has no favourite emotion either, as the test session has none:
-validation then reads the distribution the model is tested on, not the
-training speakers' shortcut.
+By default (``--rotate_test_session``) seed s tests on session
+((s - 1) mod 5) + 1 (IEMOCAP's leave-one-session-out protocol, one fold
+per seed): every corpus's 10 speakers are test speakers once, instead of
+session 5's two. By default (``--unbiased_valid``) the validation session
+(the one after the test session) has no favourite emotion either, as the
+test session has none: validation then reads the distribution the model
+is tested on, not the training speakers' shortcut.
 
 Writes ``benchmarks/adaptation.json``, ``.md`` and ``.png`` (or ``--out``,
 ``--name``); runs live in ``--workdir`` and finished ones are reused.
@@ -80,10 +81,12 @@ def parse_args(argv=None):
     parser.add_argument("--out", default=str(common.REPO / "benchmarks"))
     parser.add_argument("--name", default="adaptation")
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--rotate_test_session", action="store_true",
+    parser.add_argument("--rotate_test_session", default=True,
+                        action=argparse.BooleanOptionalAction,
                         help="seed s tests on session ((s - 1) mod 5) + "
-                        "1 (leave one session out) instead of session 5")
-    parser.add_argument("--unbiased_valid", action="store_true",
+                        "1 (leave one session out), not session 5")
+    parser.add_argument("--unbiased_valid", default=True,
+                        action=argparse.BooleanOptionalAction,
                         help="the validation session without favourite "
                         "emotions, like the test session")
     parser.add_argument("--quick", action="store_true",
@@ -130,8 +133,8 @@ def train_command(args, corpus, bias, mode, seed):
 
 def train_all(args, jobs):
     """Trains what has no test metrics yet (``evidence.run_all``, one
-    thread per run); the first run of a corpus setting (and test session)
-    runs alone."""
+    thread per run); the first run of each corpus setting (corpus, bias
+    and unbiased sessions) builds that corpus."""
     evidence.run_all(
         args, jobs, folder=lambda job: run_folder(args, *job),
         command_of=lambda job: train_command(args, *job),

@@ -160,15 +160,20 @@ def test_runs_of_other_corpora_go_on_beside_a_corpus_builder(tmp_path):
 
 
 def test_adaptation_folds_rotate_the_test_and_unbiased_sessions():
-    """adaptation.py --rotate_test_session --unbiased_valid: seed s tests on
-    session s, and the validation session (the next) is unbiased too."""
+    """adaptation.py by default: seed s tests on session s, and the
+    validation session (the next) is unbiased too; the session-5 form
+    stays available."""
     import adaptation
 
-    args = adaptation.parse_args(["--rotate_test_session", "--unbiased_valid"])
+    args = adaptation.parse_args([])
     command = adaptation.train_command(args, "0", "0.9", "spknorm", "5")
     assert "--test_session=5" in command
     assert "--demo_unbiased_sessions=[5,1]" in command
-    plain = adaptation.train_command(adaptation.parse_args([]), "0", "0.9",
-                                     "none", "2")
+    command = adaptation.train_command(args, "0", "0.9", "spknorm", "2")
+    assert "--test_session=2" in command
+    assert "--demo_unbiased_sessions=[2,3]" in command
+    old = adaptation.parse_args(["--no-rotate_test_session",
+                                 "--no-unbiased_valid"])
+    plain = adaptation.train_command(old, "0", "0.9", "none", "2")
     assert "--test_session=5" in plain
     assert "--demo_unbiased_sessions=[5]" in plain
