@@ -53,6 +53,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 import evidence  # noqa: E402
 
+from speechbrain_grl.dataio.iemocap import (  # noqa: E402
+    valid_session_after,
+)
 from speechbrain_grl.evaluation.adaptation import (  # noqa: E402
     KS,
     adaptation_curve,
@@ -115,7 +118,8 @@ def unbiased_sessions(args, seed):
     with ``--unbiased_valid`` the validation session, the one after it
     (``valid_from=held_out_speakers`` of a session split)."""
     test = test_session(args, seed)
-    return [test, test % 5 + 1] if args.unbiased_valid else [test]
+    return ([test, valid_session_after(test)] if args.unbiased_valid
+            else [test])
 
 
 def train_command(args, corpus, bias, mode, seed):

@@ -395,6 +395,20 @@ def scan_corpus(data_folder, sessions=(1, 2, 3, 4, 5), emotions=EMOTIONS,
     return entries, out
 
 
+def valid_session_after(test_session, sessions=(1, 2, 3, 4, 5)) -> int:
+    """The session that validates a session split with
+    ``valid_from=held_out_speakers``: the one after ``test_session``
+    among ``sessions`` (sorted), wrapping round.
+
+    Example
+    -------
+    >>> valid_session_after(5), valid_session_after(2, [1, 2, 4])
+    (1, 4)
+    """
+    present = sorted(sessions)
+    return present[(present.index(test_session) + 1) % len(present)]
+
+
 def make_splits(entries, split="session", test_session=5, valid_ratio=0.2,
                 seed=1234, test_speaker=None, valid_from=None,
                 classes=None) -> dict[str, dict]:
@@ -494,8 +508,7 @@ def make_splits(entries, split="session", test_session=5, valid_ratio=0.2,
                 raise IEMOCAPError(
                     "valid_from=held_out_speakers needs 3 sessions or more "
                     f"(prepared: {present}); use training_speakers")
-            k = present.index(test_session)
-            valid_session = present[(k + 1) % len(present)]
+            valid_session = valid_session_after(test_session, present)
             valid = [u for u in rest if entries[u]["session"] == valid_session]
             train = [u for u in rest if entries[u]["session"] != valid_session]
         else:
