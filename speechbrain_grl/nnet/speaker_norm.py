@@ -45,16 +45,24 @@ normalisation?
   are balanced the same way over its labelled emotions
   (``speaker_stats(..., emotions=...)``, the recipe's
   ``spk_norm_valid_balanced``); the test pass reads no label.
+  ``balance="additive"`` is for speakers who rarely say some emotions
+  (where a cell holds one clip, or none): a training speaker's voice is
+  fitted jointly with emotion effects shared by every speaker
+  (:func:`additive_means`), each clip weighing the same, instead of
+  averaging their cells' means, so a cell of one clip moves the voice as
+  one clip, and a missing cell moves it not at all.
 """
 
 import torch
 
 from speechbrain_grl.utils.ddp import distributed
 
-__all__ = ["SpeakerNorm", "map_mean", "shrinkage_tau", "speaker_stats"]
+__all__ = ["SpeakerNorm", "additive_means", "map_mean", "shrinkage_tau",
+           "speaker_stats"]
 
 STD_MODES = ("speaker", "pooled")
 OFFSET_MODES = ("own", "other")
+BALANCE_MODES = ("cells", "additive")
 #: ``tau`` estimated from the training speakers' statistics.
 AUTO = "auto"
 #: The prior's worth in clips where it cannot be estimated (fewer than
@@ -96,6 +104,64 @@ def map_mean(prior_mean, total, n, tau):
     if n == 0 and tau == 0:
         return prior_mean.clone()
     return (tau * prior_mean + total) / (tau + n)
+
+
+def additive_means(means, counts):
+    """Speakers' voices and emotions' effects fitted to (speaker, emotion)
+    cell means: the least-squares fit of mean[s, e] ≈ voice[s] +
+    effect[e], each cell weighted by its clips, with the effects of the
+    emotions said centred (each emotion weighing the same).
+
+    A speaker's voice is then their mean as if they had said every
+    emotion equally often, estimated from all their clips, the effects
+    coming from every speaker.
+
+    Arguments
+    ---------
+    means : torch.Tensor
+        ``[speakers, emotions, dim]`` cell means.
+    counts : torch.Tensor
+        ``[speakers, emotions]`` clips per cell (0: no clip; the cell's
+        mean is not read).
+
+    Returns
+    -------
+    (torch.Tensor, torch.Tensor)
+        ``voice [speakers, dim]`` (zeros for a speaker with no clip) and
+        ``effect [emotions, dim]`` (zeros for an emotion nobody said).
+
+    Example
+    -------
+    Speaker 1 never says emotion 1; emotion 1 is 4 above emotion 0 in
+    speaker 0, so speaker 1's voice is 10 + 2, not 10.
+
+    >>> means = torch.tensor([[[0.0], [4.0]], [[10.0], [0.0]]])
+    >>> voice, effect = additive_means(means, torch.tensor([[1, 1], [3, 0]]))
+    >>> voice.squeeze(1), effect.squeeze(1)
+    (tensor([ 2., 12.]), tensor([-2.,  2.]))
+    """
+    n_spk, n_emo, dim = means.shape
+    n = counts.to(torch.float64)
+    m = means.to(torch.float64)
+    # Normal equations of min sum n[s,e] (m[s,e] - v[s] - f[e])^2, solved
+    # with the pseudo-inverse: one null direction (v + c, f - c), fixed by
+    # centring below; unseen speakers and unsaid emotions give zeros.
+    normal = torch.zeros(n_spk + n_emo, n_spk + n_emo, dtype=torch.float64,
+                         device=means.device)
+    normal[:n_spk, :n_spk] = torch.diag(n.sum(1))
+    normal[n_spk:, n_spk:] = torch.diag(n.sum(0))
+    normal[:n_spk, n_spk:] = n
+    normal[n_spk:, :n_spk] = n.T
+    weighted = n[..., None] * m
+    rhs = torch.cat([weighted.sum(1), weighted.sum(0)])
+    solved = torch.linalg.pinv(normal, hermitian=True) @ rhs
+    voice, effect = solved[:n_spk], solved[n_spk:]
+    said = n.sum(0) > 0
+    if bool(said.any()):
+        centre = effect[said].mean(0)
+        effect = torch.where(said[:, None], effect - centre, 0.0)
+        voice = torch.where((n.sum(1) > 0)[:, None], voice + centre, 0.0)
+    return voice.to(means.dtype), effect.to(means.dtype)
 
 
 def _no_class(emotion):
@@ -208,6 +274,13 @@ class SpeakerNorm(torch.nn.Module):
         their own (as deployed); ``other``: towards the speaker's mean
         minus a random other training speaker's offset, so what is left
         is another voice's, unrelated to the clip's speaker and emotion.
+    balance : str
+        With ``n_emotions`` > 1, how a training speaker's statistics
+        weigh their emotions: ``cells``, the average of their emotion
+        cells' moments; ``additive``, their voice from
+        :func:`additive_means` (every clip weighing the same, emotion
+        effects shared by all speakers) and their variance the pooled
+        within-cell one plus the effects' spread.
 
     Example
     -------
@@ -237,14 +310,17 @@ class SpeakerNorm(torch.nn.Module):
 
     def __init__(self, input_size, n_speakers, momentum=0.1, eps=1e-5,
                  n_emotions=1, tau=0.0, std="speaker", train_clips=None,
-                 train_tau=None, train_offsets="own"):
+                 train_tau=None, train_offsets="own", balance="cells"):
         super().__init__()
-        for name, value, modes in (("std", std, STD_MODES), (
-                "train_offsets", train_offsets, OFFSET_MODES)):
+        for name, value, modes in (
+                ("std", std, STD_MODES),
+                ("train_offsets", train_offsets, OFFSET_MODES),
+                ("balance", balance, BALANCE_MODES)):
             if value not in modes:
                 raise ValueError(f"SpeakerNorm {name} {value!r} is unknown; "
                                  f"use one of {', '.join(modes)}")
         self.train_offsets = train_offsets
+        self.balance = balance
         if tau != AUTO and not isinstance(tau, (int, float)):
             raise ValueError(f"SpeakerNorm tau {tau!r}: use a number of "
                              f"clips or {AUTO!r}")
@@ -298,6 +374,10 @@ class SpeakerNorm(torch.nn.Module):
         index = index.reshape(-1)
         dim = self.mean.shape[-1]
         e = self.n_emotions
+        if self.balance == "additive" and e > 1:
+            mean, std = self._additive_stats()
+            return (mean[index].reshape(shape + (dim,)),
+                    std[index].reshape(shape + (dim,)))
         mean = self.mean.view(-1, e, dim)[index]
         sq = self.sq_mean.view(-1, e, dim)[index]
         seen = (self.count.view(-1, e)[index] > 0).to(mean.dtype)
@@ -306,6 +386,22 @@ class SpeakerNorm(torch.nn.Module):
         sq = (weight[..., None] * sq).sum(1)
         std = torch.sqrt((sq - mean**2).clamp_min(0) + self.eps)
         return mean.reshape(shape + (dim,)), std.reshape(shape + (dim,))
+
+    def _additive_stats(self):
+        """Every speaker's ``(mean, std)`` (``[n_speakers, dim]`` each)
+        with ``balance="additive"``: the voice of :func:`additive_means`,
+        and the pooled within-cell variance of the speaker plus the mean
+        squared emotion effect."""
+        e, dim = self.n_emotions, self.mean.shape[-1]
+        means = self.mean.view(-1, e, dim)
+        counts = self.count.view(-1, e)
+        voice, effect = additive_means(means, counts)
+        n = counts.to(means.dtype)[..., None]
+        inside = (self.sq_mean.view(-1, e, dim) - means**2).clamp_min(0)
+        within = (n * inside).sum(1) / n.sum(1).clamp_min(1)
+        said = counts.sum(0) > 0
+        spread = effect[said].pow(2).mean(0) if bool(said.any()) else 0.0
+        return voice, torch.sqrt(within + spread + self.eps)
 
     def prior(self):
         """``(mean, std)`` of the prior: the mean of the trained speakers'
