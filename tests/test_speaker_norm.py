@@ -272,3 +272,19 @@ def test_additive_balance_equals_cells_when_every_cell_is_alike():
     assert (additive[1] > 0).all()
     with pytest.raises(ValueError, match="balance"):
         SpeakerNorm(1, 1, balance="median")
+
+
+def test_additive_training_rows_use_the_fitted_statistics():
+    """A training forward standardises with the additive fit of the
+    statistics it has just updated (fitted once per forward)."""
+    torch.manual_seed(0)
+    norm = SpeakerNorm(3, n_speakers=3, momentum=0.5, n_emotions=2,
+                       balance="additive")
+    for _ in range(3):
+        x = torch.randn(6, 1, 3)
+        spk, emo = torch.tensor([0, 0, 1, 1, 2, 2]), torch.randint(0, 2, (6,))
+        out = norm(x, speaker_index=spk, emotion_index=emo)
+    mean, std = norm.speaker_stats(spk)
+    assert torch.allclose(out, (x - mean.unsqueeze(1)) / std.unsqueeze(1),
+                          atol=1e-6)
+    assert norm._fitted is None

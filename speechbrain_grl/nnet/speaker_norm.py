@@ -342,6 +342,7 @@ class SpeakerNorm(torch.nn.Module):
         self.register_buffer("sq_mean", torch.ones(cells, input_size))
         self.register_buffer("count", torch.zeros(cells))
         self.eval_stats = {}
+        self._fitted = None  # additive statistics, within one forward
 
     def trained_stats(self, index):
         """:meth:`speaker_stats` of training speaker ``index`` (an int),
@@ -375,7 +376,7 @@ class SpeakerNorm(torch.nn.Module):
         dim = self.mean.shape[-1]
         e = self.n_emotions
         if self.balance == "additive" and e > 1:
-            mean, std = self._additive_stats()
+            mean, std = self._fitted or self._additive_stats()
             return (mean[index].reshape(shape + (dim,)),
                     std[index].reshape(shape + (dim,)))
         mean = self.mean.view(-1, e, dim)[index]
@@ -531,6 +532,19 @@ class SpeakerNorm(torch.nn.Module):
             self.sq_mean[seen] = (1 - w) * self.sq_mean[seen] + w * sq
             self.count += n
 
+    def _train_stats(self, index):
+        """The statistics training rows of speakers ``index`` are
+        standardised with: their own, as deployed (``train_clips``) and
+        with the pooled standard deviation where asked."""
+        mean, std = self._stats_or_prior(index)
+        if self.train_clips or self.std == "pooled":
+            prior_mean, prior_std = self.prior()
+            if self.train_clips:
+                mean = self._as_deployed(mean, std, prior_mean, index)
+            if self.std == "pooled":
+                std = prior_std.expand_as(mean)
+        return mean, std
+
     def forward(self, x, speaker_index=None, speaker_ids=None,
                 emotion_index=None):
         """``x`` (``[batch, *, input_size]``) standardised per speaker.
@@ -554,14 +568,12 @@ class SpeakerNorm(torch.nn.Module):
                 rows = rows[known]
                 cell = (index * self.n_emotions + emotion)[known]
             self._update(rows, cell)
-            mean, std = self._stats_or_prior(index)
-            if self.train_clips or self.std == "pooled":
-                prior_mean, prior_std = self.prior()
-                if self.train_clips:
-                    mean = self._as_deployed(mean, std, prior_mean,
-                                             index)
-                if self.std == "pooled":
-                    std = prior_std.expand_as(mean)
+            if self.balance == "additive" and self.n_emotions > 1:
+                self._fitted = self._additive_stats()  # fitted once
+            try:
+                mean, std = self._train_stats(index)
+            finally:
+                self._fitted = None
         else:
             missing = [s for s in speaker_ids if s not in self.eval_stats]
             if missing:
