@@ -167,6 +167,28 @@ def test_training_with_other_offsets_keeps_no_trace_of_the_voice():
         SpeakerNorm(1, 1, train_offsets="shuffled")
 
 
+def test_training_with_drawn_offsets_draws_voices_of_the_others():
+    """train_offsets="drawn": with no clip, a training utterance keeps a
+    random voice: a N(0, 1/m) combination of the m other speakers'
+    offsets (their covariance, none of its own), not one of a few."""
+    torch.manual_seed(0)
+    # Offsets from the average voice (0, 0): speaker 0's (0, 6), the
+    # others' (3, -3) and (-3, -3), whose mean outer product is 9 I.
+    voices = torch.tensor([[0.0, 6.0], [3.0, -3.0], [-3.0, -3.0]])
+    norm = SpeakerNorm(2, n_speakers=3, momentum=1.0, std="pooled",
+                       train_clips=[0], train_offsets="drawn")
+    norm(voices[:, None, :], speaker_index=torch.tensor([0, 1, 2]))
+    _, std = norm.prior()
+    x = voices[[0] * 4000][:, None, :]
+    out = norm(x, speaker_index=torch.zeros(4000, dtype=torch.long))
+    kept = (out * std).squeeze(1)  # the voice each row keeps
+    assert kept.mean(0).abs().max() < 0.25  # no voice preferred
+    # With its own offset in the draw, dimension 1 would spread more.
+    cov = kept.T @ kept / len(kept)
+    assert torch.allclose(cov, 9 * torch.eye(2), atol=0.8)
+    assert kept[:, 0].unique().numel() > 1000  # not a few voices
+
+
 def test_clips_of_no_class_update_no_cell():
     """keep_all_emotions: a clip of no class (emotion -1) is normalised
     with its speaker's statistics (the prior while the speaker has none)

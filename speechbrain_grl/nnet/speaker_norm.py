@@ -34,7 +34,10 @@ normalisation?
   shrunk towards sits at another training speaker's offset from the
   average voice, seen from the speaker's own mean, so the voice left in
   a normalised clip never tells its speaker (nor their favourite
-  emotion).
+  emotion). ``train_offsets="drawn"`` leaves a voice drawn at random
+  instead: a Gaussian combination of the other training speakers'
+  offsets, of their size on average, so training meets as many voices
+  as rows rather than the few training speakers'.
 - Where speakers carry an emotion shortcut, a speaker's plain mean holds
   their favourite emotion too, and subtracting it removes emotion as
   well. With ``n_emotions`` > 1 the training statistics are kept per
@@ -61,7 +64,7 @@ __all__ = ["SpeakerNorm", "additive_means", "map_mean", "shrinkage_tau",
            "speaker_stats"]
 
 STD_MODES = ("speaker", "pooled")
-OFFSET_MODES = ("own", "other")
+OFFSET_MODES = ("own", "other", "drawn")
 BALANCE_MODES = ("cells", "additive")
 #: ``tau`` estimated from the training speakers' statistics.
 AUTO = "auto"
@@ -273,7 +276,8 @@ class SpeakerNorm(torch.nn.Module):
         what is left of the speaker's offset from the average voice is
         their own (as deployed); ``other``: towards the speaker's mean
         minus a random other training speaker's offset, so what is left
-        is another voice's, unrelated to the clip's speaker and emotion.
+        is another voice's, unrelated to the clip's speaker and emotion;
+        ``drawn``: minus a voice drawn at random (:meth:`_row_priors`).
     balance : str
         With ``n_emotions`` > 1, how a training speaker's statistics
         weigh their emotions: ``cells``, the average of their emotion
@@ -464,8 +468,8 @@ class SpeakerNorm(torch.nn.Module):
         """Training means as if estimated from k clips (``train_clips``):
         the mean of k clips drawn around the speaker's mean with its
         spread, shrunk towards the prior (k = 0: the prior mean), or with
-        ``train_offsets="other"`` towards the speaker's mean minus another
-        training speaker's offset from the prior mean."""
+        ``train_offsets`` ``other`` or ``drawn`` towards the speaker's
+        mean minus another voice's offset (:meth:`_row_priors`)."""
         choices = self.train_clips
         tau = self.prior_tau() if self.train_tau is None else self.train_tau
         pick = torch.randint(len(choices), (mean.shape[0],))
@@ -483,7 +487,10 @@ class SpeakerNorm(torch.nn.Module):
         """The prior mean each training row is shrunk towards: the prior
         mean (``train_offsets="own"``, or fewer than two trained
         speakers), else the row's speaker mean minus the offset of a
-        training speaker other than its own, drawn uniformly."""
+        training speaker other than its own, drawn uniformly
+        (``other``), or minus a drawn voice (``drawn``): the other
+        training speakers' offsets weighted by independent N(0, 1 / m)
+        draws, m of them, whose mean square is theirs."""
         if self.train_offsets == "own":
             return prior_mean.expand_as(mean)
         trained = self._trained_index()
@@ -492,8 +499,14 @@ class SpeakerNorm(torch.nn.Module):
         means = self.speaker_stats(trained)[0]
         # A uniform draw among the trained speakers other than the row's.
         own = (trained[None, :] == index[:, None]).float()
+        offsets = means - prior_mean
+        if self.train_offsets == "drawn":
+            others = 1 - own
+            weights = torch.randn(others.shape).to(others) * others
+            weights = weights / others.sum(1, keepdim=True).sqrt()
+            return mean - weights @ offsets
         other = torch.multinomial(1 - own, 1)
-        return mean - (means[other.squeeze(1)] - prior_mean)
+        return mean - offsets[other.squeeze(1)]
 
     def _stats_or_prior(self, index):
         """:meth:`speaker_stats` of training speakers ``index``; the
