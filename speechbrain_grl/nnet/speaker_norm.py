@@ -497,7 +497,6 @@ class SpeakerNorm(torch.nn.Module):
         if len(trained) < 2:
             return prior_mean.expand_as(mean)
         means = self.speaker_stats(trained)[0]
-        # A uniform draw among the trained speakers other than the row's.
         own = (trained[None, :] == index[:, None]).float()
         offsets = means - prior_mean
         if self.train_offsets == "drawn":
@@ -505,6 +504,7 @@ class SpeakerNorm(torch.nn.Module):
             weights = torch.randn(others.shape).to(others) * others
             weights = weights / others.sum(1, keepdim=True).sqrt()
             return mean - weights @ offsets
+        # A uniform draw among the trained speakers other than the row's.
         other = torch.multinomial(1 - own, 1)
         return mean - offsets[other.squeeze(1)]
 
