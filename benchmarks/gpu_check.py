@@ -27,6 +27,13 @@ cut short still leaves what it measured). Sections:
     Seconds per epoch, FLOPs counted by ``torch.utils.flop_counter`` on
     the epoch's own batch shapes, achieved TFLOP/s, and the ratio to the
     FLOP-based limit (the epoch's FLOPs at 40% of the chip's bf16 peak).
+``syncs``
+    Where a training step waits for the device: every host-device
+    synchronisation in one ``fit_batch`` of each mode (HuBERT-Large-sized,
+    bf16), caught with ``torch.cuda.set_sync_debug_mode`` and counted by
+    the line of this project or SpeechBrain that led to it. A step that
+    waits cannot queue the next kernels while the device works, which is
+    where a short step's wall time goes (``profile``: device busy 32-68%).
 ``inference``
     RTF of an exported-layout folder through the stock
     ``EncoderClassifier`` on the GPU, batch 1 and batched, fp32 and bf16.
@@ -81,7 +88,7 @@ def parse_args(argv=None):
                         help="folder of gpu_results.md/.json (default: "
                              "benchmarks/, or a temporary one with --smoke)")
     parser.add_argument("--sections", default="steps,opts,epoch,profile,"
-                        "inference,ddp", help="comma-separated, in this "
+                        "syncs,inference,ddp", help="comma-separated, in this "
                         "order")
     parser.add_argument("--workdir", default=None,
                         help="encoders and corpus (default: temporary)")
@@ -498,6 +505,30 @@ class Check:
         log(f"profile: wall {wall:.3f} s, device busy {dev:.3f} s")
         del brain
 
+    def section_syncs(self):
+        """Host-device synchronisations per ``fit_batch``, by source."""
+        sec = self.results["sections"].setdefault("syncs", {})
+        kind, size = self.kinds[1], self.sizes[1]
+        encoder = self.encoder(kind, size)
+        hp = self.hparams(size, encoder, adversary="none")
+        prec = "bf16" if self.cuda else "fp32"
+        brain = common.build_brain(hp, self.device, prec)
+        batches = common.fixed_batches(2, self.args.batch_size,
+                                       self.args.seconds,
+                                       n_speakers=hp["n_speakers"])
+        sec["config"] = {"encoder": f"{kind}-{size}", "precision": prec,
+                         "batch_size": self.args.batch_size,
+                         "seconds": self.args.seconds,
+                         "caught": self.cuda}
+        for mode in common.MODES:
+            self._unit(brain, mode, batches)  # warm-up, unwatched
+            with SyncWatch(self.cuda) as watch:
+                self._unit(brain, mode, batches)
+            sec[mode] = {"per_step": len(watch.where) / len(batches),
+                         "where": watch.counts()}
+            log(f"syncs: {mode} {sec[mode]['per_step']:g} per step")
+        del brain
+
     def section_inference(self):
         import torch
         from inference import build_folder
@@ -573,6 +604,69 @@ class Check:
                 res["stderr_tail"] = proc.stderr[-1500:]
             sec[key] = res
             self.save()
+
+
+class SyncWatch:
+    """Catches the host-device synchronisations inside its block (CUDA's
+    sync debug mode, as warnings) and keeps, for each, the innermost line
+    of this project, SpeechBrain or transformers that led to it, with the
+    operation's own line. Off the GPU it catches nothing.
+
+    Example
+    -------
+    >>> import warnings
+    >>> with SyncWatch(False) as watch:
+    ...     warnings.warn("called a synchronizing CUDA operation")
+    ...     warnings.warn("something else")
+    >>> len(watch.where)
+    1
+    """
+
+    OURS = ("speechbrain_grl", "speechbrain", "transformers", "benchmarks")
+
+    def __init__(self, cuda):
+        self.cuda = cuda
+        self.where = []
+
+    def __enter__(self):
+        import warnings
+
+        import torch
+
+        self._catch = warnings.catch_warnings()
+        self._catch.__enter__()
+        warnings.simplefilter("always")
+        warnings.showwarning = self._record
+        if self.cuda:
+            torch.cuda.set_sync_debug_mode("warn")
+        return self
+
+    def __exit__(self, *exc):
+        import torch
+
+        if self.cuda:
+            torch.cuda.set_sync_debug_mode("default")
+        self._catch.__exit__(*exc)
+        return False
+
+    def _record(self, message, category, filename, lineno, *args, **kw):
+        if "synchroniz" not in str(message):
+            return
+        stack = traceback.extract_stack()[:-1]
+        ours = [f for f in stack if any(f"/{p}/" in f.filename
+                                        for p in self.OURS)
+                and "gpu_check" not in f.filename]
+        frame = ours[-1] if ours else stack[-1]
+        here = (f"{'/'.join(Path(frame.filename).parts[-2:])}:"
+                f"{frame.lineno} {frame.name}")
+        self.where.append(f"{here} ({Path(filename).name}:{lineno})")
+
+    def counts(self):
+        """``{place: count}``, most frequent first."""
+        out = {}
+        for w in self.where:
+            out[w] = out.get(w, 0) + 1
+        return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
 def set_expandable(on):
@@ -855,6 +949,27 @@ def report(results):
                 f"wall {s['wall_s']:.3f} s, device busy "
                 f"{s['device_busy_s']:.3f} s ({100 * s['busy_ratio']:.0f}%)."
                 " Top kernels: `gpu_profile.txt`.")
+        if "error" in s:
+            lines.append(f"\nerror: {s['error']}")
+    if "syncs" in sec:
+        s = sec["syncs"]
+        c = s.get("config", {})
+        lines += ["", "## Host-device synchronisations per step", "",
+                  f"{c.get('encoder')}, {c.get('precision')}, batch "
+                  f"{c.get('batch_size')} x {c.get('seconds')} s; caught "
+                  "with CUDA's sync debug mode, by the innermost line of "
+                  "this project, SpeechBrain or transformers (the "
+                  "operation's own line in brackets)."
+                  + ("" if c.get("caught") else " Not on a GPU: none "
+                     "caught."), "",
+                  "| mode | syncs per step | where (count over 2 steps) |",
+                  "|---|---|---|"]
+        for mode in common.MODES:
+            if mode in s:
+                where = "; ".join(f"`{k}` {v}"
+                                  for k, v in s[mode]["where"].items())
+                lines.append(f"| {mode} | {s[mode]['per_step']:g} | "
+                             f"{where or '-'} |")
         if "error" in s:
             lines.append(f"\nerror: {s['error']}")
     if "inference" in sec:

@@ -18,7 +18,7 @@ def test_gpu_check_smoke(tmp_path):
     results = json.loads((out / "gpu_results.json").read_text())
     sections = results["sections"]
     assert set(sections) == {"steps", "opts", "epoch", "profile",
-                             "inference", "ddp"}
+                             "syncs", "inference", "ddp"}
     steps = {k: v for k, v in sections["steps"].items() if k != "config"}
     assert len(steps) == 6  # three encoder kinds x two precisions
     for key, res_ in steps.items():
@@ -30,6 +30,8 @@ def test_gpu_check_smoke(tmp_path):
         "opts"]["variants"]
     epoch = [v for k, v in sections["epoch"].items() if "epoch_s" in v]
     assert len(epoch) == 2 and all(e["epoch_pflop"] > 0 for e in epoch)
+    for mode in ("none", "grl", "tap", "snp"):
+        assert sections["syncs"][mode]["per_step"] == 0  # none on the CPU
     assert sections["inference"]["rows"]
     ddp = [v for v in sections["ddp"].values() if "rc" in v]
     assert ddp and all(r["rc"] == 0 and "test_UA" in r for r in ddp)
