@@ -90,3 +90,30 @@ def test_schedule_survives_checkpoint_and_resume(tmp_path):
     Checkpointer(tmp_path, {"lambda_schedule": fresh}).recover_if_possible()
     assert fresh.current_step == 37
     assert fresh.value == s.value
+
+
+def test_running_norm_reads_its_count_on_the_host_and_after_a_load():
+    """The first batch sets the statistics, later ones move them by the
+    momentum, also across a save and load (the host-side flag that spares
+    a device sync per step must follow the loaded ``count``)."""
+    from speechbrain_grl.nnet.running_norm import RunningNorm
+
+    x1 = torch.tensor([[1.0, 10.0], [3.0, 30.0]])
+    x2 = torch.tensor([[5.0, 50.0]])
+    ref = RunningNorm(2, momentum=0.5)
+    ref(x1)
+    ref(x2)
+    assert torch.allclose(ref.mean, torch.tensor([3.5, 35.0]))
+    trained = RunningNorm(2, momentum=0.5)
+    trained(x1)
+    resumed = RunningNorm(2, momentum=0.5)
+    resumed(x2)  # moves its statistics: the load must undo this
+    resumed.load_state_dict(trained.state_dict())
+    resumed(x2)
+    assert torch.equal(resumed.mean, ref.mean)
+    fresh = RunningNorm(2, momentum=0.5)
+    fresh(x2)
+    fresh.load_state_dict(RunningNorm(2).state_dict())  # count 0 again
+    fresh(x1)
+    assert torch.allclose(fresh.mean, torch.tensor([2.0, 20.0]))
+    assert int(fresh.count) == 1

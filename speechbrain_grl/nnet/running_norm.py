@@ -57,6 +57,14 @@ class RunningNorm(torch.nn.Module):
         self.register_buffer("mean", torch.zeros(input_size))
         self.register_buffer("sq_mean", torch.ones(input_size))
         self.register_buffer("count", torch.zeros((), dtype=torch.long))
+        # Whether no batch was absorbed yet, kept on the host so that a
+        # training step does not wait for the device to read ``count``;
+        # None after a load: read ``count`` once.
+        self._first = True
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        super()._load_from_state_dict(*args, **kwargs)
+        self._first = None
 
     def forward(self, x):
         """Standardises ``x``, whose last dimension is ``input_size``."""
@@ -70,7 +78,10 @@ class RunningNorm(torch.nn.Module):
                 size = x.shape[-1]
                 mean = sums[:size] / sums[-1]
                 sq = sums[size:2 * size] / sums[-1]
-                w = 1.0 if self.count == 0 else self.momentum
+                if self._first is None:
+                    self._first = bool(self.count == 0)
+                w = 1.0 if self._first else self.momentum
+                self._first = False
                 self.mean.mul_(1 - w).add_(mean, alpha=w)
                 self.sq_mean.mul_(1 - w).add_(sq, alpha=w)
                 self.count += 1
