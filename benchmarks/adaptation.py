@@ -92,6 +92,12 @@ def parse_args(argv=None):
                         action=argparse.BooleanOptionalAction,
                         help="the validation session without favourite "
                         "emotions, like the test session")
+    parser.add_argument("--classic_balance", default="cells",
+                        choices=("cells", "plain"),
+                        help="the classic baseline's training speaker "
+                        "means: balanced over their emotions as the "
+                        "model's (cells), or plain (the reports before "
+                        "December 4)")
     parser.add_argument("--quick", action="store_true",
                         help="2 epochs: a smoke test")
     parser.add_argument("overrides", nargs="*",
@@ -149,18 +155,20 @@ def train_all(args, jobs):
         name="adaptation")
 
 
-def classic(run, ks, seed, tau):
+def classic(run, ks, seed, tau, balance="plain"):
     """The classic baseline (MFCC statistics + logistic regression) on a
     run's splits: test UA plain (one value) and with per-speaker
     adaptation with the prior strength chosen for the model (per k;
-    :func:`speechbrain_grl.evaluation.classic.adaptation_baseline`)."""
+    :func:`speechbrain_grl.evaluation.classic.adaptation_baseline`;
+    ``balance``: how a training speaker's mean weighs their emotions)."""
     from speechbrain_grl.evaluation.classic import (
         adaptation_baseline,
         run_split,
     )
 
     return adaptation_baseline(run_split(run, "train"),
-                               run_split(run, "test"), ks, seed, tau)
+                               run_split(run, "test"), ks, seed, tau,
+                               balance=balance)
 
 
 def classic_folds(args, corpus, bias, ks, tau):
@@ -169,8 +177,8 @@ def classic_folds(args, corpus, bias, ks, tau):
     seeds = (args.seeds.split(",") if args.rotate_test_session
              else args.seeds.split(",")[:1])
     tau = tau if tau == "auto" else float(tau)
-    folds = [classic(run_folder(args, corpus, bias, "none", s), ks, 0, tau)
-             for s in seeds]
+    folds = [classic(run_folder(args, corpus, bias, "none", s), ks, 0, tau,
+                     balance=args.classic_balance) for s in seeds]
     return {"plain": sum(f["plain"] for f in folds) / len(folds),
             "adapted": {k: sum(f["adapted"][k] for f in folds) / len(folds)
                         for k in ks},
@@ -281,6 +289,7 @@ def summarise(args, results, classic_res, chosen, choice):
                 m: {k: interval(per_corpus(m, "valid", k))[0] for k in ks}
                 for m in cands},
             "classic": {
+                "balance": args.classic_balance,
                 "tau_mean": round(sum(classic_res[(c, bias)]["tau"]
                                       for c in corpora) / len(corpora), 3),
                 "plain_UA_mean": round(sum(
@@ -347,7 +356,10 @@ def markdown(args, summary):
                         f"{curve[k]:+.1f}" for k in ks) + " |")
         lines += ["", f"Classic baseline (MFCC statistics + logistic "
                   f"regression, adapted with the same τ: mean "
-                  f"{cl['tau_mean']:g} clips) plain test UA "
+                  f"{cl['tau_mean']:g} clips, training speaker means "
+                  + ("balanced over their emotions as the model's"
+                     if cl.get("balance") == "cells" else "plain")
+                  + f") plain test UA "
                   f"{cl['plain_UA_mean']}; "
                   f"plain − `none` {cl['plain_minus_none'][0]:+.1f} "
                   f"[{cl['plain_minus_none'][1][0]:+.1f}, "

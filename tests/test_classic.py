@@ -138,6 +138,11 @@ def test_the_adaptation_benchmark_uses_this_module(fold):
     want = adaptation_baseline(run_split(fold, "train"),
                                run_split(fold, "test"), ks, 0)
     assert got == want
+    cells = adaptation.classic(fold, ks, 0, 2.0, balance="cells")
+    assert cells == adaptation_baseline(run_split(fold, "train"),
+                                        run_split(fold, "test"), ks, 0,
+                                        balance="cells")
+    assert adaptation.parse_args([]).classic_balance == "cells"
     assert set(got["adapted"]) == set(ks) and got["tau"] == 2.0
     auto = adaptation.classic(fold, ks, 0, "auto")
     # The same clips and plain model; the prior's worth from the voices.
@@ -231,3 +236,29 @@ def test_cross_corpus_and_dimensional_pair_when_per_seed_is_stored():
         "delta_CCC_mean"] == pytest.approx(-0.2)
     assert "(unpaired)" in dimensional.classic_rows(
         dimensional.classic_summary(dim, summary))[1]
+
+
+def test_balanced_speaker_means_do_not_take_a_favourite_emotion_for_the_voice():
+    """A speaker who mostly says one emotion: the plain mean moves towards
+    it, the cells mean stays at the voice (the average of the emotions'
+    means), as the recipe's SpeakerNorm keeps it."""
+    from speechbrain_grl.evaluation.classic import speaker_means
+
+    rng = np.random.default_rng(0)
+    voice = {"a": 5.0, "b": -5.0}
+    effect = {"lo": -1.0, "hi": 1.0}
+    rows, spk, emo = [], [], []
+    for s, fav in (("a", "hi"), ("b", "lo")):
+        for i in range(40):
+            e = fav if i < 36 else ("lo" if fav == "hi" else "hi")
+            rows.append([voice[s] + effect[e] + 0.01 * rng.normal()])
+            spk.append(s)
+            emo.append(e)
+    x = np.array(rows)
+    plain = speaker_means(x, spk)
+    cells = speaker_means(x, spk, emo, balance="cells")
+    for s in voice:
+        assert abs(cells[s][0] - voice[s]) < 0.02
+        assert abs(plain[s][0] - voice[s]) > 0.7
+    with pytest.raises(ValueError, match="needs the emotions"):
+        speaker_means(x, spk, balance="cells")
