@@ -466,16 +466,21 @@ class Check:
                "shapes": [s[:2] for s in shapes]}
         return res, brain
 
+    def _large_brain(self):
+        """The Large encoder's Brain for ``none`` (bf16 on the GPU):
+        ``(hparams, brain, precision)``."""
+        hp = self.hparams(self.sizes[1], self.encoder(self.kinds[1],
+                                                       self.sizes[1]),
+                          adversary="none")
+        prec = "bf16" if self.cuda else "fp32"
+        return hp, common.build_brain(hp, self.device, prec), prec
+
     def section_profile(self):
         """torch.profiler over a few recipe-sized steps (Large, bf16)."""
         from torch.profiler import ProfilerActivity, profile
 
         sec = self.results["sections"].setdefault("profile", {})
-        kind, size = self.kinds[1], self.sizes[1]
-        encoder = self.encoder(kind, size)
-        hp = self.hparams(size, encoder, adversary="none")
-        prec = "bf16" if self.cuda else "fp32"
-        brain = common.build_brain(hp, self.device, prec)
+        hp, brain, prec = self._large_brain()
         n, secs = (2, 1.5) if self.smoke else (7, 12.0)
         batches = common.fixed_batches(2, n, secs,
                                        n_speakers=hp["n_speakers"])
@@ -508,15 +513,12 @@ class Check:
     def section_syncs(self):
         """Host-device synchronisations per ``fit_batch``, by source."""
         sec = self.results["sections"].setdefault("syncs", {})
-        kind, size = self.kinds[1], self.sizes[1]
-        encoder = self.encoder(kind, size)
-        hp = self.hparams(size, encoder, adversary="none")
-        prec = "bf16" if self.cuda else "fp32"
-        brain = common.build_brain(hp, self.device, prec)
+        hp, brain, prec = self._large_brain()
         batches = common.fixed_batches(2, self.args.batch_size,
                                        self.args.seconds,
                                        n_speakers=hp["n_speakers"])
-        sec["config"] = {"encoder": f"{kind}-{size}", "precision": prec,
+        sec["config"] = {"encoder": f"{self.kinds[1]}-{self.sizes[1]}",
+                         "precision": prec,
                          "batch_size": self.args.batch_size,
                          "seconds": self.args.seconds,
                          "caught": self.cuda}
