@@ -283,3 +283,17 @@ def test_normalised_template_composes_with_the_dimensional_blocks(tmp_path):
                           dimensional=True)
     assert "InputNormalization" not in plain and "mean_var_norm.ckpt" \
         not in plain
+
+
+def test_voice_offsets_measures_a_run_through_its_export(exported):
+    """benchmarks/voice_offsets.py on a real run and export: a speaker's
+    squared distance from the prior is the voices' spread around their
+    average plus that average's shift from the prior."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import voice_offsets
+
+    run, model = exported
+    g = voice_offsets.measure(run, model)
+    assert g["E"] > 0 and g["voices"] >= 0 and g["session_shift"] >= 0
+    assert g["prior_offset"] == pytest.approx(
+        g["voices"] + g["session_shift"], rel=1e-4)
