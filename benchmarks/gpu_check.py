@@ -51,6 +51,7 @@ rot. Usage (see benchmarks/README.md for the GPU machine's command)::
 """
 
 import argparse
+import collections
 import json
 import math
 import os
@@ -665,10 +666,7 @@ class SyncWatch:
 
     def counts(self):
         """``{place: count}``, most frequent first."""
-        out = {}
-        for w in self.where:
-            out[w] = out.get(w, 0) + 1
-        return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+        return dict(collections.Counter(self.where).most_common())
 
 
 def set_expandable(on):
