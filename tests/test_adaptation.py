@@ -297,3 +297,25 @@ def test_voice_offsets_measures_a_run_through_its_export(exported):
     assert g["E"] > 0 and g["voices"] >= 0 and g["session_shift"] >= 0
     assert g["prior_offset"] == pytest.approx(
         g["voices"] + g["session_shift"], rel=1e-4)
+
+
+def test_prior_head_scores_the_export_at_no_clip(exported, tmp_path):
+    """benchmarks/prior_head.py reads a run's clips as its export does at
+    k = 0: the export's own head scores what the adaptation curve gives at
+    k = 0, and every fitted head scores both splits."""
+    import shutil
+
+    from speechbrain_grl.evaluation.adaptation import adaptation_curve
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import prior_head
+
+    run, model = exported
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    curve = adaptation_curve(copy, ks=("0",), seed=1)
+    got = prior_head.measure(copy, model)
+    for split in ("valid", "test"):
+        assert got["model"][split] == pytest.approx(curve[split]["0"])
+    assert set(got) == {"model", *prior_head.HEADS}
+    assert all(0 <= v[s] <= 100 for v in got.values() for s in v)
