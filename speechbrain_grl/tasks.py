@@ -117,9 +117,10 @@ class EmotionTask:
             loss = loss + weight * reg
         return loss
 
-    def emotion_loss(self, brain, logp, batch, train):
+    def emotion_loss(self, brain, logp, batch, train, stat="emo_loss"):
         """ℓ_emo, balanced over (speaker, emotion) cells in training with
-        ``loss_balance`` (``brain.cell_weights``)."""
+        ``loss_balance`` (``brain.cell_weights``); logged in training as
+        ``stat``."""
         emo = emotions_of(batch)
         weights = brain.cell_weights
         if train and weights is not None and self.loss_balance:
@@ -128,5 +129,5 @@ class EmotionTask:
         else:
             loss = F.nll_loss(logp, emo)
         if train:
-            brain.add_stat("emo_loss", loss.detach(), len(emo))
+            brain.add_stat(stat, loss.detach(), len(emo))
         return loss

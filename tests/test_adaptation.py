@@ -319,3 +319,64 @@ def test_prior_head_scores_the_export_at_no_clip(exported, tmp_path):
         assert got["model"][split] == pytest.approx(curve[split]["0"])
     assert set(got) == {"model", *prior_head.HEADS}
     assert all(0 <= v[s] <= 100 for v in got.values() for s in v)
+
+
+@pytest.fixture(scope="module")
+def exported_prior_head(demo_assets, tmp_path_factory):
+    """A spknorm demo run with a prior head, and its export."""
+    run = tmp_path_factory.mktemp("prior_head_run")
+    model = tmp_path_factory.mktemp("prior_head_model") / "model"
+    run_recipe("train.py", *demo_args(
+        demo_assets, run, "--adversary=spknorm", "--number_of_epochs=2",
+        "--probe_speakers=False", "--spk_norm_prior_head=True"))
+    run_recipe("export.py", f"--from={run}", f"--to={model}")
+    return run, model
+
+
+def test_a_prior_head_reads_speakers_with_no_clip(exported_prior_head,
+                                                  tmp_path):
+    """With ``spk_norm_prior_head``, the prior head trains beside the
+    emotion head, is the export's stock ``classifier`` (a speaker with no
+    clip) and the emotion head its ``adapted_classifier``: predict with
+    every clip of each speaker still gives the recipe's test pass."""
+    from speechbrain.inference.classifiers import EncoderClassifier
+    from speechbrain.utils.checkpoints import Checkpointer
+
+    from speechbrain_grl.inference.adaptation import classifier_for
+
+    run, model = exported_prior_head
+    assert "prior_loss" in (run / "train_log.txt").read_text()
+    ckpt = Checkpointer(run / "save").find_checkpoint(max_key="UA")
+    for exported, trained in (("classifier", "prior_head"),
+                              ("adapted_classifier", "emo_head")):
+        got = torch.load(model / f"{exported}.ckpt", weights_only=True)
+        want = torch.load(ckpt.paramfiles[trained], weights_only=True)
+        weight = next(v for k, v in got.items() if k.endswith("w.weight"))
+        assert torch.equal(weight, want["w.weight"])
+    clf = load_model(model)
+    assert not torch.equal(next(clf.mods.classifier.parameters()),
+                           next(clf.mods.adapted_classifier.parameters()))
+    assert classifier_for(clf, 0) is clf.mods.classifier
+    assert classifier_for(clf, 1) is clf.mods.adapted_classifier
+    stock = EncoderClassifier.from_hparams(source=str(model),
+                                           savedir=str(tmp_path))
+    assert "adapted_classifier" in stock.mods
+    man, files = _test_set(run)
+    utts = sorted(files)
+    paths = [files[u] for u in utts]
+    speakers = {f: man[u]["spk_id"] for u, f in files.items()}
+    rows = predict_speakers(clf, paths, speakers, **OPTIONS)
+    ref = json.loads((run / "test_predictions.json").read_text())
+    diff = max(abs(float(row[f"prob_{lab}"]) - np.exp(p))
+               for u, row in zip(utts, rows)
+               for lab, p in zip(ref["labels"], ref["log_probs"][u]))
+    assert diff < 1e-4
+    # No clip: the prior and the prior head, as the stock class does.
+    none = predict_speakers(clf, paths[:4], speakers, adapt_clips=0,
+                            **OPTIONS)
+    plain = predict(clf, paths[:4], **OPTIONS)
+    assert [r["score"] for r in none] == [r["score"] for r in plain]
+    out_prob, _, _, _ = stock.classify_file(str(paths[0]))
+    assert float(out_prob.max().exp()) == pytest.approx(
+        float(plain[0]["score"]), abs=1e-4)
+    assert clf.mods.classifier is classifier_for(clf, 0)  # restored
