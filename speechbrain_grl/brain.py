@@ -8,7 +8,6 @@ The Brain owns the loop: task loss, optimizers, stages, selection, outputs.
 """
 
 import contextlib
-import copy
 import logging
 import os
 
@@ -68,7 +67,6 @@ class SpeakerAdversarialBrain(sb.Brain):
                  run_opts=None, checkpointer=None):
         try:
             hparams, opt_class = complete_hparams(hparams or {}, opt_class)
-            modules = with_prior_head(modules, hparams["speaker_method"])
             super().__init__(modules, opt_class, hparams, run_opts,
                              checkpointer)
         except ValueError as err:  # SpeechBrain's, e.g. fp16 on a CPU
@@ -97,9 +95,6 @@ class SpeakerAdversarialBrain(sb.Brain):
         if self.checkpointer is not None:
             for name, obj in self.method.recoverables().items():
                 self.checkpointer.add_recoverable(name, obj)
-            if "prior_head" in self.modules:
-                self.checkpointer.add_recoverable(
-                    "prior_head", self.modules.prior_head)
             if "vad_head" in self.modules:  # runs saved before it load
                 self.checkpointer.add_recoverable(
                     "vad_head", self.modules.vad_head, optional_load=True)
@@ -184,10 +179,6 @@ class SpeakerAdversarialBrain(sb.Brain):
         train = stage == sb.Stage.TRAIN
         loss = self.task.loss(self, predictions, batch, train)
         predictions["emo_loss"] = loss
-        if train and self.categorical and "emo_prior" in predictions:
-            loss = loss + self.task.emotion_loss(
-                self, predictions["emo_prior"], batch, train,
-                stat="prior_loss")
         if train:
             if "spk" in predictions:
                 loss = loss + self.method.alpha * self.method.speaker_loss(
@@ -275,8 +266,7 @@ class SpeakerAdversarialBrain(sb.Brain):
         """The encoder's and the emotion path's optimizers (as in
         SpeechBrain's wav2vec2 IEMOCAP recipe), and the speaker head's own
         (``opt_class``: ``ssl``, ``heads``, ``spk``)."""
-        heads = [p for name in ("projection", "emo_head", "prior_head",
-                                "vad_head")
+        heads = [p for name in ("projection", "emo_head", "vad_head")
                  if name in self.modules
                  for p in self.modules[name].parameters()]
         ssl = [p for p in self.modules.ssl.parameters() if p.requires_grad]
@@ -478,28 +468,3 @@ class SpeakerAdversarialBrain(sb.Brain):
                            torch.cat(self._preds["logp"]).cpu(), metrics,
                            vad=vad)
         self.test_metrics = metrics
-
-
-def with_prior_head(modules, method):
-    """``modules`` with ``prior_head``, a copy of ``emo_head`` (the same
-    initial weights: no random draw), when ``method`` trains one
-    (:class:`~speechbrain_grl.methods.SpeakerNormalization`'s
-    ``prior_head``); else ``modules`` as they are.
-
-    Example
-    -------
-    >>> from speechbrain_grl.methods import SpeakerNormalization
-    >>> mods = {"emo_head": torch.nn.Linear(2, 3)}
-    >>> with_prior_head(mods, SpeakerNormalization()) is mods
-    True
-    >>> got = with_prior_head(mods, SpeakerNormalization(prior_head=True))
-    >>> sorted(got), torch.equal(got["prior_head"].weight,
-    ...                          mods["emo_head"].weight)
-    (['emo_head', 'prior_head'], True)
-    """
-    if not getattr(method, "prior_head", False) or modules is None:
-        return modules
-    modules = dict(modules)
-    if "prior_head" not in modules and "emo_head" in modules:
-        modules["prior_head"] = copy.deepcopy(modules["emo_head"])
-    return modules

@@ -117,10 +117,9 @@ class EmotionTask:
             loss = loss + weight * reg
         return loss
 
-    def emotion_loss(self, brain, logp, batch, train, stat="emo_loss"):
+    def emotion_loss(self, brain, logp, batch, train):
         """ℓ_emo, balanced over (speaker, emotion) cells in training with
-        ``loss_balance`` (``brain.cell_weights``); logged in training as
-        ``stat``."""
+        ``loss_balance`` (``brain.cell_weights``)."""
         emo = emotions_of(batch)
         weights = brain.cell_weights
         if train and weights is not None and self.loss_balance:
@@ -129,5 +128,5 @@ class EmotionTask:
         else:
             loss = F.nll_loss(logp, emo)
         if train:
-            brain.add_stat(stat, loss.detach(), len(emo))
+            brain.add_stat("emo_loss", loss.detach(), len(emo))
         return loss

@@ -99,10 +99,7 @@ def tau_curves(run, taus, ks=KS, seed=0, split="valid"):
 
     from speechbrain_grl.dataio.audio import read_audio
     from speechbrain_grl.evaluation.metrics import emotion_metrics
-    from speechbrain_grl.inference.adaptation import (
-        classifier_for,
-        pooled_features,
-    )
+    from speechbrain_grl.inference.adaptation import pooled_features
     from speechbrain_grl.inference.predict import load_model
     from speechbrain_grl.nnet.speaker_norm import map_mean
 
@@ -139,8 +136,7 @@ def tau_curves(run, taus, ks=KS, seed=0, split="valid"):
             with torch.no_grad():
                 for layer in tail:
                     x = layer(x)
-                head = classifier_for(clf, 0 if k == "0" else 1)
-                pred = head(x).squeeze(1).argmax(-1)
+                pred = clf.mods.classifier(x).squeeze(1).argmax(-1)
             out[name][k] = emotion_metrics(
                 emos, decode(pred.tolist()), labels)["UA"]
     return out

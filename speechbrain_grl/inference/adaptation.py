@@ -36,9 +36,8 @@ from speechbrain_grl.dataio.audio import read_audio
 from speechbrain_grl.nnet.speaker_norm import map_mean
 from speechbrain_grl.utils.errors import GRLError
 
-__all__ = ["SpeakerAdaptation", "AdaptationError", "classifier_for",
-           "normalised", "pooled_features", "read_speaker_map",
-           "predict_speakers"]
+__all__ = ["SpeakerAdaptation", "AdaptationError", "normalised",
+           "pooled_features", "read_speaker_map", "predict_speakers"]
 
 logger = logging.getLogger(__name__)
 
@@ -105,27 +104,14 @@ class SpeakerAdaptation:
     @contextlib.contextmanager
     def applied(self, clf):
         """Within the block, ``clf`` normalises with this speaker's mean
-        (the pooled spread stays the prior's) and classifies with the
-        head for it (:func:`classifier_for`)."""
-        norm, mods = clf.mods.mean_var_norm, clf.mods
-        saved = norm.glob_mean, mods["classifier"]
-        norm.glob_mean = self.mean_.to(saved[0].device, saved[0].dtype)
-        mods["classifier"] = classifier_for(clf, self.n_clips_)
+        (the pooled spread stays the prior's)."""
+        norm = clf.mods.mean_var_norm
+        saved = norm.glob_mean
+        norm.glob_mean = self.mean_.to(saved.device, saved.dtype)
         try:
             yield clf
         finally:
-            norm.glob_mean, mods["classifier"] = saved
-
-
-def classifier_for(clf, n_clips):
-    """The emotion head of a loaded model for a speaker whose statistics
-    came from ``n_clips`` of their clips: a model exported with a prior
-    head reads a speaker with none with ``classifier`` (trained on
-    speakers standardised with the prior alone) and the others with
-    ``adapted_classifier``; any other model has one head."""
-    if n_clips > 0 and "adapted_classifier" in clf.mods:
-        return clf.mods["adapted_classifier"]
-    return clf.mods["classifier"]
+            norm.glob_mean = saved
 
 
 def normalised(clf):

@@ -68,8 +68,6 @@ def _block(name):
 DIMENSIONAL_BLOCK = _block("dimensional")
 #: Kept for models trained with per-speaker normalisation, and without.
 NORMALISED_BLOCK, PLAIN_BLOCK = _block("normalised"), _block("plain")
-#: Kept for models trained with a prior head (``spk_norm_prior_head``).
-PRIOR_HEAD_BLOCK = _block("prior_head")
 #: Kept for a Hugging Face SSL encoder, and for any other encoder.
 HF_BLOCK, MODULE_BLOCK = _block("hf"), _block("module")
 
@@ -532,7 +530,7 @@ def _remap(state, target, offset):
 
 
 def fill_template(values, ssl_class, dimensional=False, normalised=False,
-                  encoder=None, prior_head=False):
+                  encoder=None):
     """The inference hparams of an exported folder, as text.
 
     Parameters
@@ -557,10 +555,6 @@ def fill_template(values, ssl_class, dimensional=False, normalised=False,
         ``compute_features`` and ``pooling`` (:func:`encoder_yaml`),
         loaded with the weights ``encoder.ckpt``; None keeps the
         template's Hugging Face encoder (``ssl_class``) and mean pooling.
-    prior_head : bool
-        A model trained with a prior head: ``classifier`` is that head
-        (a speaker with no clip) and ``adapted_classifier`` the emotion
-        head (a speaker with statistics of their own).
 
     Returns
     -------
@@ -581,13 +575,6 @@ def fill_template(values, ssl_class, dimensional=False, normalised=False,
     ...                      DEFAULT_SSL_CLASS, normalised=True)
     >>> "InputNormalization" in text, "mean_var_norm.ckpt" in text
     (True, True)
-    >>> "adapted_classifier" in text
-    False
-    >>> text = fill_template(dict(values, speaker_prior_tau=2.0),
-    ...                      DEFAULT_SSL_CLASS, normalised=True,
-    ...                      prior_head=True)
-    >>> "adapted_classifier: !ref <model_dir>/adapted_classifier.ckpt" in text
-    True
     >>> block = "compute_features: !new:torch.nn.Identity\\n"
     >>> text = fill_template({k: v for k, v in values.items()
     ...                       if k != "output_norm"}, "", encoder=block)
@@ -598,7 +585,6 @@ def fill_template(values, ssl_class, dimensional=False, normalised=False,
     text = DIMENSIONAL_BLOCK.sub(r"\1" if dimensional else "", text)
     text = NORMALISED_BLOCK.sub(r"\1" if normalised else "", text)
     text = PLAIN_BLOCK.sub("" if normalised else r"\1", text)
-    text = PRIOR_HEAD_BLOCK.sub(r"\1" if prior_head else "", text)
     text = HF_BLOCK.sub("" if encoder else r"\1", text)
     text = MODULE_BLOCK.sub(r"\1" if encoder else "", text)
     if encoder:
@@ -775,8 +761,7 @@ def _dimensional_metrics(metrics):
 
 
 def _model_card(run, hparams, metrics, ckpts, ssl_class,
-                task="categorical", key="UA", vad_scale=None,
-                prior_head=False):
+                task="categorical", key="UA", vad_scale=None):
     """The exported folder's ``README.md``.
 
     A categorical model's card is as before dimensional training
@@ -802,8 +787,6 @@ def _model_card(run, hparams, metrics, ckpts, ssl_class,
         The validation key the checkpoints were selected on.
     vad_scale : list of float or None
         The training corpus's scale of the dimensions.
-    prior_head : bool
-        The model has a prior head (``adapted_classifier``).
 
     Returns
     -------
@@ -877,16 +860,6 @@ def _model_card(run, hparams, metrics, ckpts, ssl_class,
             "resample and mix down)."
             + (" `out_prob` holds log-probabilities." if task == "both"
                else ""),
-        ]
-    if prior_head:
-        lines += [
-            "",
-            "Speakers: `classify_file` reads a speaker of whom it has no "
-            "clip (standardised with the training speakers' average "
-            "voice; `classifier` was trained for that). "
-            "`speechbrain-grl-predict --speakers map.csv` adapts to each "
-            "speaker from their own clips and then reads them with "
-            "`adapted_classifier`.",
         ]
     one = ("(`classify_file`)" if task == "categorical" else
            "(`classify_file`, or `encode_batch` on one file)")
@@ -970,13 +943,11 @@ def export_model(source, model_dir, overwrite=False):
                 "a speechbrain-grl run?"
             )
     normalised = _check_normalised(run, hparams)
-    prior_head = normalised and bool(
-        getattr(hparams.get("speaker_method"), "prior_head", False))
     task = _task(run, hparams)
     dimensional = task != "categorical"
-    states, ckpts, key = _states(
-        run, hparams, selection_key(run, hparams), dimensional,
-        ("spk_norm",) * normalised + ("prior_head",) * prior_head)
+    states, ckpts, key = _states(run, hparams, selection_key(run, hparams),
+                                 dimensional,
+                                 ("spk_norm",) if normalised else ())
     vad_scale = _vad_scale(run, hparams) if dimensional else None
     ssl = hparams["ssl"]
     ssl.load_state_dict(states["ssl"], strict=True)
@@ -1012,7 +983,7 @@ def export_model(source, model_dir, overwrite=False):
             values["speaker_prior_tau"] = norm.prior_tau()
             _save_prior(norm, tmp / "mean_var_norm.ckpt")
         text = fill_template(values, ssl_class, dimensional, normalised,
-                             encoder, prior_head)
+                             encoder)
         (tmp / "hyperparams.yaml").write_text(text, encoding="utf-8")
         encoder = CategoricalEncoder()
         encoder.update_from_iterable(emotions)
@@ -1022,22 +993,16 @@ def export_model(source, model_dir, overwrite=False):
                           _remap(states["projection"],
                                  heads["embedding_model"], 1)),
                    tmp / "embedding_model.ckpt")
-        # With a prior head, the stock classifier is that head (a speaker
-        # with no clip); the emotion head reads adapted speakers.
-        pairs = ((("classifier", "prior_head"),
-                  ("adapted_classifier", "emo_head")) if prior_head
-                 else (("classifier", "emo_head"),))
-        for name, state in pairs:
-            torch.save(_check(heads[name],
-                              {f"{_first(heads[name])}.{k}": v
-                               for k, v in states[state].items()}),
-                       tmp / f"{name}.ckpt")
+        torch.save(_check(heads["classifier"],
+                          {f"{_first(heads['classifier'])}.{k}": v
+                           for k, v in states["emo_head"].items()}),
+                   tmp / "classifier.ckpt")
         if dimensional:  # the same Sequential: the keys carry over
             torch.save(_check(heads["regressor"], states["vad_head"]),
                        tmp / "regressor.ckpt")
         (tmp / "README.md").write_text(
             _model_card(run, hparams, metrics, ckpts, ssl_class, task, key,
-                        vad_scale, prior_head),
+                        vad_scale),
             encoding="utf-8")
         if model_dir.exists():
             shutil.rmtree(model_dir)

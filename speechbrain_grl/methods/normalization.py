@@ -19,12 +19,6 @@ baseline's monitor, ``--speaker_norm=True`` puts it around ``grl``,
   With ``valid_balanced`` a held-out validation speaker's are balanced
   over its labelled emotions, as a training speaker's are (the test pass
   reads no label).
-- With ``prior_head`` a second emotion head (the module ``prior_head``,
-  which the Brain builds as a copy of ``emo_head``) learns from the same
-  training clips standardised with the prior alone, as a deployed model
-  sees a speaker of whom it has no clip (k = 0). It is the export's
-  ``classifier``, which the stock ``EncoderClassifier`` applies; the
-  emotion head reads speakers with statistics from their own clips.
 """
 
 import speechbrain as sb
@@ -54,10 +48,6 @@ class SpeakerNormalization:
     valid_balanced : bool
         Balance a validation speaker's statistics over its labelled
         emotions.
-    prior_head : bool
-        Also train the module ``prior_head`` on the clips standardised
-        with the prior alone (``out["emo_prior"]``; see the module's
-        docstring).
 
     Example
     -------
@@ -68,12 +58,10 @@ class SpeakerNormalization:
 
     normalizes = True
 
-    def __init__(self, method=None, valid_balanced=True, prior_head=False):
+    def __init__(self, method=None, valid_balanced=True):
         self.method = method if method is not None else SpeakerMonitor()
         self.valid_balanced = valid_balanced
-        self.prior_head = bool(prior_head)
         self._pooled = {}  # id -> pooled features of the pass to score
-        self._at_prior = None  # training: the batch standardised with it
 
     def around(self, method):
         """Composes with ``method`` (returns self)."""
@@ -104,31 +92,21 @@ class SpeakerNormalization:
 
     # -- what the normalisation does ----------------------------------------
     def check(self, brain):
-        """Needs a ``spk_norm`` module (and ``prior_head`` with it); then
-        the inner method's checks."""
+        """Needs a ``spk_norm`` module; then the inner method's checks."""
         if "spk_norm" not in brain.modules:
             raise RecipeError(
                 "speaker normalisation needs a spk_norm module "
                 "(speechbrain_grl.nnet.speaker_norm.SpeakerNorm) in modules")
-        if self.prior_head and "prior_head" not in brain.modules:
-            raise RecipeError("spknorm prior_head: True needs a prior_head "
-                              "module (the Brain copies emo_head)")
         self.method.check(brain)
 
     def normalize(self, brain, pooled, batch):
         """Standardised with the speakers' statistics: running ones of
         the training speakers in training, else those of
-        :meth:`on_evaluate`. With ``prior_head``, a training batch is
-        also kept standardised with the prior (for :meth:`on_forward`)."""
+        :meth:`on_evaluate`."""
         norm = brain.modules.spk_norm
         if norm.training:
-            out = norm(pooled, speaker_index=speakers_of(batch),
-                       emotion_index=emotions_of(batch))
-            if self.prior_head:
-                mean, std = unwrap(norm).prior()
-                self._at_prior = (pooled - mean.to(pooled.dtype)) / std.to(
-                    pooled.dtype)
-            return out
+            return norm(pooled, speaker_index=speakers_of(batch),
+                        emotion_index=emotions_of(batch))
         return norm(pooled, speaker_ids=batch.spk_id)
 
     @torch.no_grad()
@@ -179,14 +157,7 @@ class SpeakerNormalization:
         self.method.on_fit_start(brain, total_steps)
 
     def on_forward(self, brain, emb, batch, out):
-        """With ``prior_head``, its log-probabilities for the batch
-        standardised with the prior (``out["emo_prior"]``, which the
-        Brain's loss adds); then the inner method's."""
-        if self.prior_head and self._at_prior is not None:
-            at_prior, self._at_prior = self._at_prior, None
-            out["emo_prior"] = brain.hparams.log_softmax(
-                brain.modules.prior_head(brain.modules.projection(at_prior))
-            ).squeeze(1)
+        """The inner method's."""
         self.method.on_forward(brain, emb, batch, out)
 
     def fit_batch(self, brain, batch):
