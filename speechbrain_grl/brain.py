@@ -126,7 +126,8 @@ class SpeakerAdversarialBrain(sb.Brain):
             with torch.set_grad_enabled(
                     encoder_grad and torch.is_grad_enabled()):
                 feats, frames = self.encode(wavs, lens)
-                pooled = self.modules.pooling(feats, frames)
+                pooled = self.modules.pooling(
+                    feats, host_lengths(batch, frames))
         pooled = self.method.normalize(self, pooled, batch)
         return self.modules.projection(pooled)
 
@@ -142,7 +143,7 @@ class SpeakerAdversarialBrain(sb.Brain):
     def compute_forward(self, batch, stage):
         """Emotion log-probabilities [V/A/D]; in training, what the
         method adds (speaker log-probabilities)."""
-        batch = batch.to(self.device)
+        batch = self.to_device(batch)
         wavs, lens = batch.sig
         if stage == sb.Stage.TRAIN:
             wavs, lens = self.augment(wavs, lens)
@@ -154,6 +155,14 @@ class SpeakerAdversarialBrain(sb.Brain):
         if stage == sb.Stage.TRAIN:
             self.method.on_forward(self, emb, batch, out)
         return out
+
+    def to_device(self, batch):
+        """``batch`` on the Brain's device, its clips' relative lengths
+        kept on the host too (:func:`remember_host_lengths`): the pooling
+        reads each clip's length there, where lengths on a GPU cost one
+        device sync per clip (``benchmarks/gpu_syncs.md``)."""
+        remember_host_lengths(batch)
+        return batch.to(self.device)
 
     def augment(self, wavs, lens):
         """Training waveforms through the hparam ``wav_augment`` (e.g.
@@ -468,3 +477,48 @@ class SpeakerAdversarialBrain(sb.Brain):
                            torch.cat(self._preds["logp"]).cpu(), metrics,
                            vad=vad)
         self.test_metrics = metrics
+
+
+def remember_host_lengths(batch):
+    """Keeps the relative lengths of ``batch.sig`` as ``batch.host_lens``
+    while they are on the host, before the batch moves to a device; a
+    batch moved already keeps the copy it has.
+
+    Example
+    -------
+    >>> from speechbrain.dataio.batch import PaddedBatch
+    >>> batch = PaddedBatch([{"id": "a", "sig": torch.ones(4)},
+    ...                      {"id": "b", "sig": torch.ones(2)}])
+    >>> remember_host_lengths(batch)
+    >>> moved = batch.to("meta")  # as to a GPU: the lengths leave the host
+    >>> remember_host_lengths(moved)
+    >>> moved.sig.lengths.device.type, moved.host_lens.tolist()
+    ('meta', [1.0, 0.5])
+    """
+    sig = getattr(batch, "sig", None)
+    if sig is not None and sig.lengths.device.type == "cpu":
+        batch.host_lens = sig.lengths
+
+
+def host_lengths(batch, lens):
+    """``lens`` read from the host: the copy :func:`remember_host_lengths`
+    kept when ``lens`` are the batch's own (neither augmented nor
+    recomputed), else ``lens`` as they are.
+
+    Example
+    -------
+    >>> from speechbrain.dataio.batch import PaddedBatch
+    >>> batch = PaddedBatch([{"id": "a", "sig": torch.ones(4)},
+    ...                      {"id": "b", "sig": torch.ones(2)}])
+    >>> remember_host_lengths(batch)
+    >>> moved = batch.to("meta")
+    >>> host_lengths(moved, moved.sig.lengths).device.type
+    'cpu'
+    >>> other = torch.ones(2, device="meta")  # e.g. after augmentation
+    >>> host_lengths(moved, other) is other
+    True
+    """
+    sig = getattr(batch, "sig", None)
+    if sig is not None and lens is sig.lengths:
+        return getattr(batch, "host_lens", lens)
+    return lens

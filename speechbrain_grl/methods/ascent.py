@@ -151,7 +151,7 @@ class AlternatingAscent(SpeakerMethod):
         own_step = self.alternate != "same_batch"
         if own_step:
             brain.on_fit_batch_start(batch, True)
-        batch = batch.to(brain.device)
+        batch = brain.to_device(batch)
         wavs, lens = batch.sig
         tap = self.ascend == "encoder"
         with brain.training_ctx:
