@@ -319,3 +319,38 @@ def test_prior_head_scores_the_export_at_no_clip(exported, tmp_path):
         assert got["model"][split] == pytest.approx(curve[split]["0"])
     assert set(got) == {"model", *prior_head.HEADS}
     assert all(0 <= v[s] <= 100 for v in got.values() for s in v)
+
+
+def test_a_recentred_prior_is_the_splits_mean(exported, tmp_path):
+    """``tau_curves(recenter=True)`` at k = 0 scores what the export
+    predicts with its prior mean replaced by the mean of the split's own
+    clips (benchmarks/recentred_prior.py)."""
+    import shutil
+
+    from speechbrain_grl.dataio.audio import read_audio
+    from speechbrain_grl.evaluation.adaptation import (
+        manifest_files,
+        tau_curves,
+    )
+    from speechbrain_grl.evaluation.metrics import emotion_metrics
+
+    run, model = exported
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    shutil.copytree(model, copy / "exported")
+    tau = load_model(model).hparams.speaker_prior_tau
+    got = tau_curves(copy, {"t": tau}, ks=("0",), split="test",
+                     recenter=True)["t"]["0"]
+    plain = tau_curves(copy, {"t": tau}, ks=("0",), split="test")["t"]["0"]
+    files, _, emos = manifest_files(copy, "test")
+    clf = load_model(copy / "exported")
+    feats = torch.stack([pooled_features(clf, read_audio(str(f), 16000))
+                         for f in files])
+    clf.mods.mean_var_norm.glob_mean = feats.mean(0)
+    rows = predict(clf, files, **OPTIONS)
+    labels = list(clf.hparams.label_encoder.lab2ind)
+    want = emotion_metrics(emos, [r["label"] for r in rows], labels)["UA"]
+    assert got == pytest.approx(want)
+    exported_prior = load_model(model).mods.mean_var_norm.glob_mean
+    assert not torch.allclose(feats.mean(0), exported_prior)
+    assert 0 <= plain <= 100

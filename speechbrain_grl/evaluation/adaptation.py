@@ -86,13 +86,15 @@ def adaptation_curve(run, ks=KS, seed=0, splits=("valid", "test"),
     return out
 
 
-def tau_curves(run, taus, ks=KS, seed=0, split="valid"):
+def tau_curves(run, taus, ks=KS, seed=0, split="valid", recenter=False):
     """``{tau: {k: UA}}`` on a run's ``split`` for several prior strengths
     at once: each clip's pooled features are computed once and the heads
     read them normalised with each MAP mean, the same computation as
     :func:`adaptation_curve` (mean pooling is linear), for a fraction of
     the cost. ``taus``: numbers (keyed ``str(tau)``), or a dict ``{name:
-    tau}``. The run must have been exported by it."""
+    tau}``. ``recenter``: the prior mean is the split's own (the mean of
+    all its clips, unlabelled: a deployment's average voice) instead of
+    the exported one. The run must have been exported by it."""
     import random
 
     import torch
@@ -109,6 +111,8 @@ def tau_curves(run, taus, ks=KS, seed=0, split="valid"):
                          for f in files])
     norm = clf.mods.mean_var_norm
     prior, std = norm.glob_mean.cpu(), norm.glob_std.cpu()
+    if recenter:
+        prior = feats.mean(0)
     tail = list(clf.mods.embedding_model.children())[1:]
     labels = list(clf.hparams.label_encoder.lab2ind)
     decode = clf.hparams.label_encoder.decode_ndim
