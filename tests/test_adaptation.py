@@ -5,6 +5,7 @@ import csv
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from conftest import REPO, demo_args, recipe_env, run_recipe
 from speechbrain_grl.inference.adaptation import (
     AdaptationError,
     SpeakerAdaptation,
+    deployment_prior,
     normalised,
     pooled_features,
     predict_speakers,
@@ -354,3 +356,39 @@ def test_a_recentred_prior_is_the_splits_mean(exported, tmp_path):
     exported_prior = load_model(model).mods.mean_var_norm.glob_mean
     assert not torch.allclose(feats.mean(0), exported_prior)
     assert 0 <= plain <= 100
+
+
+def test_recenter_shrinks_towards_the_files_average(exported, tmp_path):
+    """``recenter``: the prior mean is the average of the files being
+    classified; with no clip of a speaker they read it as predict does
+    with it as the prior, and the CLI's --recenter works without
+    --speakers; a model without normalisation refuses it in one line."""
+    run, model = exported
+    clf = load_model(model)
+    man, files = _test_set(run)
+    paths = [files[u] for u in sorted(files)][:8]
+    speakers = {f: man[u]["spk_id"] for u, f in files.items()}
+    got = predict_speakers(clf, paths, speakers, adapt_clips=0,
+                           recenter=True, **OPTIONS)
+    plain = predict_speakers(clf, paths, speakers, adapt_clips=0, **OPTIONS)
+    mean = deployment_prior(clf, paths)
+    assert not torch.allclose(mean, clf.mods.mean_var_norm.glob_mean)
+    saved = clf.mods.mean_var_norm.glob_mean
+    clf.mods.mean_var_norm.glob_mean = mean
+    want = predict(clf, paths, **OPTIONS)
+    clf.mods.mean_var_norm.glob_mean = saved
+    assert [r["score"] for r in got] == [r["score"] for r in want]
+    assert [r["score"] for r in got] != [r["score"] for r in plain]
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for path in paths[:3]:
+        data, rate = sf.read(path)
+        sf.write(clips / Path(path).name, data, rate)
+    out = tmp_path / "pred.csv"
+    res = _cli(model, "--recenter", "--output", out, clips)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert len(list(csv.DictReader(open(out)))) == 3
+    res = _cli(LEGACY, "--recenter", clips)
+    last = res.stderr.strip().splitlines()[-1]
+    assert res.returncode != 0 and "Traceback" not in res.stderr
+    assert last.startswith("speechbrain-grl-predict: error: --recenter")

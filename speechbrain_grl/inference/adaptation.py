@@ -21,7 +21,11 @@ In Python::
         out_prob, score, index, label = clf.classify_batch(wav[None])
 
 and :func:`predict_speakers` does the same for files and a speaker map
-(``speechbrain-grl-predict --speakers map.csv``).
+(``speechbrain-grl-predict --speakers map.csv``). With ``recenter`` the
+prior's mean becomes the average of the files being classified (every
+speaker, no label: :func:`deployment_prior`), so that a new recording
+condition is known before any clip of a speaker is
+(``benchmarks/recentred_prior.md``).
 """
 
 import contextlib
@@ -36,8 +40,9 @@ from speechbrain_grl.dataio.audio import read_audio
 from speechbrain_grl.nnet.speaker_norm import map_mean
 from speechbrain_grl.utils.errors import GRLError
 
-__all__ = ["SpeakerAdaptation", "AdaptationError", "normalised",
-           "pooled_features", "read_speaker_map", "predict_speakers"]
+__all__ = ["SpeakerAdaptation", "AdaptationError", "deployment_prior",
+           "normalised", "pooled_features", "read_speaker_map",
+           "predict_speakers"]
 
 logger = logging.getLogger(__name__)
 
@@ -79,13 +84,15 @@ class SpeakerAdaptation:
         self.sum_ = torch.zeros_like(self.prior_mean)
 
     @classmethod
-    def from_model(cls, clf):
-        """A fresh estimate for a loaded model with a prior."""
+    def from_model(cls, clf, prior_mean=None):
+        """A fresh estimate for a loaded model with a prior (its mean, or
+        ``prior_mean``, e.g. :func:`deployment_prior`)."""
         if not normalised(clf):
             raise AdaptationError(
                 "the model was trained without speaker normalisation: it "
                 "has no prior to adapt; drop the speakers")
-        return cls(clf.mods.mean_var_norm.glob_mean,
+        return cls(clf.mods.mean_var_norm.glob_mean if prior_mean is None
+                   else prior_mean,
                    getattr(clf.hparams, "speaker_prior_tau", 0.0))
 
     def partial_fit(self, pooled):
@@ -160,12 +167,33 @@ def read_speaker_map(path):
     return out
 
 
-def _speaker_clips(clf, files, k, seed):
+def _usable_features(clf, path):
+    """A file's pooled features, or None when it cannot be read or is
+    silent."""
+    try:
+        wav = read_audio(str(path), SAMPLE_RATE)
+    except Exception:  # noqa: BLE001 - the caller counts it
+        return None
+    if wav.numel() == 0 or float(wav.abs().max()) < SILENCE:
+        return None
+    return pooled_features(clf, wav)
+
+
+def deployment_prior(clf, files):
+    """The prior mean re-centred on a deployment: the average pooled
+    features of the usable ``files`` (every speaker, no label), or None
+    when none is usable."""
+    feats = [f for f in (_usable_features(clf, p) for p in files)
+             if f is not None]
+    return torch.stack(feats).mean(0) if feats else None
+
+
+def _speaker_clips(clf, files, k, seed, prior_mean=None):
     """The adaptation of one speaker from at most ``k`` usable clips of
     ``files`` (None: all): ``k`` drawn with ``seed``, the others (in a
     seeded order) standing in for unreadable and silent ones, which are
     skipped and counted."""
-    adapt = SpeakerAdaptation.from_model(clf)
+    adapt = SpeakerAdaptation.from_model(clf, prior_mean)
     files = sorted(files)
     if k is not None and len(files) > k:
         rng = random.Random(seed)
@@ -177,20 +205,16 @@ def _speaker_clips(clf, files, k, seed):
     for path in files:
         if k is not None and adapt.n_clips_ >= k:
             break
-        try:
-            wav = read_audio(str(path), SAMPLE_RATE)
-        except Exception:  # noqa: BLE001 - counted, the prior stays
+        feats = _usable_features(clf, path)
+        if feats is None:  # counted, the prior stays
             skipped += 1
             continue
-        if wav.numel() == 0 or float(wav.abs().max()) < SILENCE:
-            skipped += 1
-            continue
-        adapt.partial_fit(pooled_features(clf, wav))
+        adapt.partial_fit(feats)
     return adapt, skipped
 
 
 def predict_speakers(clf, files, speakers, adapt_clips=None, seed=0,
-                     **predict_args):
+                     recenter=False, **predict_args):
     """Predictions for ``files``, each speaker's normalised with a MAP
     mean from their own clips.
 
@@ -209,6 +233,9 @@ def predict_speakers(clf, files, speakers, adapt_clips=None, seed=0,
         with ``seed`` (None: all; 0: the prior alone).
     seed : int
         The draw's seed.
+    recenter : bool
+        Shrink towards the average of ``files`` (:func:`deployment_prior`)
+        instead of the training speakers' average voice.
     **predict_args
         Passed to :func:`speechbrain_grl.inference.predict.predict`.
 
@@ -228,16 +255,23 @@ def predict_speakers(clf, files, speakers, adapt_clips=None, seed=0,
         clips.setdefault(spk, []).append(path)
     of_file = [speakers.get(f.resolve(), "") for f in files]
     rows = [None] * len(files)
+    prior = SpeakerAdaptation.from_model(clf).prior_mean
+    if recenter:
+        found = deployment_prior(clf, files)
+        if found is None:
+            logger.warning("--recenter: no usable file; the exported prior "
+                           "stays")
+        prior = prior if found is None else found
     for spk in sorted(set(of_file)):
         index = [i for i, s in enumerate(of_file) if s == spk]
         if spk:
             adapt, skipped = _speaker_clips(clf, clips[spk], adapt_clips,
-                                            seed)
+                                            seed, prior)
             if skipped:
                 logger.warning("speaker %s: %d unreadable or silent clips "
                                "left out of the statistics", spk, skipped)
         else:
-            adapt = SpeakerAdaptation.from_model(clf)
+            adapt = SpeakerAdaptation.from_model(clf, prior)
         with adapt.applied(clf):
             got = predict(clf, [files[i] for i in index], **predict_args)
         for i, row in zip(index, got):

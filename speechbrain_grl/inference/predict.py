@@ -26,6 +26,9 @@ adapts to each speaker: their mean is a MAP estimate from their own clips
 training speakers' average voice; files of no listed speaker get that
 prior (:mod:`speechbrain_grl.inference.adaptation`). Rows then also name
 the ``speaker`` and the ``adapt_clips`` their statistics came from.
+``--recenter`` shrinks towards the average of the files being classified
+instead (a new recording condition's average voice; with or without
+``--speakers``).
 
 Columns: ``path``, ``label``, ``score``, ``prob_<label>`` per label and
 ``error``. A model exported from a dimensional or both run (its loaded
@@ -757,6 +760,10 @@ def main(argv=None):
                         "for their statistics (default: all; 0: the prior)")
     parser.add_argument("--seed", type=int, default=0,
                         help="with --adapt_clips: the draw of the clips")
+    parser.add_argument("--recenter", action="store_true",
+                        help="a model trained with speaker normalisation: "
+                        "re-centre its prior on the files being "
+                        "classified (their average, no label)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     prog = parser.prog
@@ -787,21 +794,24 @@ def main(argv=None):
                    batch_seconds=args.batch_seconds,
                    progress=not args.no_progress, precision=args.precision,
                    trim_silence=args.trim_silence)
-    if args.speakers:
+    if args.speakers or args.recenter:
         from speechbrain_grl.inference.adaptation import (
             AdaptationError,
             normalised,
             predict_speakers,
             read_speaker_map,
         )
+        flag = "--speakers" if args.speakers else "--recenter"
         if not normalised(clf):
-            sys.exit(f"{prog}: error: --speakers: {args.model} was trained "
+            sys.exit(f"{prog}: error: {flag}: {args.model} was trained "
                      "without speaker normalisation, so it cannot adapt to "
-                     "speakers; drop --speakers")
+                     f"speakers; drop {flag}")
         try:
-            rows = predict_speakers(clf, files,
-                                    read_speaker_map(args.speakers),
-                                    args.adapt_clips, args.seed, **options)
+            speakers = (read_speaker_map(args.speakers) if args.speakers
+                        else {})
+            rows = predict_speakers(clf, files, speakers, args.adapt_clips,
+                                    args.seed, recenter=args.recenter,
+                                    **options)
         except AdaptationError as err:
             sys.exit(f"{prog}: error: {err}")
     else:
