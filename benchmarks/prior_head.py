@@ -19,7 +19,6 @@ test is printed beside it. Writes ``<name>.md``/``.json``::
     python benchmarks/prior_head.py --workdir /work/adapt9
 """
 
-import argparse
 import json
 import os
 import sys
@@ -29,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 import evidence  # noqa: E402
-from voice_offsets import DEFAULT  # noqa: E402
+from voice_offsets import finished_runs, workdir_args  # noqa: E402
 
 SPLITS = ("train", "valid", "test")
 HEADS = tuple(f"{feat}_{weights}_C{c:g}" for feat in ("emb", "pooled")
@@ -37,16 +36,7 @@ HEADS = tuple(f"{feat}_{weights}_C{c:g}" for feat in ("emb", "pooled")
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--workdir", required=True,
-                        help="an adaptation.py workdir with finished runs")
-    parser.add_argument("--candidate", default=DEFAULT)
-    parser.add_argument("--corpora", default="0,1,2,3,4")
-    parser.add_argument("--biases", default="0.9,0.0")
-    parser.add_argument("--seeds", default="1,2,3,4,5")
-    parser.add_argument("--out", default=str(common.REPO / "benchmarks"))
-    parser.add_argument("--name", default="prior_head")
-    return parser.parse_args(argv)
+    return workdir_args(__doc__, "prior_head", argv)
 
 
 def features_at_k0(run, model):
@@ -128,22 +118,17 @@ def main(argv=None):
     import numpy as np
 
     args = parse_args(argv)
-    work = Path(args.workdir)
     runs = {}
-    for bias in args.biases.split(","):
-        for c in args.corpora.split(","):
-            for s in args.seeds.split(","):
-                folder = work / f"corpus_{c}"
-                curve = json.loads((evidence.run_folder(
-                    folder, bias, "none", s) / "adaptation_curve.json"
-                ).read_text())["UA"]
-                got = measure(evidence.run_folder(
-                    folder, bias, args.candidate, s))
-                got["none"] = {split: curve[split]["0"]
-                               for split in ("valid", "test")}
-                runs[f"bias_{bias}/corpus_{c}/seed_{s}"] = got
-                print(bias, c, s, {k: round(v["valid"], 1)
-                                   for k, v in got.items()}, flush=True)
+    for bias, folder, s, key in finished_runs(args):
+        curve = json.loads((evidence.run_folder(
+            folder, bias, "none", s) / "adaptation_curve.json"
+        ).read_text())["UA"]
+        got = measure(evidence.run_folder(folder, bias, args.candidate, s))
+        got["none"] = {split: curve[split]["0"]
+                       for split in ("valid", "test")}
+        runs[key] = got
+        print(key, {k: round(v["valid"], 1) for k, v in got.items()},
+              flush=True)
     summary, lines = {}, [
         "# A post-hoc prior head at k = 0", "",
         common.command("prior_head.py", argv), "",

@@ -17,7 +17,6 @@ default. Validation and test are both shown. Writes
     python benchmarks/recentred_prior.py --workdir /work/adapt9
 """
 
-import argparse
 import json
 import os
 import sys
@@ -26,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 import evidence  # noqa: E402
-from voice_offsets import DEFAULT  # noqa: E402
+from voice_offsets import finished_runs, workdir_args  # noqa: E402
 
 from speechbrain_grl.evaluation.adaptation import KS  # noqa: E402
 
@@ -35,16 +34,7 @@ PRIORS = ("exported", "recentred")
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--workdir", required=True,
-                        help="an adaptation.py workdir with finished runs")
-    parser.add_argument("--candidate", default=DEFAULT)
-    parser.add_argument("--corpora", default="0,1,2,3,4")
-    parser.add_argument("--biases", default="0.9,0.0")
-    parser.add_argument("--seeds", default="1,2,3,4,5")
-    parser.add_argument("--out", default=str(common.REPO / "benchmarks"))
-    parser.add_argument("--name", default="recentred_prior")
-    return parser.parse_args(argv)
+    return workdir_args(__doc__, "recentred_prior", argv)
 
 
 def measure(run, seed):
@@ -65,22 +55,16 @@ def main(argv=None):
     import numpy as np
 
     args = parse_args(argv)
-    work = Path(args.workdir)
     runs = {}
-    for bias in args.biases.split(","):
-        for c in args.corpora.split(","):
-            for s in args.seeds.split(","):
-                folder = work / f"corpus_{c}"
-                none = json.loads((evidence.run_folder(
-                    folder, bias, "none", s) / "adaptation_curve.json"
-                ).read_text())
-                run = evidence.run_folder(folder, bias, args.candidate, s)
-                got = measure(run, none["seed"])
-                got["none"] = {split: none["UA"][split]["0"]
-                               for split in SPLITS}
-                runs[f"bias_{bias}/corpus_{c}/seed_{s}"] = got
-                print(bias, c, s, {p: got[p]["valid"] for p in PRIORS},
-                      flush=True)
+    for bias, folder, s, key in finished_runs(args):
+        none = json.loads((evidence.run_folder(
+            folder, bias, "none", s) / "adaptation_curve.json"
+        ).read_text())
+        got = measure(evidence.run_folder(folder, bias, args.candidate, s),
+                      none["seed"])
+        got["none"] = {split: none["UA"][split]["0"] for split in SPLITS}
+        runs[key] = got
+        print(key, {p: got[p]["valid"] for p in PRIORS}, flush=True)
     summary = {}
     lines = ["# A prior re-centred on the deployment's clips", "",
              common.command("recentred_prior.py", argv), "",

@@ -35,8 +35,11 @@ DEFAULT = ("spknorm:spk_norm_train_offsets=drawn:"
            "spk_norm_train_clips=[0,0,1,3,null]")
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def workdir_args(doc, name, argv=None):
+    """The command line of a script that reads an ``adaptation.py``
+    workdir's finished runs: its first docstring line, the report's
+    default ``name``."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
     parser.add_argument("--workdir", required=True,
                         help="an adaptation.py workdir with finished runs")
     parser.add_argument("--candidate", default=DEFAULT)
@@ -44,8 +47,22 @@ def parse_args(argv=None):
     parser.add_argument("--biases", default="0.9,0.0")
     parser.add_argument("--seeds", default="1,2,3,4,5")
     parser.add_argument("--out", default=str(common.REPO / "benchmarks"))
-    parser.add_argument("--name", default="voice_offsets")
+    parser.add_argument("--name", default=name)
     return parser.parse_args(argv)
+
+
+def finished_runs(args):
+    """``(bias, corpus folder, seed, key)`` of each run ``args`` name
+    (:func:`workdir_args`), the key ``bias_<b>/corpus_<c>/seed_<s>``."""
+    for bias in args.biases.split(","):
+        for c in args.corpora.split(","):
+            for s in args.seeds.split(","):
+                yield (bias, Path(args.workdir) / f"corpus_{c}", s,
+                       f"bias_{bias}/corpus_{c}/seed_{s}")
+
+
+def parse_args(argv=None):
+    return workdir_args(__doc__, "voice_offsets", argv)
 
 
 def geometry(x, speakers, emotions, prior=None):
@@ -117,15 +134,11 @@ def main(argv=None):
     args = parse_args(argv)
     modes = {"none": "none", "spknorm": args.candidate}
     results = {"candidate": args.candidate, "runs": {}}
-    for bias in args.biases.split(","):
-        for c in args.corpora.split(","):
-            for s in args.seeds.split(","):
-                key = f"bias_{bias}/corpus_{c}/seed_{s}"
-                results["runs"][key] = {
-                    label: measure(evidence.run_folder(
-                        Path(args.workdir) / f"corpus_{c}", bias, mode, s))
-                    for label, mode in modes.items()}
-                print(key, results["runs"][key], flush=True)
+    for bias, folder, s, key in finished_runs(args):
+        results["runs"][key] = {
+            label: measure(evidence.run_folder(folder, bias, mode, s))
+            for label, mode in modes.items()}
+        print(key, results["runs"][key], flush=True)
     lines = ["# How far a new speaker sits from the prior", "",
              common.command("voice_offsets.py", argv), "",
              "Test clips' pooled encoder features through each run's "
