@@ -482,19 +482,8 @@ class SpeakerAdversarialBrain(sb.Brain):
 def remember_host_lengths(batch):
     """Keeps the relative lengths of ``batch.sig`` as ``batch.host_lens``
     while they are on the host, before the batch moves to a device; a
-    batch moved already keeps the copy it has.
-
-    Example
-    -------
-    >>> from speechbrain.dataio.batch import PaddedBatch
-    >>> batch = PaddedBatch([{"id": "a", "sig": torch.ones(4)},
-    ...                      {"id": "b", "sig": torch.ones(2)}])
-    >>> remember_host_lengths(batch)
-    >>> moved = batch.to("meta")  # as to a GPU: the lengths leave the host
-    >>> remember_host_lengths(moved)
-    >>> moved.sig.lengths.device.type, moved.host_lens.tolist()
-    ('meta', [1.0, 0.5])
-    """
+    batch moved already keeps the copy it has (example:
+    :func:`host_lengths`)."""
     sig = getattr(batch, "sig", None)
     if sig is not None and sig.lengths.device.type == "cpu":
         batch.host_lens = sig.lengths
@@ -511,9 +500,12 @@ def host_lengths(batch, lens):
     >>> batch = PaddedBatch([{"id": "a", "sig": torch.ones(4)},
     ...                      {"id": "b", "sig": torch.ones(2)}])
     >>> remember_host_lengths(batch)
-    >>> moved = batch.to("meta")
-    >>> host_lengths(moved, moved.sig.lengths).device.type
-    'cpu'
+    >>> moved = batch.to("meta")  # as to a GPU: the lengths leave the host
+    >>> remember_host_lengths(moved)  # moved already: the copy stays
+    >>> moved.sig.lengths.device.type, moved.host_lens.tolist()
+    ('meta', [1.0, 0.5])
+    >>> host_lengths(moved, moved.sig.lengths) is moved.host_lens
+    True
     >>> other = torch.ones(2, device="meta")  # e.g. after augmentation
     >>> host_lengths(moved, other) is other
     True

@@ -167,9 +167,21 @@ def read_speaker_map(path):
     return out
 
 
-def _usable_features(clf, path):
+def _usable_features(clf, path, cache=None):
     """A file's pooled features, or None when it cannot be read or is
-    silent."""
+    silent; ``cache`` (a dict by resolved path) keeps them for a second
+    use."""
+    key = Path(path).resolve()
+    if cache is not None and key in cache:
+        return cache[key]
+    feats = _read_features(clf, path)
+    if cache is not None:
+        cache[key] = feats
+    return feats
+
+
+def _read_features(clf, path):
+    """:func:`_usable_features` without the cache."""
     try:
         wav = read_audio(str(path), SAMPLE_RATE)
     except Exception:  # noqa: BLE001 - the caller counts it
@@ -179,16 +191,16 @@ def _usable_features(clf, path):
     return pooled_features(clf, wav)
 
 
-def deployment_prior(clf, files):
+def deployment_prior(clf, files, cache=None):
     """The prior mean re-centred on a deployment: the average pooled
     features of the usable ``files`` (every speaker, no label), or None
-    when none is usable."""
-    feats = [f for f in (_usable_features(clf, p) for p in files)
+    when none is usable (``cache``: see :func:`_usable_features`)."""
+    feats = [f for f in (_usable_features(clf, p, cache) for p in files)
              if f is not None]
     return torch.stack(feats).mean(0) if feats else None
 
 
-def _speaker_clips(clf, files, k, seed, prior_mean=None):
+def _speaker_clips(clf, files, k, seed, prior_mean=None, cache=None):
     """The adaptation of one speaker from at most ``k`` usable clips of
     ``files`` (None: all): ``k`` drawn with ``seed``, the others (in a
     seeded order) standing in for unreadable and silent ones, which are
@@ -205,7 +217,7 @@ def _speaker_clips(clf, files, k, seed, prior_mean=None):
     for path in files:
         if k is not None and adapt.n_clips_ >= k:
             break
-        feats = _usable_features(clf, path)
+        feats = _usable_features(clf, path, cache)
         if feats is None:  # counted, the prior stays
             skipped += 1
             continue
@@ -255,18 +267,17 @@ def predict_speakers(clf, files, speakers, adapt_clips=None, seed=0,
         clips.setdefault(spk, []).append(path)
     of_file = [speakers.get(f.resolve(), "") for f in files]
     rows = [None] * len(files)
-    prior = SpeakerAdaptation.from_model(clf).prior_mean
+    cache, prior = {}, None  # None: the exported prior
     if recenter:
-        found = deployment_prior(clf, files)
-        if found is None:
+        prior = deployment_prior(clf, files, cache)
+        if prior is None:
             logger.warning("--recenter: no usable file; the exported prior "
                            "stays")
-        prior = prior if found is None else found
     for spk in sorted(set(of_file)):
         index = [i for i, s in enumerate(of_file) if s == spk]
         if spk:
             adapt, skipped = _speaker_clips(clf, clips[spk], adapt_clips,
-                                            seed, prior)
+                                            seed, prior, cache)
             if skipped:
                 logger.warning("speaker %s: %d unreadable or silent clips "
                                "left out of the statistics", spk, skipped)
