@@ -19,7 +19,6 @@ test is printed beside it. Writes ``<name>.md``/``.json``::
     python benchmarks/prior_head.py --workdir /work/adapt9
 """
 
-import json
 import os
 import sys
 import tempfile
@@ -28,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 import evidence  # noqa: E402
-from voice_offsets import finished_runs, workdir_args  # noqa: E402
+from voice_offsets import finished_runs, none_curve, workdir_args  # noqa: E402
 
 SPLITS = ("train", "valid", "test")
 HEADS = tuple(f"{feat}_{weights}_C{c:g}" for feat in ("emb", "pooled")
@@ -120,9 +119,7 @@ def main(argv=None):
     args = parse_args(argv)
     runs = {}
     for bias, folder, s, key in finished_runs(args):
-        curve = json.loads((evidence.run_folder(
-            folder, bias, "none", s) / "adaptation_curve.json"
-        ).read_text())["UA"]
+        curve = none_curve(folder, bias, s)["UA"]
         got = measure(evidence.run_folder(folder, bias, args.candidate, s))
         got["none"] = {split: curve[split]["0"]
                        for split in ("valid", "test")}

@@ -17,7 +17,6 @@ default. Validation and test are both shown. Writes
     python benchmarks/recentred_prior.py --workdir /work/adapt9
 """
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -25,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 import evidence  # noqa: E402
-from voice_offsets import finished_runs, workdir_args  # noqa: E402
+from voice_offsets import finished_runs, none_curve, workdir_args  # noqa: E402
 
 from speechbrain_grl.evaluation.adaptation import KS  # noqa: E402
 
@@ -57,9 +56,7 @@ def main(argv=None):
     args = parse_args(argv)
     runs = {}
     for bias, folder, s, key in finished_runs(args):
-        none = json.loads((evidence.run_folder(
-            folder, bias, "none", s) / "adaptation_curve.json"
-        ).read_text())
+        none = none_curve(folder, bias, s)
         got = measure(evidence.run_folder(folder, bias, args.candidate, s),
                       none["seed"])
         got["none"] = {split: none["UA"][split]["0"] for split in SPLITS}

@@ -61,6 +61,15 @@ def finished_runs(args):
                        f"bias_{bias}/corpus_{c}/seed_{s}")
 
 
+def none_curve(folder, bias, seed):
+    """The ``none`` run's ``adaptation_curve.json`` (``seed``, ``UA``
+    by split and k) of one of :func:`finished_runs`."""
+    import json
+
+    return json.loads((evidence.run_folder(folder, bias, "none", seed)
+                       / "adaptation_curve.json").read_text())
+
+
 def parse_args(argv=None):
     return workdir_args(__doc__, "voice_offsets", argv)
 
