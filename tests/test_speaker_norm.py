@@ -189,29 +189,6 @@ def test_training_with_drawn_offsets_draws_voices_of_the_others():
     assert kept[:, 0].unique().numel() > 1000  # not a few voices
 
 
-
-@pytest.mark.parametrize("offsets", ["other", "drawn"])
-def test_train_offset_scale_multiplies_the_voice_left(offsets):
-    """train_offset_scale s: with the same random draws, the voice a
-    prior-only training mean leaves is s times the one it leaves at 1;
-    s must be positive."""
-    voices = torch.tensor([[0.0, 6.0], [3.0, -3.0], [-3.0, -3.0]])
-    kept = {}
-    for scale in (1.0, 2.5):
-        torch.manual_seed(0)
-        norm = SpeakerNorm(2, n_speakers=3, momentum=1.0, std="pooled",
-                           train_clips=[0], train_offsets=offsets,
-                           train_offset_scale=scale)
-        norm(voices[:, None, :], speaker_index=torch.tensor([0, 1, 2]))
-        _, std = norm.prior()
-        out = norm(voices[[0, 1, 2] * 20][:, None, :],
-                   speaker_index=torch.tensor([0, 1, 2] * 20))
-        kept[scale] = (out * std).squeeze(1)
-    assert kept[1.0].abs().max() > 1  # a voice is left at all
-    assert torch.allclose(kept[2.5], 2.5 * kept[1.0], atol=1e-4)
-    with pytest.raises(ValueError, match="train_offset_scale"):
-        SpeakerNorm(1, 1, train_offset_scale=0)
-
 def test_clips_of_no_class_update_no_cell():
     """keep_all_emotions: a clip of no class (emotion -1) is normalised
     with its speaker's statistics (the prior while the speaker has none)

@@ -278,11 +278,6 @@ class SpeakerNorm(torch.nn.Module):
         minus a random other training speaker's offset, so what is left
         is another voice's, unrelated to the clip's speaker and emotion;
         ``drawn``: minus a voice drawn at random (:meth:`_row_priors`).
-    train_offset_scale : float
-        With ``train_offsets`` ``other`` or ``drawn``, the voice left in
-        a training mean is that offset times this (1: the training
-        speakers' size; larger: voices further from the average than
-        theirs, as an unseen recording condition would be).
     balance : str
         With ``n_emotions`` > 1, how a training speaker's statistics
         weigh their emotions: ``cells``, the average of their emotion
@@ -319,8 +314,7 @@ class SpeakerNorm(torch.nn.Module):
 
     def __init__(self, input_size, n_speakers, momentum=0.1, eps=1e-5,
                  n_emotions=1, tau=0.0, std="speaker", train_clips=None,
-                 train_tau=None, train_offsets="own", balance="cells",
-                 train_offset_scale=1.0):
+                 train_tau=None, train_offsets="own", balance="cells"):
         super().__init__()
         for name, value, modes in (
                 ("std", std, STD_MODES),
@@ -330,10 +324,6 @@ class SpeakerNorm(torch.nn.Module):
                 raise ValueError(f"SpeakerNorm {name} {value!r} is unknown; "
                                  f"use one of {', '.join(modes)}")
         self.train_offsets = train_offsets
-        if not float(train_offset_scale) > 0:
-            raise ValueError(f"SpeakerNorm train_offset_scale "
-                             f"{train_offset_scale!r}: use a number > 0")
-        self.train_offset_scale = float(train_offset_scale)
         self.balance = balance
         if tau != AUTO and not isinstance(tau, (int, float)):
             raise ValueError(f"SpeakerNorm tau {tau!r}: use a number of "
@@ -500,8 +490,7 @@ class SpeakerNorm(torch.nn.Module):
         training speaker other than its own, drawn uniformly
         (``other``), or minus a drawn voice (``drawn``): the other
         training speakers' offsets weighted by independent N(0, 1 / m)
-        draws, m of them, whose mean square is theirs. Either offset is
-        multiplied by ``train_offset_scale``."""
+        draws, m of them, whose mean square is theirs."""
         if self.train_offsets == "own":
             return prior_mean.expand_as(mean)
         trained = self._trained_index()
@@ -509,7 +498,7 @@ class SpeakerNorm(torch.nn.Module):
             return prior_mean.expand_as(mean)
         means = self.speaker_stats(trained)[0]
         own = (trained[None, :] == index[:, None]).float()
-        offsets = (means - prior_mean) * self.train_offset_scale
+        offsets = means - prior_mean
         if self.train_offsets == "drawn":
             others = 1 - own
             weights = torch.randn(others.shape).to(others) * others
