@@ -99,3 +99,36 @@ def test_classic_tau_benchmark(tmp_path):
                        for v in curves[t].values())
     assert "## real-like, bias 0.0, test" in (
         tmp_path / "classic_tau.md").read_text()
+
+
+def test_epoch_spread_benchmark(tmp_path):
+    """benchmarks/epoch_spread.py on a workdir of two runs' validation
+    summaries: best, second-half mean, gap and sd per candidate, means
+    over runs; a candidate with no run is a one-line exit."""
+    work = tmp_path / "work"
+    curves = {"none": [[20, 80, 50, 70], [40, 40, 60, 60]],
+              "spknorm_tau-1": [[50, 60, 55, 65], [50, 60, 55, 65]]}
+    for name, runs in curves.items():
+        for seed, ua in enumerate(runs, 1):
+            run = work / "corpus_0" / "bias_0.9" / name / f"seed_{seed}"
+            run.mkdir(parents=True)
+            (run / "valid_summary.json").write_text(json.dumps(
+                {"valid_UA": {str(i): v for i, v in enumerate(ua, 1)}}))
+    cmd = [sys.executable, str(REPO / "benchmarks" / "epoch_spread.py"),
+           "--workdir", str(work), "--corpora", "0", "--biases", "0.9",
+           "--seeds", "1,2", "--out", str(tmp_path)]
+    res = subprocess.run(cmd + ["--candidate", "spknorm:tau=1"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads((tmp_path / "epoch_spread.json").read_text())
+    # none: best 80 and 60, second halves 60 and 60, sds 14.14 and 0.
+    assert out["none"] == {"runs": 2, "best": 70.0, "second_half": 60.0,
+                           "gap": 10.0, "sd": 7.07}
+    assert out["spknorm:tau=1"]["gap"] == 5.0
+    assert "| `spknorm:tau=1` | 2 |" in (tmp_path / "epoch_spread.md"
+                                        ).read_text()
+    res = subprocess.run(cmd + ["--candidate", "grl"], capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode != 0
+    assert res.stderr.strip().count("\n") == 0
+    assert "no finished run of grl" in res.stderr
