@@ -23,7 +23,6 @@ import json
 import os
 import statistics
 import sys
-from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
@@ -81,10 +80,7 @@ def main(argv=None):
                         "gap": round(best - half, 2), "sd": round(sd, 2)}
         lines.append(f"| `{cand}` | {len(rows)} | {best:.2f} | {half:.2f} "
                      f"| {best - half:.2f} | {sd:.2f} |")
-    out = Path(args.out)
-    (out / f"{args.name}.json").write_text(json.dumps(result, indent=1))
-    (out / f"{args.name}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    common.write_report(args.out, args.name, result, lines)
 
 
 if __name__ == "__main__":

@@ -191,10 +191,7 @@ def main(argv=None):
               f"{median['this_frozen']:.3f}. Test error (last round, "
               f"1 - WA): SpeechBrain {errors['speechbrain']}, this "
               f"{errors['this']}, frozen {errors['this_frozen']}."]
-    out = Path(args.out)
-    (out / f"{args.name}.json").write_text(json.dumps(result, indent=1))
-    (out / f"{args.name}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    common.write_report(args.out, args.name, result, lines)
 
 
 if __name__ == "__main__":
