@@ -218,6 +218,33 @@ def set_threads(n):
     os.environ["OMP_NUM_THREADS"] = str(n)
 
 
+def demo_run(work, adversary, epochs, utts=None, export=False):
+    """A demo recipe run in ``work/run`` (``--demo_utts_per_speaker`` when
+    ``utts`` is given, probes off) and, with ``export``, its exported model
+    in ``work/model``; each reused when already there. Returns the run
+    folder, or ``(run, model)`` with ``export``."""
+    import subprocess
+
+    work = pathlib.Path(work)
+    run, model = work / "run", work / "model"
+    env = dict(os.environ, PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1")
+    if not (run / "test_metrics.json").exists():
+        subprocess.run(
+            [sys.executable, "train.py", str(DEMO_YAML),
+             f"--output_folder={run}", f"--demo_folder={work / 'assets'}",
+             *([f"--demo_utts_per_speaker={utts}"] if utts else []),
+             f"--number_of_epochs={epochs}", "--probe_speakers=False",
+             f"--adversary={adversary}"],
+            cwd=RECIPE, check=True, capture_output=True, env=env)
+    if not export:
+        return run
+    if not (model / "hyperparams.yaml").exists():
+        subprocess.run([sys.executable, "export.py", f"--from={run}",
+                        f"--to={model}"], cwd=RECIPE, check=True,
+                       capture_output=True, env=env)
+    return run, model
+
+
 def _recipe_train():
     """The recipe's ``train.py`` as a module (its data preparation's
     settings, :func:`prepare_hparams`, are what a run prepares)."""

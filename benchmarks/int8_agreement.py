@@ -13,7 +13,6 @@ Trains the demo recipe (or reuses ``--workdir``), exports it for the stock
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,19 +31,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     work = Path(args.workdir or tempfile.mkdtemp(prefix="int8_"))
-    run, model = work / "run", work / "model"
-    env = dict(os.environ, PYTHONPATH=str(common.REPO))
-    if not (run / "test_metrics.json").exists():
-        subprocess.run(
-            [sys.executable, "train.py", str(common.DEMO_YAML),
-             f"--output_folder={run}", f"--demo_folder={work / 'assets'}",
-             f"--number_of_epochs={args.epochs}", "--probe_speakers=False",
-             "--adversary=grl"],  # the mode its committed numbers used
-            cwd=common.RECIPE, check=True, capture_output=True, env=env)
-    if not (model / "hyperparams.yaml").exists():
-        subprocess.run([sys.executable, "export.py", f"--from={run}",
-                        f"--to={model}"], cwd=common.RECIPE, check=True,
-                       capture_output=True, env=env)
+    # grl: the mode its committed numbers used
+    run, model = common.demo_run(work, "grl", args.epochs, export=True)
     common.set_threads(args.threads)
     import soundfile as sf
 

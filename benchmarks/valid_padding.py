@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -63,15 +62,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     work = Path(args.workdir or tempfile.mkdtemp(prefix="valid_pad_"))
-    run = work / "run"
-    if not (run / "test_metrics.json").exists():
-        subprocess.run(
-            [sys.executable, "train.py", str(common.DEMO_YAML),
-             f"--output_folder={run}", f"--demo_folder={work / 'assets'}",
-             f"--demo_utts_per_speaker={args.utts}",
-             f"--number_of_epochs={args.epochs}", "--probe_speakers=False",
-             "--adversary=grl"],  # the mode its first numbers used
-            cwd=common.RECIPE, check=True, capture_output=True)
+    # grl: the mode its first numbers used
+    run = common.demo_run(work, "grl", args.epochs, args.utts)
     from hyperpyyaml import load_hyperpyyaml
 
     import speechbrain_grl.brain as brain_module

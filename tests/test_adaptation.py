@@ -118,6 +118,65 @@ def test_no_clip_is_the_prior_and_clips_move_the_mean(exported):
     assert again == three
 
 
+class _Calls:
+    """Counts the clips that go through a module's forward."""
+
+    def __init__(self, module):
+        self.clips = 0
+        self.handle = module.register_forward_pre_hook(self)
+
+    def __call__(self, module, args):
+        self.clips += len(args[0])
+
+
+def test_each_file_is_encoded_once(exported):
+    """``predict_speakers`` classifies a file and reads its speaker's
+    statistics from one pass of the encoder; windows encoded before are
+    shared (several k), with the same rows."""
+    from speechbrain_grl.inference.predict import encode_windows
+
+    run, model = exported
+    clf = load_model(model)
+    man, files = _test_set(run)
+    paths = [files[u] for u in sorted(files)]
+    speakers = {f: man[u]["spk_id"] for u, f in files.items()}
+    calls = _Calls(clf.mods.compute_features)
+    rows = predict_speakers(clf, paths, speakers, **OPTIONS)
+    assert calls.clips == len(paths)
+    assert min(r["adapt_clips"] for r in rows) > 0
+    assert all(r["label"] and not r["error"] for r in rows)
+    windows = encode_windows(clf, paths, **OPTIONS)
+    calls.clips = 0
+    for k in (None, 0, 3):
+        got = predict_speakers(clf, paths, speakers, k, windows=windows,
+                               **OPTIONS)
+        assert got == predict_speakers(clf, paths, speakers, k, **OPTIONS)
+    assert calls.clips == 3 * len(paths)  # the three calls without windows
+    calls.handle.remove()
+
+
+def test_long_files_give_statistics_of_the_whole_clip(exported):
+    """A file classified in several windows (or trimmed) adds its whole
+    clip to its speaker's statistics, as the recipe does: the same rows as
+    the streaming API's mean over whole clips applied to predict."""
+    from speechbrain_grl.dataio.audio import read_audio
+
+    run, model = exported
+    clf = load_model(model)
+    man, files = _test_set(run)
+    utts = sorted(files)
+    spk = man[utts[0]]["spk_id"]
+    mine = [files[u] for u in utts if man[u]["spk_id"] == spk][:4]
+    options = dict(OPTIONS, window_seconds=0.4)
+    got = predict_speakers(clf, mine, {f: spk for f in mine}, **options)
+    adapt = SpeakerAdaptation.from_model(clf).partial_fit(torch.stack(
+        [pooled_features(clf, read_audio(f, 16000)) for f in mine]))
+    with adapt.applied(clf):
+        want = predict(clf, mine, **options)
+    assert [r["score"] for r in got] == [r["score"] for r in want]
+    assert {r["adapt_clips"] for r in got} == {len(mine)}
+
+
 def test_streaming_equals_all_at_once(exported):
     from speechbrain_grl.dataio.audio import read_audio
 
@@ -151,9 +210,10 @@ def _cli(model, *args, cwd=REPO):
 
 
 def test_cli_speakers_map_with_bad_rows(exported, tmp_path):
-    """Relative paths (to the CSV), a missing file and a silent clip are
-    counted out of the statistics; a file of no listed speaker gets the
-    prior; every row names its speaker and clip count."""
+    """Relative paths (to the CSV), a missing file, a silent clip and one
+    too short for the encoder are counted out of the statistics; a file
+    of no listed speaker gets the prior; every row names its speaker and
+    clip count."""
     run, model = exported
     man, files = _test_set(run)
     utts = sorted(files)
@@ -166,6 +226,9 @@ def test_cli_speakers_map_with_bad_rows(exported, tmp_path):
         data, rate = sf.read(files[u])
         sf.write(clips / f"{u}.wav", data, rate)
     sf.write(clips / "silent.wav", np.zeros(16000), 16000)
+    # Listed, not classified, too short for the encoder (10 ms).
+    sf.write(tmp_path / "short.wav", np.random.default_rng(0).uniform(
+        -0.5, 0.5, 160), 16000)
     with open(tmp_path / "map.csv", "w", newline="") as fout:
         w = csv.writer(fout)
         w.writerow(["path", "speaker"])
@@ -173,6 +236,7 @@ def test_cli_speakers_map_with_bad_rows(exported, tmp_path):
             w.writerow([f"clips/{u}.wav", spk])
         w.writerow(["clips/silent.wav", spk])
         w.writerow(["clips/gone.wav", spk])
+        w.writerow(["short.wav", spk])
         w.writerow([f"clips/{other}.wav", "solo"])
     out = tmp_path / "pred.csv"
     res = _cli(model, "--speakers", tmp_path / "map.csv", "--output", out,
@@ -187,7 +251,7 @@ def test_cli_speakers_map_with_bad_rows(exported, tmp_path):
     assert rows[f"{mine[0]}.wav"]["adapt_clips"] == "3"  # silent, gone out
     assert rows[f"{other}.wav"]["adapt_clips"] == "1"  # one clip: fine
     assert not rows[f"{other}.wav"]["error"]
-    assert "2 unreadable or silent clips" in res.stderr
+    assert "3 unreadable, too short or silent clips" in res.stderr
     res = _cli(model, "--speakers", tmp_path / "map.csv", "--adapt_clips",
                "1", "--output", out, clips)
     assert res.returncode == 1

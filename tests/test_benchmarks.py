@@ -132,3 +132,20 @@ def test_epoch_spread_benchmark(tmp_path):
     assert res.returncode != 0
     assert res.stderr.strip().count("\n") == 0
     assert "no finished run of grl" in res.stderr
+
+
+def test_speaker_predict_benchmark(tmp_path):
+    """benchmarks/speaker_predict.py, small: both ways give the same
+    predictions, and every time is there."""
+    res = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "speaker_predict.py"),
+         "--utts", "6", "--epochs", "1", "--rounds", "1", "--threads", "1",
+         "--workdir", str(tmp_path / "work"), "--out", str(tmp_path)],
+        env=recipe_env(), capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads((tmp_path / "speaker_predict.json").read_text())
+    assert out["speakers"] == 10 and out["files"] > 10
+    assert out["label_agreement"] == {"one": 1.0, "curve": 1.0}
+    assert max(out["max_prob_diff"].values()) < 1e-5
+    assert all(t > 0 for t in out["median_s"].values())
+    assert "| a curve |" in (tmp_path / "speaker_predict.md").read_text()

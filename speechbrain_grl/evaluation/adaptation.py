@@ -40,7 +40,8 @@ def adaptation_curve(run, ks=KS, seed=0, splits=("valid", "test"),
     The export goes to ``<run>/exported`` and the result is cached in
     ``<run>/adaptation_curve.json`` (reused when it holds the same ks and
     seed). Each speaker's k clips are drawn with ``seed``; files are
-    classified one at a time and whole (as the recipe's test pass).
+    classified one at a time and whole (as the recipe's test pass), each
+    encoded once for all k.
     ``tau`` overrides the exported prior's worth in clips.
     """
     from speechbrain_grl.evaluation.metrics import emotion_metrics
@@ -49,7 +50,12 @@ def adaptation_curve(run, ks=KS, seed=0, splits=("valid", "test"),
         predict_speakers,
     )
     from speechbrain_grl.inference.export import export_model
-    from speechbrain_grl.inference.predict import load_model, predict
+    from speechbrain_grl.inference.predict import (
+        classify_windows,
+        encode_windows,
+        load_model,
+        prediction_rows,
+    )
 
     run = Path(run)
     ks = [str(k) for k in ks]
@@ -71,14 +77,16 @@ def adaptation_curve(run, ks=KS, seed=0, splits=("valid", "test"),
     for split in splits:
         files, spks, emos = manifest_files(run, split)
         speakers = {f.resolve(): s for f, s in zip(files, spks)}
+        windows = encode_windows(clf, files, **options)  # once for every k
         out[split] = {}
         for k in ks:
             if normalised(clf):
                 rows = predict_speakers(clf, files, speakers,
                                         None if k == "all" else int(k),
-                                        seed, **options)
-            elif k == ks[0]:
-                rows = predict(clf, files, **options)
+                                        seed, windows=windows, **options)
+            elif k == ks[0]:  # predict, from the same windows
+                rows = prediction_rows(clf, files, windows,
+                                       classify_windows(clf, windows))
             out[split][k] = emotion_metrics(
                 emos, [r["label"] for r in rows], labels)["UA"]
     cache.write_text(json.dumps({"ks": ks, "seed": seed, "UA": out},

@@ -37,6 +37,7 @@ from pathlib import Path
 import torch
 
 from speechbrain_grl.dataio.audio import read_audio
+from speechbrain_grl.dataio.manifests import MIN_DURATION
 from speechbrain_grl.nnet.speaker_norm import map_mean
 from speechbrain_grl.utils.errors import GRLError
 
@@ -50,6 +51,9 @@ SAMPLE_RATE = 16000
 #: Clips whose peak amplitude is below this carry no voice: not used for
 #: a speaker's statistics (counted).
 SILENCE = 1e-4
+#: Clips shorter than this (samples at 16 kHz) are left out too, as
+#: predict leaves them out.
+MIN_SAMPLES = round(MIN_DURATION * SAMPLE_RATE)
 
 
 class AdaptationError(GRLError):
@@ -133,11 +137,12 @@ def normalised(clf):
 @torch.no_grad()
 def pooled_features(clf, wav):
     """A clip's pooled encoder features ``[dim]`` before normalisation:
-    what a speaker's statistics are made of."""
-    wav = wav.to(clf.device).reshape(1, -1)
-    feats = clf.mods.compute_features(wav)
-    pooling = next(iter(clf.mods.embedding_model.children()))
-    return pooling(feats).reshape(-1).float().cpu()
+    what a speaker's statistics are made of (the whole clip, as
+    :func:`speechbrain_grl.inference.predict.pooled` encodes it)."""
+    from speechbrain_grl.inference.predict import pooled
+
+    return pooled(clf, wav.reshape(1, -1), torch.ones(1)).reshape(
+        -1).float().cpu()
 
 
 def read_speaker_map(path):
@@ -186,8 +191,8 @@ def _read_features(clf, path):
         wav = read_audio(str(path), SAMPLE_RATE)
     except Exception:  # noqa: BLE001 - the caller counts it
         return None
-    if wav.numel() == 0 or float(wav.abs().max()) < SILENCE:
-        return None
+    if wav.numel() < MIN_SAMPLES or float(wav.abs().max()) < SILENCE:
+        return None  # too short for the encoder, or silent
     return pooled_features(clf, wav)
 
 
@@ -226,9 +231,15 @@ def _speaker_clips(clf, files, k, seed, prior_mean=None, cache=None):
 
 
 def predict_speakers(clf, files, speakers, adapt_clips=None, seed=0,
-                     recenter=False, **predict_args):
+                     recenter=False, windows=None, **predict_args):
     """Predictions for ``files``, each speaker's normalised with a MAP
     mean from their own clips.
+
+    Each file is encoded once (:func:`~speechbrain_grl.inference.predict.
+    encode_windows`): a file read as one window, untrimmed, gives its
+    speaker's statistics from the same features it is classified with;
+    the statistics of longer or trimmed files, and of a speaker's clips
+    that are not being classified, are read whole.
 
     Parameters
     ----------
@@ -248,6 +259,9 @@ def predict_speakers(clf, files, speakers, adapt_clips=None, seed=0,
     recenter : bool
         Shrink towards the average of ``files`` (:func:`deployment_prior`)
         instead of the training speakers' average voice.
+    windows : speechbrain_grl.inference.predict.Windows, optional
+        ``encode_windows(clf, files, **predict_args)`` computed before,
+        e.g. shared by several ``adapt_clips`` (default: computed here).
     **predict_args
         Passed to :func:`speechbrain_grl.inference.predict.predict`.
 
@@ -258,34 +272,56 @@ def predict_speakers(clf, files, speakers, adapt_clips=None, seed=0,
         order, with ``speaker`` and ``adapt_clips`` (the clips the
         statistics came from) after ``path``.
     """
-    from speechbrain_grl.inference.predict import predict
+    from speechbrain_grl.inference.predict import (
+        classify_windows,
+        encode_windows,
+        prediction_rows,
+    )
 
     files = [Path(f) for f in files]
+    if windows is None:
+        windows = encode_windows(clf, files, **predict_args)
     speakers = {Path(p).resolve(): s for p, s in speakers.items()}
     clips = {}
     for path, spk in speakers.items():
         clips.setdefault(spk, []).append(path)
     of_file = [speakers.get(f.resolve(), "") for f in files]
-    rows = [None] * len(files)
-    cache, prior = {}, None  # None: the exported prior
+    cache, prior = _window_cache(files, windows), None  # the exported
     if recenter:
         prior = deployment_prior(clf, files, cache)
         if prior is None:
             logger.warning("--recenter: no usable file; the exported prior "
                            "stays")
+    outputs, used = {}, {}
+    precision = predict_args.get("precision", "fp32")
     for spk in sorted(set(of_file)):
         index = [i for i, s in enumerate(of_file) if s == spk]
         if spk:
             adapt, skipped = _speaker_clips(clf, clips[spk], adapt_clips,
                                             seed, prior, cache)
             if skipped:
-                logger.warning("speaker %s: %d unreadable or silent clips "
-                               "left out of the statistics", spk, skipped)
+                logger.warning("speaker %s: %d unreadable, too short or "
+                               "silent clips left out of the statistics",
+                               spk, skipped)
         else:
             adapt = SpeakerAdaptation.from_model(clf, prior)
         with adapt.applied(clf):
-            got = predict(clf, [files[i] for i in index], **predict_args)
-        for i, row in zip(index, got):
-            rows[i] = {"path": row.pop("path"), "speaker": spk,
-                       "adapt_clips": adapt.n_clips_, **row}
-    return rows
+            outputs.update(classify_windows(clf, windows, index, precision))
+        used.update(dict.fromkeys(index, adapt.n_clips_))
+    rows = prediction_rows(clf, files, windows, outputs)
+    return [{"path": row.pop("path"), "speaker": spk,
+             "adapt_clips": used[i], **row}
+            for i, (row, spk) in enumerate(zip(rows, of_file))]
+
+
+def _window_cache(files, windows):
+    """:func:`_usable_features`'s cache from encoded windows: the features
+    of files read whole in one window, and None for files that could not
+    be classified (unreadable, too short or silent)."""
+    cache = {}
+    for i, path in enumerate(files):
+        if i in windows.whole:
+            cache[path.resolve()] = windows.feats[i][0]
+        elif i in windows.errors or i not in windows.feats:
+            cache[path.resolve()] = None
+    return cache

@@ -10,7 +10,7 @@ bounded by the window (a whole file is held as 16 kHz float32 while its
 windows run: 230 MB an hour). Files are sorted by duration and batched up
 to ``--batch-seconds`` of padded audio, so that padding stays small; a
 Hugging Face encoder gives each file of a batch what it gives the file
-alone (:func:`embed`), the int8 one sees the padding. A file that
+alone (:func:`pooled`), the int8 one sees the padding. A file that
 cannot be read, is shorter than 0.05 s (the
 preparations' ``MIN_DURATION``: the encoder needs 25 ms for a frame) or
 is digital silence throughout (peak under -80 dBFS) gets a row with its
@@ -63,7 +63,8 @@ from speechbrain_grl.utils.errors import GRLError
 logger = logging.getLogger(__name__)
 
 __all__ = ["find_audio", "plan_batches", "load_model", "model_outputs",
-           "predict", "main"]
+           "predict", "encode_windows", "classify_windows",
+           "prediction_rows", "Windows", "pooled", "head", "main"]
 
 AUDIO_SUFFIXES = (".wav", ".flac")
 SAMPLE_RATE = 16000
@@ -491,20 +492,223 @@ def model_outputs(clf):
     return classes, dimensions
 
 
-def embed(clf, wavs, lens):
-    """``clf.encode_batch(wavs, lens)``, except that a Hugging Face encoder
-    is given the lengths and encodes each clip of the padded batch as if
-    alone (:func:`speechbrain_grl.nnet.exact_padding.encode`): batched
+def pooled(clf, wavs, lens):
+    """A padded batch through the encoder and its pooling: each clip's
+    pooled features ``[batch, 1, dim]`` before the normalisation.
+
+    A Hugging Face encoder is given the lengths and encodes each clip as
+    if alone (:func:`speechbrain_grl.nnet.exact_padding.encode`): batched
     predictions are then those of one file at a time, and of the recipe's
-    test pass. Other encoders (the int8 one) go through ``encode_batch``.
+    test pass. Other encoders (the int8 one) are called as
+    ``encode_batch`` calls them, seeing the padding. The pooling is the
+    first module of ``embedding_model`` (mean pooling, or none for an
+    encoder that pools itself); the recipe normalises after it, as
+    :func:`head` does.
     """
     mods = clf.mods
-    if "compute_features" not in mods or not handles(
-            mods.compute_features):
-        return clf.encode_batch(wavs, lens)
     wavs, lens = wavs.to(clf.device).float(), lens.to(clf.device)
-    feats, frames = encode(mods.compute_features, wavs, lens)
-    return mods.embedding_model(mods.mean_var_norm(feats, frames), frames)
+    if handles(mods.compute_features):
+        feats, frames = encode(mods.compute_features, wavs, lens)
+    else:
+        feats, frames = mods.compute_features(wavs), lens
+    return next(iter(mods.embedding_model.children()))(feats, frames)
+
+
+def head(clf, feats):
+    """Pooled features ``[n, 1, dim]`` (:func:`pooled`) to utterance
+    embeddings: the model's normalisation (the prior, or the speaker mean
+    that :mod:`~speechbrain_grl.inference.adaptation` set in
+    ``mean_var_norm``), then the rest of ``embedding_model``. Mean pooling
+    is linear, so this is ``encode_batch``'s embedding, normalised after
+    the pooling as in training."""
+    x = clf.mods.mean_var_norm(feats, torch.ones(len(feats),
+                                                 device=feats.device))
+    for layer in list(clf.mods.embedding_model.children())[1:]:
+        x = layer(x)
+    return x
+
+
+class Windows:
+    """Every window of some files through the encoder and pooling, once:
+    what :func:`predict` classifies, and what a speaker's statistics are
+    made of (:func:`encode_windows`).
+
+    Attributes
+    ----------
+    feats : dict
+        ``{file index: [windows, dim]}`` pooled features (float32, CPU)
+        of the file's windows that are not silent, before normalisation.
+    errors : dict
+        ``{file index: one-line error}`` for files that cannot be read.
+    silent : dict
+        ``{file index: windows left out as silent}``.
+    whole : set
+        Files read as one window, untrimmed: their features are the whole
+        clip's, those :func:`~speechbrain_grl.inference.adaptation.
+        pooled_features` gives.
+    """
+
+    def __init__(self):
+        self.feats, self.errors, self.silent, self.whole = {}, {}, {}, set()
+
+
+def encode_windows(clf, files, window_seconds=10.0, batch_seconds=60.0,
+                   progress=True, precision="fp32", trim_silence=False):
+    """Reads ``files`` in windows and batches and encodes each window once
+    (:func:`pooled`); the arguments are :func:`predict`'s.
+
+    Returns
+    -------
+    Windows
+        The pooled features, per file.
+    """
+    out = Windows()
+    frames = []
+    for i, path in enumerate(files):
+        try:
+            frames.append(_frames(Path(path)))
+        except Exception as err:  # noqa: BLE001 - reported as a row
+            out.errors[i] = _one_line(err)
+            frames.append(0)
+    usable = [i for i in range(len(files)) if i not in out.errors]
+    window = max(1, int(window_seconds * SAMPLE_RATE))
+    plan = plan_batches([frames[i] for i in usable], window,
+                        int(batch_seconds * SAMPLE_RATE))
+    found = {i: [] for i in usable}
+    out.silent = dict.fromkeys(usable, 0)
+    pending = dict.fromkeys(usable, 0)
+    for batch in plan:
+        for j, _, _ in batch:
+            pending[usable[j]] += 1
+    cache = {}
+    bar = tqdm(total=sum(len(b) for b in plan), unit="window",
+               disable=not progress, file=sys.stderr)
+    for batch in plan:
+        segs = []
+        for j, start, stop in batch:
+            i = usable[j]
+            if i in out.errors:
+                continue
+            if i not in cache:
+                try:
+                    cache[i] = read_audio(str(files[i]), SAMPLE_RATE)
+                except Exception as err:  # noqa: BLE001
+                    out.errors[i] = _one_line(err)
+                    continue
+            sig = cache[i][start:stop]
+            if not len(sig):  # shorter than its header said
+                continue
+            if is_silent(sig):
+                out.silent[i] += 1
+                continue
+            if trim_silence:
+                sig = _trim(sig, min_samples=MIN_SAMPLES)
+            elif start == 0 and stop >= len(cache[i]):
+                out.whole.add(i)
+            segs.append((i, sig))
+        if segs:
+            longest = max(len(s) for _, s in segs)
+            wavs = torch.stack([
+                torch.nn.functional.pad(s, (0, longest - len(s)))
+                for _, s in segs])
+            lens = torch.tensor([len(s) / longest for _, s in segs])
+            with torch.no_grad(), torch.autocast(
+                    clf.device.split(":")[0], dtype=torch.bfloat16,
+                    enabled=precision == "bf16"):
+                feats = pooled(clf, wavs, lens).reshape(len(segs), -1)
+            for (i, _), row in zip(segs, feats.float().cpu()):
+                found[i].append(row)
+        for j, _, _ in batch:
+            i = usable[j]
+            pending[i] -= 1
+            if pending[i] == 0:
+                cache.pop(i, None)
+        bar.update(len(batch))
+    bar.close()
+    out.feats = {i: torch.stack(rows) for i, rows in found.items()
+                 if rows and i not in out.errors}
+    out.whole &= set(out.feats)
+    return out
+
+
+#: Windows classified at once by :func:`classify_windows`.
+HEAD_BATCH = 4096
+
+
+def classify_windows(clf, windows, index=None, precision="fp32"):
+    """The heads on encoded windows, with the model's normalisation as it
+    is now (:func:`head`): each file's probabilities and dimensions
+    averaged over its windows.
+
+    Parameters
+    ----------
+    clf : speechbrain.inference.classifiers.EncoderClassifier
+        The loaded model.
+    windows : Windows
+        From :func:`encode_windows`.
+    index : list of int, optional
+        The files to classify (default: every file with a window).
+    precision : str
+        ``bf16`` runs the heads under bfloat16 autocast.
+
+    Returns
+    -------
+    dict
+        ``{file index: (probabilities [labels], dimensions [3] or [0])}``.
+    """
+    dimensions = "regressor" in clf.mods
+    index = [i for i in (sorted(windows.feats) if index is None else index)
+             if i in windows.feats]
+    if not index:
+        return {}
+    feats = torch.cat([windows.feats[i] for i in index])
+    probs, dims = [], []
+    with torch.no_grad(), torch.autocast(
+            clf.device.split(":")[0], dtype=torch.bfloat16,
+            enabled=precision == "bf16"):
+        for chunk in feats.split(HEAD_BATCH):
+            emb = head(clf, chunk.to(clf.device).unsqueeze(1))
+            probs.append(clf.mods.classifier(emb).squeeze(1).float().exp()
+                         .cpu())
+            dims.append(clf.mods.regressor(emb).squeeze(1).float().cpu()
+                        if dimensions else torch.zeros(len(chunk), 0))
+    counts = [len(windows.feats[i]) for i in index]
+    return {i: (p.mean(0), d.mean(0)) for i, p, d in zip(
+        index, torch.cat(probs).split(counts), torch.cat(dims).split(counts))}
+
+
+def prediction_rows(clf, files, windows, outputs):
+    """:func:`predict`'s rows from :func:`classify_windows`'s
+    ``outputs`` (files not in them get their error, ``silent audio`` or
+    ``no audio``)."""
+    classes, dimensions = model_outputs(clf)
+    labels = clf.hparams.label_encoder.decode_ndim(
+        list(range(len(clf.hparams.label_encoder))))
+    rows = []
+    for i, path in enumerate(files):
+        row = {"path": str(path)}
+        if classes:
+            row.update({"label": "", "score": ""})
+            row.update({f"prob_{lab}": "" for lab in labels})
+        if dimensions:
+            row.update(dict.fromkeys(DIMENSIONS, ""))
+        done = i not in windows.errors and i in outputs
+        if done:
+            probs, vad = outputs[i]
+            if classes:
+                best = int(probs.argmax())
+                row["label"] = labels[best]
+                row["score"] = round(float(probs[best]), 6)
+                for lab, p in zip(labels, probs):
+                    row[f"prob_{lab}"] = round(float(p), 6)
+            if dimensions:
+                for dim, x in zip(DIMENSIONS, vad):
+                    row[dim] = round(float(x), 6)
+        row["error"] = windows.errors.get(
+            i, "" if done else SILENT if windows.silent.get(i)
+            else "no audio")
+        rows.append(row)
+    return rows
 
 
 def predict(clf, files, window_seconds=10.0, batch_seconds=60.0,
@@ -524,7 +728,8 @@ def predict(clf, files, window_seconds=10.0, batch_seconds=60.0,
 
     Windows that are digital silence throughout (peak under -80 dBFS)
     are not classified; a file with no other window gets the error
-    ``silent audio``.
+    ``silent audio``. The steps are :func:`encode_windows`,
+    :func:`classify_windows` and :func:`prediction_rows`.
 
     Parameters
     ----------
@@ -551,101 +756,10 @@ def predict(clf, files, window_seconds=10.0, batch_seconds=60.0,
         One row per file.
     """
     files = [Path(f) for f in files]
-    classes, dimensions = model_outputs(clf)
-    labels = clf.hparams.label_encoder.decode_ndim(
-        list(range(len(clf.hparams.label_encoder))))
-    frames, errors = [], {}
-    for i, path in enumerate(files):
-        try:
-            frames.append(_frames(path))
-        except Exception as err:  # noqa: BLE001 - reported as a row
-            errors[i] = _one_line(err)
-            frames.append(0)
-    usable = [i for i in range(len(files)) if i not in errors]
-    window = max(1, int(window_seconds * SAMPLE_RATE))
-    plan = plan_batches([frames[i] for i in usable], window,
-                        int(batch_seconds * SAMPLE_RATE))
-    sums = {i: torch.zeros(len(labels)) for i in usable}
-    vad_sums = {i: torch.zeros(len(DIMENSIONS)) for i in usable}
-    counts = dict.fromkeys(usable, 0)
-    silent = dict.fromkeys(usable, 0)
-    pending = {i: 0 for i in usable}
-    for batch in plan:
-        for j, _, _ in batch:
-            pending[usable[j]] += 1
-    cache = {}
-    bar = tqdm(total=sum(len(b) for b in plan), unit="window",
-               disable=not progress, file=sys.stderr)
-    for batch in plan:
-        segs = []
-        for j, start, stop in batch:
-            i = usable[j]
-            if i in errors:
-                continue
-            if i not in cache:
-                try:
-                    cache[i] = read_audio(str(files[i]), SAMPLE_RATE)
-                except Exception as err:  # noqa: BLE001
-                    errors[i] = _one_line(err)
-                    continue
-            sig = cache[i][start:stop]
-            if not len(sig):  # shorter than its header said
-                continue
-            if is_silent(sig):
-                silent[i] += 1
-                continue
-            if trim_silence:
-                sig = _trim(sig, min_samples=MIN_SAMPLES)
-            segs.append((i, sig))
-        if segs:
-            longest = max(len(s) for _, s in segs)
-            wavs = torch.stack([
-                torch.nn.functional.pad(s, (0, longest - len(s)))
-                for _, s in segs])
-            lens = torch.tensor([len(s) / longest for _, s in segs])
-            with torch.no_grad(), torch.autocast(
-                    clf.device.split(":")[0], dtype=torch.bfloat16,
-                    enabled=precision == "bf16"):
-                # classify_batch's own steps, the embedding computed once
-                emb = embed(clf, wavs, lens)
-                logp = clf.mods.classifier(emb).squeeze(1).float().cpu()
-                vad = (clf.mods.regressor(emb).squeeze(1).float().cpu()
-                       if dimensions else torch.zeros(len(segs), 0))
-            for (i, _), row, dims in zip(segs, logp, vad):
-                sums[i] += row.exp()
-                if dimensions:
-                    vad_sums[i] += dims
-                counts[i] += 1
-        for j, _, _ in batch:
-            i = usable[j]
-            pending[i] -= 1
-            if pending[i] == 0:
-                cache.pop(i, None)
-        bar.update(len(batch))
-    bar.close()
-    rows = []
-    for i, path in enumerate(files):
-        row = {"path": str(path)}
-        if classes:
-            row.update({"label": "", "score": ""})
-            row.update({f"prob_{lab}": "" for lab in labels})
-        if dimensions:
-            row.update(dict.fromkeys(DIMENSIONS, ""))
-        if i not in errors and counts.get(i):
-            if classes:
-                probs = sums[i] / counts[i]
-                best = int(probs.argmax())
-                row["label"] = labels[best]
-                row["score"] = round(float(probs[best]), 6)
-                for lab, p in zip(labels, probs):
-                    row[f"prob_{lab}"] = round(float(p), 6)
-            if dimensions:
-                for dim, x in zip(DIMENSIONS, vad_sums[i] / counts[i]):
-                    row[dim] = round(float(x), 6)
-        row["error"] = errors.get(i, "" if counts.get(i) else
-                                  SILENT if silent.get(i) else "no audio")
-        rows.append(row)
-    return rows
+    windows = encode_windows(clf, files, window_seconds, batch_seconds,
+                             progress, precision, trim_silence)
+    return prediction_rows(clf, files, windows, classify_windows(
+        clf, windows, precision=precision))
 
 
 def _one_line(err):
