@@ -18,9 +18,12 @@ over ``--rounds``:
   calls, as ``adaptation_curve`` now does.
 
 It reports the median seconds, their ratio and the largest probability
-difference and label agreement between the two ways.
+difference and label agreement between the two ways. With ``--runs``,
+finished runs whose ``adaptation_curve.json`` the earlier code wrote
+(``benchmarks/adaptation.py``'s) get their curves recomputed in a copy
+and compared.
 
-    python benchmarks/speaker_predict.py [--workdir W]
+    python benchmarks/speaker_predict.py [--workdir W] [--runs RUN...]
 
 Writes ``benchmarks/speaker_predict.md`` and ``speaker_predict.json``.
 """
@@ -48,8 +51,37 @@ def parse_args(argv=None):
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--runs", nargs="*", default=[],
+                        help="finished runs with an adaptation_curve.json "
+                        "to recompute")
     parser.add_argument("--out", default=str(common.REPO / "benchmarks"))
     return parser.parse_args(argv)
+
+
+def recompute(runs, work):
+    """Each run's adaptation curve recomputed in a copy (its checkpoints
+    linked): ``{"runs", "max_abs_diff", "seconds"}``."""
+    import json
+    import shutil
+
+    from speechbrain_grl.evaluation.adaptation import adaptation_curve
+
+    diffs, seconds = [], []
+    for n, run in enumerate(map(Path, runs)):
+        old = json.loads((run / "adaptation_curve.json").read_text())
+        copy = work / "curves" / str(n)
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(run, copy, ignore=shutil.ignore_patterns(
+            "exported", "adaptation_curve*.json", "save"))
+        (copy / "save").symlink_to((run / "save").resolve())
+        took, new = timed(lambda: adaptation_curve(  # noqa: B023
+            copy, ks=old["ks"], seed=old["seed"]))
+        seconds.append(took)
+        diffs += [abs(new[s][k] - old["UA"][s][k]) for s in new
+                  for k in new[s]]
+        print(run, round(took, 2), max(diffs), flush=True)
+    return {"runs": len(runs), "max_abs_diff": max(diffs),
+            "seconds": seconds}
 
 
 def two_passes(clf, files, speakers, k, options):
@@ -148,6 +180,8 @@ def main(argv=None):
                             "curve": min(d[1] for d in curve_diff)},
         "machine": host,
     }
+    if args.runs:
+        results["recomputed"] = recompute(args.runs, work)
     lines = [
         "# Predicting with speaker adaptation: each file encoded once", "",
         common.command("speaker_predict.py", argv), "",
@@ -172,6 +206,16 @@ def main(argv=None):
             f"| {results['ratio'][name]:.3f} | "
             f"{results['max_prob_diff'][name]:.1e} | "
             f"{100 * results['label_agreement'][name]:.1f}% |")
+    if args.runs:
+        got = results["recomputed"]
+        lines += [
+            "", f"The adaptation curves of {got['runs']} finished runs "
+            "(their `adaptation_curve.json`, written by the earlier code) "
+            "recomputed by today's `adaptation_curve` in a copy of each "
+            "run (export included): largest |ΔUA| over splits and k "
+            f"{got['max_abs_diff']:.4f}, median "
+            f"{statistics.median(got['seconds']):.1f} s per run "
+            f"({min(got['seconds']):.1f}–{max(got['seconds']):.1f})."]
     common.write_report(args.out, "speaker_predict", results, lines)
 
 

@@ -96,61 +96,35 @@ def adaptation_curve(run, ks=KS, seed=0, splits=("valid", "test"),
 
 def tau_curves(run, taus, ks=KS, seed=0, split="valid", recenter=False):
     """``{tau: {k: UA}}`` on a run's ``split`` for several prior strengths
-    at once: each clip's pooled features are computed once and the heads
-    read them normalised with each MAP mean, the same computation as
-    :func:`adaptation_curve` (mean pooling is linear), for a fraction of
-    the cost. ``taus``: numbers (keyed ``str(tau)``), or a dict ``{name:
-    tau}``. ``recenter``: the prior mean is the split's own (the mean of
-    all its clips, unlabelled: a deployment's average voice) instead of
-    the exported one. The run must have been exported by it."""
-    import random
-
-    import torch
-
-    from speechbrain_grl.dataio.audio import read_audio
+    at once: each clip is encoded once and every (tau, k) is read from it
+    by :func:`~speechbrain_grl.inference.adaptation.predict_speakers`, as
+    :func:`adaptation_curve` reads each k. ``taus``: numbers (keyed
+    ``str(tau)``), or a dict ``{name: tau}``. ``recenter``: the prior
+    mean is the split's own (the mean of all its clips, unlabelled: a
+    deployment's average voice) instead of the exported one. The run must
+    have been exported by it."""
     from speechbrain_grl.evaluation.metrics import emotion_metrics
-    from speechbrain_grl.inference.adaptation import pooled_features
-    from speechbrain_grl.inference.predict import load_model
-    from speechbrain_grl.nnet.speaker_norm import map_mean
+    from speechbrain_grl.inference.adaptation import predict_speakers
+    from speechbrain_grl.inference.predict import encode_windows, load_model
 
     clf = load_model(Path(run) / "exported")
     files, spks, emos = manifest_files(run, split)
-    feats = torch.stack([pooled_features(clf, read_audio(str(f), 16000))
-                         for f in files])
-    norm = clf.mods.mean_var_norm
-    prior, std = norm.glob_mean.cpu(), norm.glob_std.cpu()
-    if recenter:
-        prior = feats.mean(0)
-    tail = list(clf.mods.embedding_model.children())[1:]
+    speakers = {f.resolve(): s for f, s in zip(files, spks)}
+    options = dict(window_seconds=40.0, batch_seconds=0.0, progress=False)
+    windows = encode_windows(clf, files, **options)
     labels = list(clf.hparams.label_encoder.lab2ind)
-    decode = clf.hparams.label_encoder.decode_ndim
-    index = {f.resolve(): i for i, f in enumerate(files)}
-    by_spk = {}
-    for f, s in zip(files, spks):
-        by_spk.setdefault(s, []).append(f.resolve())
     if not isinstance(taus, dict):
         taus = {str(tau): tau for tau in taus}
     out = {}
     for name, tau in taus.items():
+        clf.hparams.speaker_prior_tau = float(tau)
         out[name] = {}
         for k in ks:
-            means = torch.empty_like(feats)
-            for spk, paths in by_spk.items():
-                chosen = sorted(paths)
-                if k != "all" and len(chosen) > int(k):
-                    chosen = random.Random(seed).sample(chosen, int(k))
-                rows = [index[p] for p in chosen]
-                mean = map_mean(prior, feats[rows].sum(0), len(rows),
-                                float(tau))
-                for p in paths:
-                    means[index[p]] = mean
-            x = ((feats - means) / std).unsqueeze(1)
-            with torch.no_grad():
-                for layer in tail:
-                    x = layer(x)
-                pred = clf.mods.classifier(x).squeeze(1).argmax(-1)
+            rows = predict_speakers(
+                clf, files, speakers, None if k == "all" else int(k), seed,
+                recenter=recenter, windows=windows, **options)
             out[name][k] = emotion_metrics(
-                emos, decode(pred.tolist()), labels)["UA"]
+                emos, [r["label"] for r in rows], labels)["UA"]
     return out
 
 

@@ -492,6 +492,12 @@ def model_outputs(clf):
     return classes, dimensions
 
 
+def _split(clf):
+    """Whether ``clf`` has the exported layout: an encoder, then an
+    ``embedding_model`` whose first module is the pooling."""
+    return "compute_features" in clf.mods and "embedding_model" in clf.mods
+
+
 def pooled(clf, wavs, lens):
     """A padded batch through the encoder and its pooling: each clip's
     pooled features ``[batch, 1, dim]`` before the normalisation.
@@ -503,8 +509,11 @@ def pooled(clf, wavs, lens):
     ``encode_batch`` calls them, seeing the padding. The pooling is the
     first module of ``embedding_model`` (mean pooling, or none for an
     encoder that pools itself); the recipe normalises after it, as
-    :func:`head` does.
+    :func:`head` does. A model of another layout gives its
+    ``encode_batch`` embedding, which :func:`head` keeps.
     """
+    if not _split(clf):
+        return clf.encode_batch(wavs, lens)
     mods = clf.mods
     wavs, lens = wavs.to(clf.device).float(), lens.to(clf.device)
     if handles(mods.compute_features):
@@ -521,6 +530,8 @@ def head(clf, feats):
     ``mean_var_norm``), then the rest of ``embedding_model``. Mean pooling
     is linear, so this is ``encode_batch``'s embedding, normalised after
     the pooling as in training."""
+    if not _split(clf):
+        return feats
     x = clf.mods.mean_var_norm(feats, torch.ones(len(feats),
                                                  device=feats.device))
     for layer in list(clf.mods.embedding_model.children())[1:]:
