@@ -177,6 +177,39 @@ def test_long_files_give_statistics_of_the_whole_clip(exported):
     assert {r["adapt_clips"] for r in got} == {len(mine)}
 
 
+def test_an_inexact_encoder_reads_padded_clips_alone(exported):
+    """The ONNX int8 encoder sees a batch's padding (and quantises a
+    batch's activations with the batch's scales): batched clips do not
+    lend their features to the statistics, they are read alone, as
+    ``pooled_features`` reads them."""
+    from speechbrain_grl.dataio.audio import read_audio
+    from speechbrain_grl.inference.predict import (
+        encode_windows,
+        quantize_int8,
+    )
+
+    run, model = exported
+    clf = quantize_int8(load_model(model), backend="onnxruntime")
+    man, files = _test_set(run)
+    paths = [files[u] for u in sorted(files)][:12]
+    alone = encode_windows(clf, paths, **OPTIONS)
+    assert alone.whole == set(range(len(paths)))
+    batched = encode_windows(clf, paths, **dict(OPTIONS, batch_seconds=8.0))
+    assert len(batched.whole) < len(paths)
+    for i in batched.whole:
+        assert torch.equal(batched.feats[i][0], alone.feats[i][0])
+    speakers = {f: man[u]["spk_id"] for u, f in files.items()}
+    spk = speakers[paths[0]]
+    mine = [p for p in paths if speakers[p] == spk]
+    got = predict_speakers(clf, mine, {p: spk for p in mine},
+                           **dict(OPTIONS, batch_seconds=8.0))
+    adapt = SpeakerAdaptation.from_model(clf).partial_fit(torch.stack(
+        [pooled_features(clf, read_audio(p, 16000)) for p in mine]))
+    with adapt.applied(clf):
+        want = predict(clf, mine, **dict(OPTIONS, batch_seconds=8.0))
+    assert [r["score"] for r in got] == [r["score"] for r in want]
+
+
 def test_streaming_equals_all_at_once(exported):
     from speechbrain_grl.dataio.audio import read_audio
 

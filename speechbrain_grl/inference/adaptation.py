@@ -237,9 +237,10 @@ def predict_speakers(clf, files, speakers, adapt_clips=None, seed=0,
 
     Each file is encoded once (:func:`~speechbrain_grl.inference.predict.
     encode_windows`): a file read as one window, untrimmed, gives its
-    speaker's statistics from the same features it is classified with;
-    the statistics of longer or trimmed files, and of a speaker's clips
-    that are not being classified, are read whole.
+    speaker's statistics from the same features it is classified with
+    (in bf16 too); the statistics of longer or trimmed files, of clips
+    the int8 ONNX encoder saw in a batch of several, and of a speaker's
+    clips that are not being classified, are read whole and alone.
 
     Parameters
     ----------

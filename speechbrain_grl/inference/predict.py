@@ -554,7 +554,8 @@ class Windows:
     silent : dict
         ``{file index: windows left out as silent}``.
     whole : set
-        Files read as one window, untrimmed: their features are the whole
+        Files read as one window, untrimmed, and encoded as if alone
+        (an exact encoder, or a batch of one): their features are the whole
         clip's, those :func:`~speechbrain_grl.inference.adaptation.
         pooled_features` gives.
     """
@@ -594,8 +595,9 @@ def encode_windows(clf, files, window_seconds=10.0, batch_seconds=60.0,
     cache = {}
     bar = tqdm(total=sum(len(b) for b in plan), unit="window",
                disable=not progress, file=sys.stderr)
+    exact = _split(clf) and handles(clf.mods.compute_features)
     for batch in plan:
-        segs = []
+        segs, whole = [], []
         for j, start, stop in batch:
             i = usable[j]
             if i in out.errors:
@@ -614,11 +616,16 @@ def encode_windows(clf, files, window_seconds=10.0, batch_seconds=60.0,
                 continue
             if trim_silence:
                 sig = _trim(sig, min_samples=MIN_SAMPLES)
-            elif start == 0 and stop >= len(cache[i]):
-                out.whole.add(i)
             segs.append((i, sig))
+            whole.append(not trim_silence and start == 0
+                         and stop >= len(cache[i]))
         if segs:
             longest = max(len(s) for _, s in segs)
+            # A clip's features are its own when the encoder is exact or
+            # the clip is alone: the ONNX int8 encoder sees the padding,
+            # and its activations' int8 scales are the batch's.
+            out.whole.update(i for (i, _), w in zip(segs, whole)
+                             if w and (exact or len(segs) == 1))
             wavs = torch.stack([
                 torch.nn.functional.pad(s, (0, longest - len(s)))
                 for _, s in segs])
