@@ -35,11 +35,13 @@ DEFAULT = ("spknorm:spk_norm_train_offsets=drawn:"
            "spk_norm_train_clips=[0,0,1,3,null]")
 
 
-def workdir_args(doc, name, argv=None):
+def workdir_args(doc, name, argv=None, extra=None):
     """The command line of a script that reads an ``adaptation.py``
     workdir's finished runs: its first docstring line, the report's
-    default ``name``."""
+    default ``name``; ``extra(parser)`` adds the script's own options."""
     parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    if extra is not None:
+        extra(parser)
     parser.add_argument("--workdir", required=True,
                         help="an adaptation.py workdir with finished runs")
     parser.add_argument("--candidate", default=DEFAULT)

@@ -357,6 +357,58 @@ def test_the_curve_at_all_clips_is_the_recipes_test_ua(exported, tmp_path):
     assert again == curve  # from the cache
 
 
+def test_the_latest_checkpoint_exports_and_reads_curves(exported,
+                                                       tmp_path):
+    """``checkpoint="latest"`` exports the newest end-of-epoch checkpoint
+    (its weights; the card says it is not the tested one), and its curve
+    is cached beside the best one's; ``epoch_spread.py --curves`` reads
+    both against ``none`` (here the same run: every Δ is 0)."""
+    import shutil
+
+    from speechbrain.utils.checkpoints import Checkpointer
+
+    from speechbrain_grl.evaluation.adaptation import adaptation_curve
+    from speechbrain_grl.inference.export import export_model
+
+    run, _ = exported
+    copy = tmp_path / "work" / "corpus_0" / "bias_0.9" / "spknorm" / "seed_1"
+    shutil.copytree(run, copy)
+    ckpter = Checkpointer(copy / "save")
+    newest = ckpter.find_checkpoint()
+    best = ckpter.find_checkpoint(max_key="UA")
+    if newest.path == best.path:  # make the best an older one
+        meta = dict(newest.meta, UA=-1.0)
+        ckpter.save_checkpoint(meta=meta, end_of_epoch=True)
+        newest = ckpter.find_checkpoint()
+    model = export_model(copy, tmp_path / "latest", checkpoint="latest")
+    ssl = torch.load(newest.paramfiles["ssl"], map_location="cpu")
+    clf = load_model(model)
+    got = clf.mods.compute_features.model.state_dict()
+    name = next(k for k in got if k.endswith("weight") and got[k].ndim > 1)
+    assert torch.equal(got[name], ssl[f"model.{name}"])
+    assert "the latest, not the best" in (model / "README.md").read_text()
+    latest = adaptation_curve(copy, ks=("0", "all"), seed=1,
+                              splits=("valid",), checkpoint="latest")
+    assert (copy / "adaptation_curve_latest.json").is_file()
+    assert (copy / "exported_latest" / "hyperparams.yaml").is_file()
+    adaptation_curve(copy, ks=("0", "all"), seed=1)
+    shutil.copytree(copy, copy.parents[1] / "none" / "seed_1",
+                    symlinks=True)
+    res = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "epoch_spread.py"),
+         "--workdir", str(tmp_path / "work"), "--corpora", "0",
+         "--biases", "0.9", "--seeds", "1", "--candidate", "spknorm",
+         "--curves", "--out", str(tmp_path)],
+        env=recipe_env(), capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads((tmp_path / "epoch_spread.json").read_text())
+    assert out["spknorm"]["curves"]["latest"] == {
+        "0.9": {"0": 0.0, "all": 0.0}, "mean": 0.0}
+    assert "| latest | 0.9 | +0.0 | +0.0 | +0.00 |" in (
+        tmp_path / "epoch_spread.md").read_text()
+    assert 0 <= latest["valid"]["all"] <= 100
+
+
 def test_normalised_template_composes_with_the_dimensional_blocks(tmp_path):
     """A dimensional (or both) model with per-speaker normalisation gets
     both the regressor and the prior-holding InputNormalization."""

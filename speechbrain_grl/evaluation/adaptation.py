@@ -34,14 +34,16 @@ def manifest_files(run, split):
 
 
 def adaptation_curve(run, ks=KS, seed=0, splits=("valid", "test"),
-                     tau=None):
+                     tau=None, checkpoint="best"):
     """``{split: {k: UA}}`` of a finished run, through its exported model.
 
     The export goes to ``<run>/exported`` and the result is cached in
     ``<run>/adaptation_curve.json`` (reused when it holds the same ks and
-    seed). Each speaker's k clips are drawn with ``seed``; files are
-    classified one at a time and whole (as the recipe's test pass), each
-    encoded once for all k.
+    seed); ``checkpoint="latest"`` exports the last finished epoch
+    instead, to ``<run>/exported_latest``, cached in
+    ``adaptation_curve_latest.json``. Each speaker's k clips are drawn
+    with ``seed``; files are classified one at a time and whole (as the
+    recipe's test pass), each encoded once for all k.
     ``tau`` overrides the exported prior's worth in clips.
     """
     from speechbrain_grl.evaluation.metrics import emotion_metrics
@@ -59,8 +61,9 @@ def adaptation_curve(run, ks=KS, seed=0, splits=("valid", "test"),
 
     run = Path(run)
     ks = [str(k) for k in ks]
-    cache = run / ("adaptation_curve.json" if tau is None
-                   else f"adaptation_curve_tau{tau:g}.json")
+    tag = "" if checkpoint == "best" else f"_{checkpoint}"
+    cache = run / (f"adaptation_curve{tag}.json" if tau is None
+                   else f"adaptation_curve{tag}_tau{tau:g}.json")
     if cache.is_file():
         old = json.loads(cache.read_text(encoding="utf-8"))
         if "UA" not in old:  # {split: {k: UA}}, written without the seed
@@ -68,7 +71,8 @@ def adaptation_curve(run, ks=KS, seed=0, splits=("valid", "test"),
         if old.get("ks") == ks and old.get("seed") == seed and all(
                 set(ks) <= set(old["UA"].get(s, {})) for s in splits):
             return {s: old["UA"][s] for s in splits}
-    clf = load_model(export_model(run, run / "exported", overwrite=True))
+    clf = load_model(export_model(run, run / f"exported{tag}",
+                                  overwrite=True, checkpoint=checkpoint))
     if tau is not None:
         clf.hparams.speaker_prior_tau = float(tau)
     labels = list(clf.hparams.label_encoder.lab2ind)

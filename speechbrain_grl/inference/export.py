@@ -406,12 +406,15 @@ def selection_key(run, hparams):
     return TASK_SELECTION.get(hparams.get("task") or "categorical", "UA")
 
 
-def _states(run, hparams, key="UA", dimensional=False, extra=()):
+def _states(run, hparams, key="UA", dimensional=False, extra=(),
+            checkpoint="best"):
     """State dicts of the modules to export from the selected checkpoint.
 
     The checkpoint with the best validation ``key`` (or the average of
     the ``avg_checkpoints`` best), as the recipe's test pass loads it;
     when no checkpoint's meta holds ``key``, the best validation UA.
+    ``checkpoint="latest"``: the newest end-of-epoch checkpoint instead
+    (the last finished epoch, chosen by nothing).
 
     Parameters
     ----------
@@ -425,6 +428,8 @@ def _states(run, hparams, key="UA", dimensional=False, extra=()):
         Also read ``vad_head``, the regression head.
     extra : tuple of str
         Other modules to read (``spk_norm``).
+    checkpoint : str
+        ``best`` or ``latest``.
 
     Returns
     -------
@@ -448,7 +453,16 @@ def _states(run, hparams, key="UA", dimensional=False, extra=()):
 
     ckpter = Checkpointer(run / "save")
     k = int(hparams.get("avg_checkpoints", 1) or 1)
-    ckpts = ckpter.find_checkpoints(max_key=key, max_num_checkpoints=k)
+    if checkpoint == "latest":
+        ckpts = ckpter.find_checkpoints(
+            ckpt_predicate=lambda c: c.meta.get("end-of-epoch", True),
+            max_num_checkpoints=1)
+        if not ckpts:
+            raise ExportError(f"--from {run}: no end-of-epoch checkpoint "
+                              f"in {run / 'save'}; has training finished "
+                              "an epoch?")
+    else:
+        ckpts = ckpter.find_checkpoints(max_key=key, max_num_checkpoints=k)
     if not ckpts and key != "UA":
         ckpts = ckpter.find_checkpoints(max_key="UA", max_num_checkpoints=k)
         if ckpts:
@@ -648,7 +662,7 @@ def _num(x):
     return f"{x:.4f}" if isinstance(x, (int, float)) else "n/a"
 
 
-def _checkpoint_line(ckpts, key):
+def _checkpoint_line(ckpts, key, checkpoint="best"):
     """The model card's line naming the exported checkpoint(s).
 
     Parameters
@@ -657,6 +671,8 @@ def _checkpoint_line(ckpts, key):
         The checkpoints exported (averaged when several).
     key : str
         The validation key they were selected on.
+    checkpoint : str
+        ``best``, or ``latest`` (the last finished epoch).
 
     Returns
     -------
@@ -666,7 +682,10 @@ def _checkpoint_line(ckpts, key):
     fmt = _pct if key == "UA" else _num
     return "- checkpoint: " + ", ".join(
         f"{c.path.name} (valid {key} {fmt(c.meta.get(key))})"
-        for c in ckpts) + (" (averaged)" if len(ckpts) > 1 else "")
+        for c in ckpts) + (" (averaged)" if len(ckpts) > 1 else "") + (
+        " (the latest, not the best: the test metrics below are the "
+        "recipe's, of its best checkpoint)" if checkpoint == "latest"
+        else "")
 
 
 def _dimensional_use(hparams, vad_scale, task):
@@ -761,7 +780,8 @@ def _dimensional_metrics(metrics):
 
 
 def _model_card(run, hparams, metrics, ckpts, ssl_class,
-                task="categorical", key="UA", vad_scale=None):
+                task="categorical", key="UA", vad_scale=None,
+                checkpoint="best"):
     """The exported folder's ``README.md``.
 
     A categorical model's card is as before dimensional training
@@ -875,7 +895,7 @@ def _model_card(run, hparams, metrics, ckpts, ssl_class,
         "## Training",
         "",
         f"- training run: `{run}`",
-        _checkpoint_line(ckpts, key),
+        _checkpoint_line(ckpts, key, checkpoint),
     ]
     if task != "categorical":
         why = (" ((UA / 100 + CCC mean) / 2)" if key == "score" else "")
@@ -900,13 +920,16 @@ def _model_card(run, hparams, metrics, ckpts, ssl_class,
     return "\n".join(lines) + "\n"
 
 
-def export_model(source, model_dir, overwrite=False):
+def export_model(source, model_dir, overwrite=False, checkpoint="best"):
     """Exports the selected checkpoint of a training run.
 
     The checkpoint is the one the recipe tested: the best on the run's
     validation selection key (UA, or CCC or score for dimensional and
-    both runs). A dimensional or both run also gets its regression head
-    as ``regressor.ckpt`` and the module ``regressor``.
+    both runs); with ``checkpoint="latest"``, the last finished epoch's
+    (a model chosen by nothing, e.g. to compare settings on validation
+    without the choice of epoch). A dimensional or both run also gets
+    its regression head as ``regressor.ckpt`` and the module
+    ``regressor``.
 
     Parameters
     ----------
@@ -916,6 +939,8 @@ def export_model(source, model_dir, overwrite=False):
         The folder to write; it must not exist unless ``overwrite``.
     overwrite : bool
         Replace an existing ``model_dir``.
+    checkpoint : str
+        ``best`` (default) or ``latest``.
 
     Returns
     -------
@@ -945,9 +970,12 @@ def export_model(source, model_dir, overwrite=False):
     normalised = _check_normalised(run, hparams)
     task = _task(run, hparams)
     dimensional = task != "categorical"
+    if checkpoint not in ("best", "latest"):
+        raise ExportError(f"--checkpoint {checkpoint}: use best or latest")
     states, ckpts, key = _states(run, hparams, selection_key(run, hparams),
                                  dimensional,
-                                 ("spk_norm",) if normalised else ())
+                                 ("spk_norm",) if normalised else (),
+                                 checkpoint)
     vad_scale = _vad_scale(run, hparams) if dimensional else None
     ssl = hparams["ssl"]
     ssl.load_state_dict(states["ssl"], strict=True)
@@ -1002,7 +1030,7 @@ def export_model(source, model_dir, overwrite=False):
                        tmp / "regressor.ckpt")
         (tmp / "README.md").write_text(
             _model_card(run, hparams, metrics, ckpts, ssl_class, task, key,
-                        vad_scale),
+                        vad_scale, checkpoint),
             encoding="utf-8")
         if model_dir.exists():
             shutil.rmtree(model_dir)
@@ -1127,7 +1155,8 @@ def _check(module, state):
 
 
 def main(argv=None):
-    """Command line: ``--from RUN --to MODEL_DIR [--overwrite]``.
+    """Command line: ``--from RUN --to MODEL_DIR [--overwrite]
+    [--checkpoint best|latest]``.
 
     Parameters
     ----------
@@ -1150,10 +1179,16 @@ def main(argv=None):
                         help="the folder to write")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing --to folder")
+    parser.add_argument("--checkpoint", choices=("best", "latest"),
+                        default="best",
+                        help="best: the one the recipe tested (best on "
+                        "validation, default); latest: the last finished "
+                        "epoch's")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        out = export_model(args.source, args.model_dir, args.overwrite)
+        out = export_model(args.source, args.model_dir, args.overwrite,
+                           args.checkpoint)
     except ExportError as err:
         sys.exit(f"export: error: {err}")
     print(out)
