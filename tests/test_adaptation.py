@@ -177,9 +177,10 @@ def test_long_files_give_statistics_of_the_whole_clip(exported):
     assert {r["adapt_clips"] for r in got} == {len(mine)}
 
 
-def test_an_inexact_encoder_reads_padded_clips_alone(exported):
-    """The ONNX int8 encoder sees a batch's padding (and quantises a
-    batch's activations with the batch's scales): batched clips do not
+@pytest.mark.parametrize("backend", ["onnxruntime", "torch"])
+def test_an_inexact_encoder_reads_padded_clips_alone(exported, backend):
+    """An int8 encoder quantises a batch's activations with the batch's
+    scales (and the ONNX one sees the padding): batched clips do not
     lend their features to the statistics, they are read alone, as
     ``pooled_features`` reads them."""
     from speechbrain_grl.dataio.audio import read_audio
@@ -189,7 +190,7 @@ def test_an_inexact_encoder_reads_padded_clips_alone(exported):
     )
 
     run, model = exported
-    clf = quantize_int8(load_model(model), backend="onnxruntime")
+    clf = quantize_int8(load_model(model), backend=backend)
     man, files = _test_set(run)
     paths = [files[u] for u in sorted(files)][:12]
     alone = encode_windows(clf, paths, **OPTIONS)

@@ -10,8 +10,10 @@ bounded by the window (a whole file is held as 16 kHz float32 while its
 windows run: 230 MB an hour). Files are sorted by duration and batched up
 to ``--batch-seconds`` of padded audio, so that padding stays small; a
 Hugging Face encoder gives each file of a batch what it gives the file
-alone (:func:`pooled`), the int8 one sees the padding. A file that
-cannot be read, is shorter than 0.05 s (the
+alone (:func:`pooled`); in int8 the encoder quantises with the batch's
+scales (and the ONNX one sees the padding), so its outputs depend on a
+file's batch (``--batch-seconds 0`` makes them each file's own). A file
+that cannot be read, is shorter than 0.05 s (the
 preparations' ``MIN_DURATION``: the encoder needs 25 ms for a frame) or
 is digital silence throughout (peak under -80 dBFS) gets a row with its
 error; the exit status is then 1. Windows that are silent throughout are
@@ -498,6 +500,14 @@ def _split(clf):
     return "compute_features" in clf.mods and "embedding_model" in clf.mods
 
 
+def _quantised(module):
+    """Whether ``module`` runs in int8 (:func:`quantize_int8`): its
+    activations are then quantised with scales of the whole batch."""
+    return any(isinstance(m, OnnxInt8Encoder)
+               or "quantized" in type(m).__module__
+               for m in module.modules())
+
+
 def pooled(clf, wavs, lens):
     """A padded batch through the encoder and its pooling: each clip's
     pooled features ``[batch, 1, dim]`` before the normalisation.
@@ -555,7 +565,8 @@ class Windows:
         ``{file index: windows left out as silent}``.
     whole : set
         Files read as one window, untrimmed, and encoded as if alone
-        (an exact encoder, or a batch of one): their features are the whole
+        (an exact fp32 or bf16 encoder, or a batch of one): their
+        features are the whole
         clip's, those :func:`~speechbrain_grl.inference.adaptation.
         pooled_features` gives.
     """
@@ -595,7 +606,8 @@ def encode_windows(clf, files, window_seconds=10.0, batch_seconds=60.0,
     cache = {}
     bar = tqdm(total=sum(len(b) for b in plan), unit="window",
                disable=not progress, file=sys.stderr)
-    exact = _split(clf) and handles(clf.mods.compute_features)
+    exact = (_split(clf) and handles(clf.mods.compute_features)
+             and not _quantised(clf.mods.compute_features))
     for batch in plan:
         segs, whole = [], []
         for j, start, stop in batch:
@@ -623,7 +635,7 @@ def encode_windows(clf, files, window_seconds=10.0, batch_seconds=60.0,
             longest = max(len(s) for _, s in segs)
             # A clip's features are its own when the encoder is exact or
             # the clip is alone: the ONNX int8 encoder sees the padding,
-            # and its activations' int8 scales are the batch's.
+            # and both int8 encoders quantise with the batch's scales.
             out.whole.update(i for (i, _), w in zip(segs, whole)
                              if w and (exact or len(segs) == 1))
             wavs = torch.stack([
@@ -859,8 +871,8 @@ def main(argv=None):
                         help="padded audio per batch (default 60; "
                         "each file's probabilities are those it gets "
                         "alone, except with --precision int8, whose "
-                        "encoder sees the padding); 0: one file or window "
-                        "at a time")
+                        "encoder quantises with the batch's scales); 0: "
+                        "one file or window at a time")
     parser.add_argument("--window-seconds", type=float, default=10.0,
                         help="files longer than this are classified in "
                         "windows whose probabilities are averaged (default "
