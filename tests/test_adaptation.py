@@ -27,7 +27,7 @@ from speechbrain_grl.inference.export import (
     _check_normalised,
     trained_speaker_norm,
 )
-from speechbrain_grl.inference.predict import load_model, predict
+from speechbrain_grl.inference.predict import head, load_model, predict
 
 LEGACY = REPO / "tests" / "legacy" / "exported_0.2"
 OPTIONS = dict(window_seconds=40.0, batch_seconds=0.0, progress=False)
@@ -232,6 +232,11 @@ def test_streaming_equals_all_at_once(exported):
     saved = clf.mods.mean_var_norm.glob_mean.clone()
     with batch.applied(clf):
         assert torch.allclose(clf.mods.mean_var_norm.glob_mean, want)
+        # A clip's pooled features through the heads: classify_batch's
+        # log-probabilities without encoding it again (the README's).
+        stock = clf.classify_batch(wavs[0][None])[0]
+        once = clf.mods.classifier(head(clf, feats[0][None, None]))
+        assert torch.allclose(once.squeeze(), stock.squeeze(), atol=1e-5)
     assert torch.equal(clf.mods.mean_var_norm.glob_mean, saved)
 
 
