@@ -264,3 +264,19 @@ def test_jobs_run_folds_side_by_side(demo_assets, tmp_path):
     assert spans[2][0] < spans[3][1] and spans[3][0] < spans[2][1]
     summary = _json(out / "cv_summary.json")
     assert sorted(summary["folds"]) == ["fold_1", "fold_2", "fold_3"]
+
+
+def test_cross_validate_draws_the_adaptation_curve(demo_assets, tmp_path):
+    """``--adaptation_curve``: every fold exported and read at each k;
+    at all clips the curve is the fold's test UA (the recipe's test pass
+    is the deployed estimator), and the PNG is written."""
+    out = tmp_path / "cv"
+    res = _cv(demo_assets, out, "--protocol", "session", "--folds", "1",
+              "--adversary=spknorm", "--probe_speakers=False",
+              "--adaptation_curve")
+    curve = _json(out / "adaptation_curve.json")
+    assert list(curve["mean_UA"]) == ["0", "1", "3", "5", "10", "all"]
+    test_ua = _json(out / "fold_1" / "test_metrics.json")["UA"]
+    assert curve["folds"]["fold_1"]["all"] == pytest.approx(test_ua)
+    assert (out / "adaptation_curve.png").stat().st_size > 0
+    assert "adaptation: test UA k=0" in res.stdout
