@@ -29,6 +29,7 @@ Writes ``benchmarks/speaker_predict.md`` and ``speaker_predict.json``.
 """
 
 import argparse
+import functools
 import os
 import statistics
 import sys
@@ -74,8 +75,8 @@ def recompute(runs, work):
         shutil.copytree(run, copy, ignore=shutil.ignore_patterns(
             "exported", "adaptation_curve*.json", "save"))
         (copy / "save").symlink_to((run / "save").resolve())
-        took, new = timed(lambda: adaptation_curve(  # noqa: B023
-            copy, ks=old["ks"], seed=old["seed"]))
+        took, new = timed(functools.partial(
+            adaptation_curve, copy, ks=old["ks"], seed=old["seed"]))
         seconds.append(took)
         diffs += [abs(new[s][k] - old["UA"][s][k]) for s in new
                   for k in new[s]]
@@ -121,6 +122,7 @@ def main(argv=None):
     run, model = common.demo_run(work, "spknorm", args.epochs, args.utts,
                                  export=True)
     common.set_threads(args.threads)
+    from speechbrain_grl.evaluation.adaptation import OPTIONS as options
     from speechbrain_grl.evaluation.adaptation import manifest_files
     from speechbrain_grl.inference.adaptation import predict_speakers
     from speechbrain_grl.inference.predict import encode_windows, load_model
@@ -131,7 +133,6 @@ def main(argv=None):
         paths, spks, _ = manifest_files(run, split)
         files += [p.resolve() for p in paths]
         speakers.update((p.resolve(), s) for p, s in zip(paths, spks))
-    options = dict(window_seconds=40.0, batch_seconds=0.0, progress=False)
 
     def one_before():
         return two_passes(clf, files, speakers, None, options)
@@ -148,24 +149,18 @@ def main(argv=None):
                                  **options) for k in KS]
 
     one_now()  # warm-up
-    times = {name: [] for name in ("one_before", "one_now", "curve_before",
-                                   "curve_now")}
+    ways = {"one_before": one_before, "one_now": one_now,
+            "curve_before": curve_before, "curve_now": curve_now}
+    times, last = {name: [] for name in ways}, {}
     for _ in range(args.rounds):
-        for name, fn in (("one_before", one_before), ("one_now", one_now),
-                         ("curve_before", curve_before),
-                         ("curve_now", curve_now)):
-            seconds, rows = timed(fn)
+        for name, fn in ways.items():
+            seconds, last[name] = timed(fn)
             times[name].append(seconds)
-            if name == "one_before":
-                one_rows = rows
-            elif name == "one_now":
-                one_diff = compare(one_rows, rows)
-            elif name == "curve_before":
-                curve_rows = rows
-            else:
-                curve_diff = [compare(a, b) for a, b in zip(curve_rows, rows)]
         print({name: round(t[-1], 2) for name, t in times.items()},
               flush=True)
+    one_diff = compare(last["one_before"], last["one_now"])
+    curve_diff = [compare(a, b) for a, b in zip(last["curve_before"],
+                                                last["curve_now"])]
     median = {name: statistics.median(t) for name, t in times.items()}
     host = common.machine()
     results = {

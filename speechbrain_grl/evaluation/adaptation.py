@@ -46,18 +46,8 @@ def adaptation_curve(run, ks=KS, seed=0, splits=("valid", "test"),
     recipe's test pass), each encoded once for all k.
     ``tau`` overrides the exported prior's worth in clips.
     """
-    from speechbrain_grl.evaluation.metrics import emotion_metrics
-    from speechbrain_grl.inference.adaptation import (
-        normalised,
-        predict_speakers,
-    )
     from speechbrain_grl.inference.export import export_model
-    from speechbrain_grl.inference.predict import (
-        classify_windows,
-        encode_windows,
-        load_model,
-        prediction_rows,
-    )
+    from speechbrain_grl.inference.predict import load_model
 
     run = Path(run)
     ks = [str(k) for k in ks]
@@ -75,26 +65,58 @@ def adaptation_curve(run, ks=KS, seed=0, splits=("valid", "test"),
                                   overwrite=True, checkpoint=checkpoint))
     if tau is not None:
         clf.hparams.speaker_prior_tau = float(tau)
-    labels = list(clf.hparams.label_encoder.lab2ind)
-    options = dict(window_seconds=40.0, batch_seconds=0.0, progress=False)
     out = {}
     for split in splits:
-        files, spks, emos = manifest_files(run, split)
-        speakers = {f.resolve(): s for f, s in zip(files, spks)}
-        windows = encode_windows(clf, files, **options)  # once for every k
-        out[split] = {}
-        for k in ks:
-            if normalised(clf):
-                rows = predict_speakers(clf, files, speakers,
-                                        None if k == "all" else int(k),
-                                        seed, windows=windows, **options)
-            elif k == ks[0]:  # predict, from the same windows
-                rows = prediction_rows(clf, files, windows,
-                                       classify_windows(clf, windows))
-            out[split][k] = emotion_metrics(
-                emos, [r["label"] for r in rows], labels)["UA"]
+        encoded = _encoded(clf, run, split)  # once for every k
+        out[split] = _curve(clf, encoded, ks, seed)
     cache.write_text(json.dumps({"ks": ks, "seed": seed, "UA": out},
                                 indent=1), encoding="utf-8")
+    return out
+
+
+#: How curves classify: files whole and one at a time, as the recipe's
+#: test pass.
+OPTIONS = dict(window_seconds=40.0, batch_seconds=0.0, progress=False)
+
+
+def _encoded(clf, run, split):
+    """A run's ``split`` encoded once: ``(files, {path: speaker},
+    emotions, windows)``."""
+    from speechbrain_grl.inference.predict import encode_windows
+
+    files, spks, emos = manifest_files(run, split)
+    return (files, {f.resolve(): s for f, s in zip(files, spks)}, emos,
+            encode_windows(clf, files, **OPTIONS))
+
+
+def _curve(clf, encoded, ks, seed, recenter=False):
+    """``{k: UA}`` of encoded files (:func:`_encoded`) through
+    ``predict_speakers``, each speaker's statistics from k of their clips
+    drawn with ``seed``; a model without speaker normalisation is
+    classified once, the same at every k."""
+    from speechbrain_grl.evaluation.metrics import emotion_metrics
+    from speechbrain_grl.inference.adaptation import (
+        normalised,
+        predict_speakers,
+    )
+    from speechbrain_grl.inference.predict import (
+        classify_windows,
+        prediction_rows,
+    )
+
+    files, speakers, emos, windows = encoded
+    labels = list(clf.hparams.label_encoder.lab2ind)
+    out = {}
+    for k in ks:
+        if normalised(clf):
+            rows = predict_speakers(
+                clf, files, speakers, None if k == "all" else int(k), seed,
+                recenter=recenter, windows=windows, **OPTIONS)
+        elif k == ks[0]:  # predict, from the same windows
+            rows = prediction_rows(clf, files, windows,
+                                   classify_windows(clf, windows))
+        out[k] = emotion_metrics(emos, [r["label"] for r in rows],
+                                 labels)["UA"]
     return out
 
 
@@ -107,28 +129,16 @@ def tau_curves(run, taus, ks=KS, seed=0, split="valid", recenter=False):
     mean is the split's own (the mean of all its clips, unlabelled: a
     deployment's average voice) instead of the exported one. The run must
     have been exported by it."""
-    from speechbrain_grl.evaluation.metrics import emotion_metrics
-    from speechbrain_grl.inference.adaptation import predict_speakers
-    from speechbrain_grl.inference.predict import encode_windows, load_model
+    from speechbrain_grl.inference.predict import load_model
 
     clf = load_model(Path(run) / "exported")
-    files, spks, emos = manifest_files(run, split)
-    speakers = {f.resolve(): s for f, s in zip(files, spks)}
-    options = dict(window_seconds=40.0, batch_seconds=0.0, progress=False)
-    windows = encode_windows(clf, files, **options)
-    labels = list(clf.hparams.label_encoder.lab2ind)
+    encoded = _encoded(clf, run, split)
     if not isinstance(taus, dict):
         taus = {str(tau): tau for tau in taus}
     out = {}
     for name, tau in taus.items():
         clf.hparams.speaker_prior_tau = float(tau)
-        out[name] = {}
-        for k in ks:
-            rows = predict_speakers(
-                clf, files, speakers, None if k == "all" else int(k), seed,
-                recenter=recenter, windows=windows, **options)
-            out[name][k] = emotion_metrics(
-                emos, [r["label"] for r in rows], labels)["UA"]
+        out[name] = _curve(clf, encoded, ks, seed, recenter)
     return out
 
 

@@ -36,8 +36,8 @@ from pathlib import Path
 
 import torch
 
-from speechbrain_grl.dataio.audio import read_audio
-from speechbrain_grl.dataio.manifests import MIN_DURATION
+from speechbrain_grl.dataio.audio import is_silent, read_audio
+from speechbrain_grl.inference.predict import MIN_SAMPLES, SAMPLE_RATE
 from speechbrain_grl.nnet.speaker_norm import map_mean
 from speechbrain_grl.utils.errors import GRLError
 
@@ -47,13 +47,6 @@ __all__ = ["SpeakerAdaptation", "AdaptationError", "deployment_prior",
 
 logger = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
-#: Clips whose peak amplitude is below this carry no voice: not used for
-#: a speaker's statistics (counted).
-SILENCE = 1e-4
-#: Clips shorter than this (samples at 16 kHz) are left out too, as
-#: predict leaves them out.
-MIN_SAMPLES = round(MIN_DURATION * SAMPLE_RATE)
 
 
 class AdaptationError(GRLError):
@@ -172,34 +165,27 @@ def read_speaker_map(path):
     return out
 
 
-def _usable_features(clf, path, cache=None):
-    """A file's pooled features, or None when it cannot be read or is
-    silent; ``cache`` (a dict by resolved path) keeps them for a second
-    use."""
+def _usable_features(clf, path, cache):
+    """A file's pooled features, or None when it cannot be read, is
+    shorter than predict's shortest clip or is digital silence (counted
+    by the caller, as predict counts them); ``cache`` (a dict by
+    resolved path) keeps them for a second use."""
     key = Path(path).resolve()
-    if cache is not None and key in cache:
-        return cache[key]
-    feats = _read_features(clf, path)
-    if cache is not None:
-        cache[key] = feats
-    return feats
-
-
-def _read_features(clf, path):
-    """:func:`_usable_features` without the cache."""
-    try:
-        wav = read_audio(str(path), SAMPLE_RATE)
-    except Exception:  # noqa: BLE001 - the caller counts it
-        return None
-    if wav.numel() < MIN_SAMPLES or float(wav.abs().max()) < SILENCE:
-        return None  # too short for the encoder, or silent
-    return pooled_features(clf, wav)
+    if key not in cache:
+        try:
+            wav = read_audio(str(path), SAMPLE_RATE)
+        except Exception:  # noqa: BLE001 - the caller counts it
+            wav = None
+        cache[key] = (None if wav is None or len(wav) < MIN_SAMPLES
+                      or is_silent(wav) else pooled_features(clf, wav))
+    return cache[key]
 
 
 def deployment_prior(clf, files, cache=None):
     """The prior mean re-centred on a deployment: the average pooled
     features of the usable ``files`` (every speaker, no label), or None
     when none is usable (``cache``: see :func:`_usable_features`)."""
+    cache = {} if cache is None else cache
     feats = [f for f in (_usable_features(clf, p, cache) for p in files)
              if f is not None]
     return torch.stack(feats).mean(0) if feats else None
@@ -218,7 +204,7 @@ def _speaker_clips(clf, files, k, seed, prior_mean=None, cache=None):
         rest = sorted(set(files) - set(first))
         rng.shuffle(rest)
         files = first + rest
-    skipped = 0
+    skipped, cache = 0, {} if cache is None else cache
     for path in files:
         if k is not None and adapt.n_clips_ >= k:
             break

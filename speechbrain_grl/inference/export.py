@@ -954,6 +954,8 @@ def export_model(source, model_dir, overwrite=False, checkpoint="best"):
     """
     from speechbrain.dataio.encoder import CategoricalEncoder
 
+    if checkpoint not in ("best", "latest"):
+        raise ExportError(f"--checkpoint {checkpoint}: use best or latest")
     run = find_output_folder(source).resolve()
     model_dir = Path(model_dir).resolve()
     if model_dir.exists() and not overwrite:
@@ -970,8 +972,6 @@ def export_model(source, model_dir, overwrite=False, checkpoint="best"):
     normalised = _check_normalised(run, hparams)
     task = _task(run, hparams)
     dimensional = task != "categorical"
-    if checkpoint not in ("best", "latest"):
-        raise ExportError(f"--checkpoint {checkpoint}: use best or latest")
     states, ckpts, key = _states(run, hparams, selection_key(run, hparams),
                                  dimensional,
                                  ("spk_norm",) if normalised else (),

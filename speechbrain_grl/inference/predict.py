@@ -494,6 +494,13 @@ def model_outputs(clf):
     return classes, dimensions
 
 
+def _autocast(clf, precision):
+    """bfloat16 autocast on ``clf``'s device for ``precision="bf16"``, a
+    no-op otherwise."""
+    return torch.autocast(clf.device.split(":")[0], dtype=torch.bfloat16,
+                          enabled=precision == "bf16")
+
+
 def _split(clf):
     """Whether ``clf`` has the exported layout: an encoder, then an
     ``embedding_model`` whose first module is the pooling."""
@@ -566,9 +573,9 @@ class Windows:
     whole : set
         Files read as one window, untrimmed, and encoded as if alone
         (an exact fp32 or bf16 encoder, or a batch of one): their
-        features are the whole
-        clip's, those :func:`~speechbrain_grl.inference.adaptation.
-        pooled_features` gives.
+        features are the whole clip's, those
+        :func:`~speechbrain_grl.inference.adaptation.pooled_features`
+        gives.
     """
 
     def __init__(self):
@@ -642,9 +649,7 @@ def encode_windows(clf, files, window_seconds=10.0, batch_seconds=60.0,
                 torch.nn.functional.pad(s, (0, longest - len(s)))
                 for _, s in segs])
             lens = torch.tensor([len(s) / longest for _, s in segs])
-            with torch.no_grad(), torch.autocast(
-                    clf.device.split(":")[0], dtype=torch.bfloat16,
-                    enabled=precision == "bf16"):
+            with torch.no_grad(), _autocast(clf, precision):
                 feats = pooled(clf, wavs, lens).reshape(len(segs), -1)
             for (i, _), row in zip(segs, feats.float().cpu()):
                 found[i].append(row)
@@ -693,9 +698,7 @@ def classify_windows(clf, windows, index=None, precision="fp32"):
         return {}
     feats = torch.cat([windows.feats[i] for i in index])
     probs, dims = [], []
-    with torch.no_grad(), torch.autocast(
-            clf.device.split(":")[0], dtype=torch.bfloat16,
-            enabled=precision == "bf16"):
+    with torch.no_grad(), _autocast(clf, precision):
         for chunk in feats.split(HEAD_BATCH):
             emb = head(clf, chunk.to(clf.device).unsqueeze(1))
             probs.append(clf.mods.classifier(emb).squeeze(1).float().exp()
