@@ -189,6 +189,27 @@ def test_training_with_drawn_offsets_draws_voices_of_the_others():
     assert kept[:, 0].unique().numel() > 1000  # not a few voices
 
 
+def test_training_with_diagonal_offsets_draws_voices_in_any_direction():
+    """train_offsets="diagonal": the voice a training utterance keeps has
+    the other speakers' spread in each dimension, drawn independently,
+    so it leaves the span of their offsets (which "drawn" keeps to)."""
+    # The others' offsets (3, 3) and (-3, -3) span one direction only.
+    voices = torch.tensor([[0.0, 0.0], [3.0, 3.0], [-3.0, -3.0]])
+    kept = {}
+    for mode in ("drawn", "diagonal"):
+        torch.manual_seed(0)
+        norm = SpeakerNorm(2, n_speakers=3, momentum=1.0, std="pooled",
+                           train_clips=[0], train_offsets=mode)
+        norm(voices[:, None, :], speaker_index=torch.tensor([0, 1, 2]))
+        _, std = norm.prior()
+        x = voices[[0] * 4000][:, None, :]
+        out = norm(x, speaker_index=torch.zeros(4000, dtype=torch.long))
+        rows = (out * std).squeeze(1)
+        kept[mode] = rows.T @ rows / len(rows)
+    assert torch.allclose(kept["drawn"], torch.full((2, 2), 9.0), atol=0.8)
+    assert torch.allclose(kept["diagonal"], 9 * torch.eye(2), atol=0.8)
+
+
 def test_clips_of_no_class_update_no_cell():
     """keep_all_emotions: a clip of no class (emotion -1) is normalised
     with its speaker's statistics (the prior while the speaker has none)

@@ -37,7 +37,11 @@ normalisation?
   emotion). ``train_offsets="drawn"`` leaves a voice drawn at random
   instead: a Gaussian combination of the other training speakers'
   offsets, of their size on average, so training meets as many voices
-  as rows rather than the few training speakers'.
+  as rows rather than the few training speakers'. Those voices lie in
+  the span of a few training offsets; ``train_offsets="diagonal"``
+  draws each dimension of the voice independently, with the other
+  training speakers' spread in it, so training also meets voices (and
+  channels) in directions that no training speaker took.
 - Where speakers carry an emotion shortcut, a speaker's plain mean holds
   their favourite emotion too, and subtracting it removes emotion as
   well. With ``n_emotions`` > 1 the training statistics are kept per
@@ -64,7 +68,7 @@ __all__ = ["SpeakerNorm", "additive_means", "map_mean", "shrinkage_tau",
            "speaker_stats"]
 
 STD_MODES = ("speaker", "pooled")
-OFFSET_MODES = ("own", "other", "drawn")
+OFFSET_MODES = ("own", "other", "drawn", "diagonal")
 BALANCE_MODES = ("cells", "additive")
 #: ``tau`` estimated from the training speakers' statistics.
 AUTO = "auto"
@@ -277,7 +281,8 @@ class SpeakerNorm(torch.nn.Module):
         their own (as deployed); ``other``: towards the speaker's mean
         minus a random other training speaker's offset, so what is left
         is another voice's, unrelated to the clip's speaker and emotion;
-        ``drawn``: minus a voice drawn at random (:meth:`_row_priors`).
+        ``drawn``: minus a voice drawn at random (:meth:`_row_priors`);
+        ``diagonal``: minus a voice drawn dimension by dimension.
     balance : str
         With ``n_emotions`` > 1, how a training speaker's statistics
         weigh their emotions: ``cells``, the average of their emotion
@@ -490,7 +495,9 @@ class SpeakerNorm(torch.nn.Module):
         training speaker other than its own, drawn uniformly
         (``other``), or minus a drawn voice (``drawn``): the other
         training speakers' offsets weighted by independent N(0, 1 / m)
-        draws, m of them, whose mean square is theirs."""
+        draws, m of them, whose mean square is theirs; ``diagonal``:
+        each dimension drawn from N(0, the other speakers' mean squared
+        offset in it), the same size but in any direction."""
         if self.train_offsets == "own":
             return prior_mean.expand_as(mean)
         trained = self._trained_index()
@@ -499,6 +506,10 @@ class SpeakerNorm(torch.nn.Module):
         means = self.speaker_stats(trained)[0]
         own = (trained[None, :] == index[:, None]).float()
         offsets = means - prior_mean
+        if self.train_offsets == "diagonal":
+            others = 1 - own
+            spread = (others @ offsets.pow(2)) / others.sum(1, keepdim=True)
+            return mean - torch.randn_like(mean) * spread.sqrt()
         if self.train_offsets == "drawn":
             others = 1 - own
             weights = torch.randn(others.shape).to(others) * others
