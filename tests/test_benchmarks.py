@@ -76,6 +76,22 @@ def test_audio_cache_benchmark(tmp_path):
     assert "| `AudioCache` |" in (tmp_path / "audio_cache.md").read_text()
 
 
+def test_ddp_exit_benchmark(tmp_path):
+    """benchmarks/ddp_exit.py, one round: both endings run a 2-process
+    job and the report counts them."""
+    res = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "ddp_exit.py"),
+         "--rounds", "1", "--out", str(tmp_path)],
+        env=recipe_env(), capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads((tmp_path / "ddp_exit.json").read_text())
+    assert out["rounds"] == 1
+    assert set(out["failures"]) == {"destroy", "end_distributed"}
+    assert out["failures"]["end_distributed"] == []
+    assert "| end_distributed | 1 | 0 |" in (
+        tmp_path / "ddp_exit.md").read_text()
+
+
 def test_classic_tau_benchmark(tmp_path):
     """benchmarks/classic_tau.py, small: every setting, split, τ and k is
     there, and with no clip (k = 0) every τ gives the prior alone."""

@@ -41,7 +41,6 @@ if __name__ == "__main__":
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import speechbrain as sb
-import torch
 from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import run_on_main
 
@@ -49,6 +48,7 @@ from speechbrain_grl.brain import SpeakerAdversarialBrain
 from speechbrain_grl.dataio import dataio_prep, eval_dataset
 from speechbrain_grl.dataio.prepare import prepare_corpus
 from speechbrain_grl.evaluation.probe import probe_after, probe_before
+from speechbrain_grl.utils.ddp import end_distributed
 from speechbrain_grl.utils.errors import GRLError
 from speechbrain_grl.utils.hparams_checks import (
     check_augmenter,
@@ -220,9 +220,7 @@ def main(argv):
         test_other_corpora(brain, hparams, datasets, test_loader_kwargs)
     run_on_main(timer.write, args=[
         os.path.join(hparams["output_folder"], "timing.json")])
-    if torch.distributed.is_initialized():  # a clean exit for every rank
-        torch.distributed.barrier()
-        torch.distributed.destroy_process_group()
+    end_distributed(brain.modules)  # DDP: a clean exit for every rank
 
 
 if __name__ == "__main__":
