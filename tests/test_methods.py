@@ -23,6 +23,7 @@ from speechbrain_grl.brain import SpeakerAdversarialBrain
 from speechbrain_grl.dataio import data_hparams, dataio_prep
 from speechbrain_grl.dataio.iemocap import prepare_iemocap
 from speechbrain_grl.methods import select_method
+from speechbrain_grl.utils.ddp import end_distributed
 
 #: (adversary, overrides): every method, and the normalisation around an
 #: adversary.
@@ -322,8 +323,9 @@ def _ddp_worker(rank, world, port, demo_folder, out, results):
             torch.distributed.all_gather_object(gathered, state)
             if rank == 0:
                 results[i] = gathered
+            del brain, method  # its DDP wrappers, before the group ends
     finally:
-        torch.distributed.destroy_process_group()
+        end_distributed({})  # collected, then barrier and destroy
 
 
 def test_every_process_ends_with_the_same_state_under_ddp(prepared):
