@@ -382,10 +382,19 @@ def test_the_latest_checkpoint_exports_and_reads_curves(exported,
     ckpter = Checkpointer(copy / "save")
     newest = ckpter.find_checkpoint()
     best = ckpter.find_checkpoint(max_key="UA")
-    if newest.path == best.path:  # make the best an older one
-        meta = dict(newest.meta, UA=-1.0)
-        ckpter.save_checkpoint(meta=meta, end_of_epoch=True)
+    if newest.path == best.path:  # a later, worse checkpoint of its own
+        import yaml
+
+        later = newest.path.with_name(newest.path.name + "-later")
+        shutil.copytree(newest.path, later)
+        meta = yaml.safe_load((later / "CKPT.yaml").read_text())
+        meta.update(unixtime=meta["unixtime"] + 1, UA=-1.0)
+        (later / "CKPT.yaml").write_text(yaml.dump(meta))
+        weights = torch.load(later / "ssl.ckpt", map_location="cpu")
+        torch.save({k: v + 0.01 if v.is_floating_point() else v
+                    for k, v in weights.items()}, later / "ssl.ckpt")
         newest = ckpter.find_checkpoint()
+        assert newest.path == later
     model = export_model(copy, tmp_path / "latest", checkpoint="latest")
     ssl = torch.load(newest.paramfiles["ssl"], map_location="cpu")
     clf = load_model(model)
