@@ -504,19 +504,17 @@ class SpeakerNorm(torch.nn.Module):
         if len(trained) < 2:
             return prior_mean.expand_as(mean)
         means = self.speaker_stats(trained)[0]
-        own = (trained[None, :] == index[:, None]).float()
+        others = (trained[None, :] != index[:, None]).float()
         offsets = means - prior_mean
         if self.train_offsets == "diagonal":
-            others = 1 - own
             spread = (others @ offsets.pow(2)) / others.sum(1, keepdim=True)
             return mean - torch.randn_like(mean) * spread.sqrt()
         if self.train_offsets == "drawn":
-            others = 1 - own
             weights = torch.randn(others.shape).to(others) * others
             weights = weights / others.sum(1, keepdim=True).sqrt()
             return mean - weights @ offsets
         # A uniform draw among the trained speakers other than the row's.
-        other = torch.multinomial(1 - own, 1)
+        other = torch.multinomial(others, 1)
         return mean - offsets[other.squeeze(1)]
 
     def _stats_or_prior(self, index):

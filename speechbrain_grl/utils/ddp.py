@@ -74,10 +74,8 @@ def end_distributed(modules):
     """
     if not distributed():
         return
-    ddp = torch.nn.parallel.DistributedDataParallel
     for name in list(modules.keys()):
-        if isinstance(modules[name], ddp):
-            modules[name] = modules[name].module
+        modules[name] = unwrap(modules[name])
     gc.unfreeze()
     gc.collect()
     torch.distributed.barrier()
