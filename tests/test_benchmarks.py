@@ -117,6 +117,28 @@ def test_classic_tau_benchmark(tmp_path):
         tmp_path / "classic_tau.md").read_text()
 
 
+def test_bias_ceiling_benchmark(tmp_path):
+    """benchmarks/bias_ceiling.py, small: the twins share their held-out
+    clips (the comparison's premise), every variant scores a UA on both
+    splits, and each difference is the difference of the means."""
+    res = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "bias_ceiling.py"),
+         "--utts", "8", "--corpora", "0", "--seeds", "1",
+         "--workdir", str(tmp_path / "work"), "--out", str(tmp_path)],
+        env=recipe_env(), capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads((tmp_path / "bias_ceiling.json").read_text())
+    assert out["same_held_out_clips"] is True
+    for split in ("valid", "test"):
+        cell = out[split]
+        for variant in ("plain", "biased", "biased_true_voice", "unbiased"):
+            assert 0 < cell[variant] <= 100
+        diff = cell["differences"]["unbiased - biased"]["mean"]
+        assert math.isclose(diff, cell["unbiased"] - cell["biased"],
+                            abs_tol=0.02)
+    assert "biased_true_voice" in (tmp_path / "bias_ceiling.md").read_text()
+
+
 def test_epoch_spread_benchmark(tmp_path):
     """benchmarks/epoch_spread.py on a workdir of two runs' validation
     summaries: best, second-half mean, gap and sd per candidate, means
