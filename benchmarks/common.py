@@ -205,6 +205,7 @@ def write_report(out, name, results, lines):
     """Writes ``<out>/<name>.json`` (``results``) and ``<name>.md`` (the
     Markdown ``lines``), and prints the Markdown."""
     out = pathlib.Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}.json").write_text(json.dumps(results, indent=2))
     (out / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -141,6 +141,12 @@ def curve_lines(args, result):
                   "|---|---|" + "---|" * (len(ks) + 1)]
         for ckpt in ("best", "latest"):
             total = []
+            result[cand].setdefault("UA", {})[ckpt] = round(
+                _mean_ua(mine, ckpt, args.biases.split(","), corpora,
+                         seeds, ks), 2)
+            result.setdefault("none", {}).setdefault("UA", {})[ckpt] = (
+                round(_mean_ua(none, ckpt, args.biases.split(","),
+                               corpora, seeds, ks), 2))
             for bias in args.biases.split(","):
                 delta = {k: statistics.mean(statistics.mean(
                     mine[bias][f"bias_{bias}/corpus_{c}/seed_{s}"][ckpt][k]
@@ -154,8 +160,31 @@ def curve_lines(args, result):
             mean = statistics.mean(total)
             result[cand]["curves"][ckpt]["mean"] = round(mean, 2)
             lines[-1] = lines[-1][:-1] + f"{mean:+.2f} |"
-        lines.append("")
+        lines += ["", "Mean validation UA over k and biases (not a "
+                  "difference): " + "; ".join(
+                      f"{ckpt} {result[cand]['UA'][ckpt]:.2f} (`none` "
+                      f"{result['none']['UA'][ckpt]:.2f})"
+                      for ckpt in ("best", "latest")) + ".", ""]
     return lines
+
+
+def _mean_ua(curves_, ckpt, biases, corpora, seeds, ks):
+    """A candidate's validation UA at ``ckpt``: the mean over biases
+    and k of the mean over corpora of the per-corpus mean over seeds.
+
+    Example
+    -------
+    >>> runs = {"0.9": {"bias_0.9/corpus_0/seed_1": {"latest": {"0": 40.0,
+    ...     "all": 60.0}}, "bias_0.9/corpus_0/seed_2": {"latest": {
+    ...     "0": 50.0, "all": 70.0}}}}
+    >>> _mean_ua(runs, "latest", ["0.9"], ["0"], ["1", "2"], ["0", "all"])
+    55.0
+    """
+    return statistics.mean(
+        statistics.mean(statistics.mean(
+            curves_[bias][f"bias_{bias}/corpus_{c}/seed_{s}"][ckpt][k]
+            for s in seeds) for c in corpora)
+        for bias in biases for k in ks)
 
 
 if __name__ == "__main__":

@@ -139,6 +139,45 @@ def test_bias_ceiling_benchmark(tmp_path):
     assert "biased_true_voice" in (tmp_path / "bias_ceiling.md").read_text()
 
 
+def test_paired_runs_benchmark(tmp_path):
+    """benchmarks/paired_runs.py on two workdirs of cached curves: UA in
+    each and A - B per k, means over seeds then corpora; a missing run is
+    a one-line exit naming the file."""
+    def write(work, corpus, seed, valid, test):
+        run = work / f"corpus_{corpus}" / "bias_0.9" / "spknorm_tau-1" / (
+            f"seed_{seed}")
+        run.mkdir(parents=True)
+        (run / "adaptation_curve.json").write_text(json.dumps(
+            {"ks": ["0", "all"], "seed": seed,
+             "UA": {"valid": valid, "test": test}}))
+
+    for corpus, base in ((0, 40.0), (1, 60.0)):
+        for seed in (1, 2):
+            write(tmp_path / "a", corpus, seed, {"0": base + seed,
+                  "all": base + 10}, {"0": base, "all": base + 20})
+            write(tmp_path / "b", corpus, seed, {"0": base, "all": base},
+                  {"0": base, "all": base})
+    cmd = [sys.executable, str(REPO / "benchmarks" / "paired_runs.py"),
+           "--a", str(tmp_path / "a"), "--b", str(tmp_path / "b"),
+           "--modes", "spknorm:tau=1", "--corpora", "0,1", "--seeds", "1,2",
+           "--biases", "0.9", "--out", str(tmp_path)]
+    res = subprocess.run(cmd, env=recipe_env(), capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads((tmp_path / "paired_runs.json").read_text())
+    cell = out["spknorm:tau=1"]["0.9"]
+    assert cell["valid"]["0"]["delta"] == 1.5  # seeds 1 and 2: +1, +2
+    assert cell["valid"]["all"]["a"] == 60.0 and cell["valid"]["all"][
+        "b"] == 50.0
+    assert cell["test"]["all"]["delta"] == 20.0
+    assert cell["test"]["0"]["delta"] == 0.0
+    res = subprocess.run(cmd + ["--seeds", "1,2,3"], env=recipe_env(),
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 1
+    assert "seed_3/adaptation_curve.json is missing" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
 def test_epoch_spread_benchmark(tmp_path):
     """benchmarks/epoch_spread.py on a workdir of two runs' validation
     summaries: best, second-half mean, gap and sd per candidate, means
