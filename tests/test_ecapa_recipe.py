@@ -76,6 +76,34 @@ def test_augmentation_changes_training_batches_only():
         SpeakerAdversarialBrain.augment(fake, wavs, lens)
 
 
+def test_demo_augmentation_is_off_by_default():
+    """The demo yaml's speed perturbation (an option, not the default:
+    docs/evidence.md) leaves training batches alone at its default
+    augment_prob and, switched on, changes them and keeps their clips."""
+    from types import SimpleNamespace
+
+    from hyperpyyaml import load_hyperpyyaml
+
+    from speechbrain_grl.brain import SpeakerAdversarialBrain
+    from speechbrain_grl.utils.hparams_checks import check_augmenter
+
+    text = (RECIPE / "hparams" / "demo_grl.yaml").read_text()
+    block = text[text.index("augment_prob:"):text.index("\nmodules:")]
+    wavs, lens = torch.randn(4, 16000), torch.tensor([1.0, 0.7, 0.5, 1.0])
+    torch.manual_seed(0)
+    for overrides, on in (({}, False), ({"augment_prob": 1.0}, True)):
+        hp = load_hyperpyyaml("sample_rate: 16000\n" + block, overrides)
+        check_augmenter(hp["wav_augment"])
+        fake = SimpleNamespace(hparams=SimpleNamespace(
+            wav_augment=hp["wav_augment"]))
+        changed = []
+        for _ in range(6):  # speed 100 changes nothing: several draws
+            out, _ = SpeakerAdversarialBrain.augment(fake, wavs, lens)
+            assert len(out) == len(wavs)
+            changed.append(out.shape != wavs.shape)
+        assert any(changed) == on
+
+
 def _test_set(run):
     man = json.loads((run / "test.json").read_text())
     root = json.loads((run / "prepare_opts.json").read_text())["data_folder"]
