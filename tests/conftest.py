@@ -1,5 +1,6 @@
 """Shared fixtures: the demo corpus, the tiny SSL model, recipe runs."""
 
+import json
 import os
 import pathlib
 import subprocess
@@ -43,6 +44,25 @@ def recipe_env():
     )
     env["HF_HUB_OFFLINE"] = "1"
     return env
+
+
+def run_benchmark(script, *args, timeout=600):
+    """Runs ``benchmarks/<script>`` with ``args`` in a subprocess of the
+    recipe environment; returns the result, output captured as text."""
+    return subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / script),
+         *map(str, args)],
+        env=recipe_env(), capture_output=True, text=True, timeout=timeout)
+
+
+def benchmark_report(script, out, *args, timeout=600):
+    """:func:`run_benchmark` with ``--out out``, which must exit 0 (else
+    the test fails with the output's tail); returns its JSON report,
+    ``<out>/<script's stem>.json``."""
+    res = run_benchmark(script, *args, "--out", out, timeout=timeout)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    return json.loads((pathlib.Path(out) / f"{pathlib.Path(script).stem}"
+                       ".json").read_text())
 
 
 def run_recipe(script, *args, timeout=600, check=True, launcher=None):

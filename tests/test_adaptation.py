@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import REPO, demo_args, recipe_env, run_recipe
+from conftest import REPO, benchmark_report, demo_args, recipe_env, run_recipe
 
 from speechbrain_grl.inference.adaptation import (
     AdaptationError,
@@ -409,14 +409,10 @@ def test_the_latest_checkpoint_exports_and_reads_curves(exported,
     adaptation_curve(copy, ks=("0", "all"), seed=1)
     shutil.copytree(copy, copy.parents[1] / "none" / "seed_1",
                     symlinks=True)
-    res = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "epoch_spread.py"),
-         "--workdir", str(tmp_path / "work"), "--corpora", "0",
-         "--biases", "0.9", "--seeds", "1", "--candidate", "spknorm",
-         "--curves", "--out", str(tmp_path)],
-        env=recipe_env(), capture_output=True, text=True, timeout=600)
-    assert res.returncode == 0, res.stderr[-3000:]
-    out = json.loads((tmp_path / "epoch_spread.json").read_text())
+    out = benchmark_report("epoch_spread.py", tmp_path, "--workdir",
+                           tmp_path / "work", "--corpora", "0", "--biases",
+                           "0.9", "--seeds", "1", "--candidate", "spknorm",
+                           "--curves")
     assert out["spknorm"]["curves"]["latest"] == {
         "0.9": {"0": 0.0, "all": 0.0}, "mean": 0.0}
     assert "| latest | 0.9 | +0.0 | +0.0 | +0.00 |" in (

@@ -5,22 +5,16 @@ No timing is asserted: only that every number is there and sane.
 
 import json
 import math
-import subprocess
-import sys
 
-from conftest import REPO, recipe_env
+from conftest import benchmark_report, run_benchmark
 
 MODES = ("none", "grl", "tap", "snp")
 
 
 def test_run_all_quick(tmp_path):
     out = tmp_path / "results.md"
-    res = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "run_all.py"), "--quick",
-         "--threads", "1", "--output", str(out), "--workdir",
-         str(tmp_path / "work")],
-        env=recipe_env(), capture_output=True, text=True, timeout=600,
-    )
+    res = run_benchmark("run_all.py", "--quick", "--threads", "1",
+                        "--output", out, "--workdir", tmp_path / "work")
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
     text = out.read_text()
     assert "## train_step_tiny" in text and "## epoch_tiny" in text
@@ -64,13 +58,9 @@ def test_run_all_quick(tmp_path):
 def test_audio_cache_benchmark(tmp_path):
     """benchmarks/audio_cache.py, small: both ways read the same signals
     and every number is there."""
-    res = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "audio_cache.py"),
-         "--utts", "4", "--epochs", "2", "--rounds", "1", "--threads", "1",
-         "--out", str(tmp_path)],
-        env=recipe_env(), capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stderr[-3000:]
-    out = json.loads((tmp_path / "audio_cache.json").read_text())
+    out = benchmark_report("audio_cache.py", tmp_path, "--utts", "4",
+                           "--epochs", "2", "--rounds", "1", "--threads",
+                           "1", timeout=300)
     assert out["clips"] == 40 and out["identical"] is True
     assert out["disk_s"] > 0 and out["cache_s"] > 0 and out["cache_mb"] > 0
     assert "| `AudioCache` |" in (tmp_path / "audio_cache.md").read_text()
@@ -79,12 +69,8 @@ def test_audio_cache_benchmark(tmp_path):
 def test_ddp_exit_benchmark(tmp_path):
     """benchmarks/ddp_exit.py, one round: both endings run a 2-process
     job and the report counts them."""
-    res = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "ddp_exit.py"),
-         "--rounds", "1", "--out", str(tmp_path)],
-        env=recipe_env(), capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stderr[-3000:]
-    out = json.loads((tmp_path / "ddp_exit.json").read_text())
+    out = benchmark_report("ddp_exit.py", tmp_path, "--rounds", "1",
+                           timeout=300)
     assert out["rounds"] == 1
     assert set(out["failures"]) == {"destroy", "end_distributed"}
     assert out["failures"]["end_distributed"] == []
@@ -95,14 +81,10 @@ def test_ddp_exit_benchmark(tmp_path):
 def test_classic_tau_benchmark(tmp_path):
     """benchmarks/classic_tau.py, small: every setting, split, τ and k is
     there, and with no clip (k = 0) every τ gives the prior alone."""
-    res = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "classic_tau.py"),
-         "--utts", "8", "--corpora", "0", "--seeds", "1", "--biases",
-         "0.0", "--taus", "0,2,auto", "--workdir", str(tmp_path / "work"),
-         "--out", str(tmp_path)],
-        env=recipe_env(), capture_output=True, text=True, timeout=600)
-    assert res.returncode == 0, res.stderr[-3000:]
-    out = json.loads((tmp_path / "classic_tau.json").read_text())
+    out = benchmark_report("classic_tau.py", tmp_path, "--utts", "8",
+                           "--corpora", "0", "--seeds", "1", "--biases",
+                           "0.0", "--taus", "0,2,auto", "--workdir",
+                           tmp_path / "work")
     for setting in ("demo", "real-like"):
         cell = out[f"{setting}|bias_0.0"]
         assert cell["auto_tau_mean"] > 0
@@ -121,13 +103,9 @@ def test_bias_ceiling_benchmark(tmp_path):
     """benchmarks/bias_ceiling.py, small: the twins share their held-out
     clips (the comparison's premise), every variant scores a UA on both
     splits, and each difference is the difference of the means."""
-    res = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "bias_ceiling.py"),
-         "--utts", "8", "--corpora", "0", "--seeds", "1",
-         "--workdir", str(tmp_path / "work"), "--out", str(tmp_path)],
-        env=recipe_env(), capture_output=True, text=True, timeout=600)
-    assert res.returncode == 0, res.stderr[-3000:]
-    out = json.loads((tmp_path / "bias_ceiling.json").read_text())
+    out = benchmark_report("bias_ceiling.py", tmp_path, "--utts", "8",
+                           "--corpora", "0", "--seeds", "1", "--workdir",
+                           tmp_path / "work")
     assert out["same_held_out_clips"] is True
     for split in ("valid", "test"):
         cell = out[split]
@@ -157,22 +135,18 @@ def test_paired_runs_benchmark(tmp_path):
                   "all": base + 10}, {"0": base, "all": base + 20})
             write(tmp_path / "b", corpus, seed, {"0": base, "all": base},
                   {"0": base, "all": base})
-    cmd = [sys.executable, str(REPO / "benchmarks" / "paired_runs.py"),
-           "--a", str(tmp_path / "a"), "--b", str(tmp_path / "b"),
-           "--modes", "spknorm:tau=1", "--corpora", "0,1", "--seeds", "1,2",
-           "--biases", "0.9", "--out", str(tmp_path)]
-    res = subprocess.run(cmd, env=recipe_env(), capture_output=True,
-                         text=True, timeout=300)
-    assert res.returncode == 0, res.stderr[-3000:]
-    out = json.loads((tmp_path / "paired_runs.json").read_text())
+    args = ["--a", tmp_path / "a", "--b", tmp_path / "b", "--modes",
+            "spknorm:tau=1", "--corpora", "0,1", "--seeds", "1,2",
+            "--biases", "0.9"]
+    out = benchmark_report("paired_runs.py", tmp_path, *args, timeout=300)
     cell = out["spknorm:tau=1"]["0.9"]
     assert cell["valid"]["0"]["delta"] == 1.5  # seeds 1 and 2: +1, +2
     assert cell["valid"]["all"]["a"] == 60.0 and cell["valid"]["all"][
         "b"] == 50.0
     assert cell["test"]["all"]["delta"] == 20.0
     assert cell["test"]["0"]["delta"] == 0.0
-    res = subprocess.run(cmd + ["--seeds", "1,2,3"], env=recipe_env(),
-                         capture_output=True, text=True, timeout=300)
+    res = run_benchmark("paired_runs.py", *args, "--seeds", "1,2,3",
+                        "--out", tmp_path, timeout=300)
     assert res.returncode == 1
     assert "seed_3/adaptation_curve.json is missing" in res.stderr
     assert "Traceback" not in res.stderr
@@ -191,11 +165,10 @@ def test_epoch_spread_benchmark(tmp_path):
             run.mkdir(parents=True)
             (run / "valid_summary.json").write_text(json.dumps(
                 {"valid_UA": {str(i): v for i, v in enumerate(ua, 1)}}))
-    cmd = [sys.executable, str(REPO / "benchmarks" / "epoch_spread.py"),
-           "--workdir", str(work), "--corpora", "0", "--biases", "0.9",
-           "--seeds", "1,2", "--out", str(tmp_path)]
-    res = subprocess.run(cmd + ["--candidate", "spknorm:tau=1"],
-                         capture_output=True, text=True, timeout=120)
+    args = ["--workdir", work, "--corpora", "0", "--biases", "0.9",
+            "--seeds", "1,2", "--out", tmp_path]
+    res = run_benchmark("epoch_spread.py", *args, "--candidate",
+                        "spknorm:tau=1", timeout=120)
     assert res.returncode == 0, res.stderr[-3000:]
     out = json.loads((tmp_path / "epoch_spread.json").read_text())
     # none: best 80 and 60, second halves 60 and 60, sds 14.14 and 0.
@@ -204,8 +177,8 @@ def test_epoch_spread_benchmark(tmp_path):
     assert out["spknorm:tau=1"]["gap"] == 5.0
     assert "| `spknorm:tau=1` | 2 |" in (tmp_path / "epoch_spread.md"
                                         ).read_text()
-    res = subprocess.run(cmd + ["--candidate", "grl"], capture_output=True,
-                         text=True, timeout=120)
+    res = run_benchmark("epoch_spread.py", *args, "--candidate", "grl",
+                        timeout=120)
     assert res.returncode != 0
     assert res.stderr.strip().count("\n") == 0
     assert "no finished run of grl" in res.stderr
@@ -214,13 +187,9 @@ def test_epoch_spread_benchmark(tmp_path):
 def test_speaker_predict_benchmark(tmp_path):
     """benchmarks/speaker_predict.py, small: both ways give the same
     predictions, and every time is there."""
-    res = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "speaker_predict.py"),
-         "--utts", "6", "--epochs", "1", "--rounds", "1", "--threads", "1",
-         "--workdir", str(tmp_path / "work"), "--out", str(tmp_path)],
-        env=recipe_env(), capture_output=True, text=True, timeout=600)
-    assert res.returncode == 0, res.stderr[-3000:]
-    out = json.loads((tmp_path / "speaker_predict.json").read_text())
+    out = benchmark_report("speaker_predict.py", tmp_path, "--utts", "6",
+                           "--epochs", "1", "--rounds", "1", "--threads",
+                           "1", "--workdir", tmp_path / "work")
     assert out["speakers"] == 10 and out["files"] > 10
     assert out["label_agreement"] == {"one": 1.0, "curve": 1.0}
     assert max(out["max_prob_diff"].values()) < 1e-5

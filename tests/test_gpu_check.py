@@ -2,18 +2,14 @@
 script a lent GPU runs first cannot rot."""
 
 import json
-import subprocess
-import sys
 
-from conftest import REPO, recipe_env
+from conftest import run_benchmark
 
 
 def test_gpu_check_smoke(tmp_path):
     out = tmp_path / "out"
-    res = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "gpu_check.py"),
-         "--smoke", "--out", str(out), "--workdir", str(tmp_path / "w")],
-        env=recipe_env(), capture_output=True, text=True, timeout=600)
+    res = run_benchmark("gpu_check.py", "--smoke", "--out", out,
+                        "--workdir", tmp_path / "w")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     results = json.loads((out / "gpu_results.json").read_text())
     sections = results["sections"]

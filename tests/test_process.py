@@ -2,11 +2,10 @@
 
 import gc
 import importlib.util
-import json
 import subprocess
 import sys
 
-from conftest import RECIPE, REPO, demo_args, recipe_env, run_recipe
+from conftest import RECIPE, benchmark_report, demo_args, run_recipe
 
 from speechbrain_grl.utils.process import installed_packages
 
@@ -62,12 +61,8 @@ def test_importing_the_recipe_leaves_the_collector_alone():
 def test_the_startup_benchmark_writes_its_report(tmp_path):
     """benchmarks/startup.py, one round: every number is there, and both
     env.log makers list the same packages."""
-    res = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "startup.py"),
-         "--rounds", "1", "--out", str(tmp_path)],
-        env=recipe_env(), capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stderr[-3000:]
-    out = json.loads((tmp_path / "startup.json").read_text())
+    out = benchmark_report("startup.py", tmp_path, "--rounds", "1",
+                           timeout=300)
     for mode in ("as_it_comes", "settled"):
         times = out["process"][mode]
         assert 0 < times["work_s"] < times["total_s"]
