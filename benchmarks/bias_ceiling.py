@@ -11,10 +11,10 @@ out, an unbiased validation session): only the emotions of the training
 speakers' clips differ. On each twin's splits (the same as
 ``adaptation.py``'s runs, prepared here without training) the classic
 baseline (MFCC statistics, logistic regression:
-:mod:`speechbrain_grl.evaluation.classic`) is normalised per speaker as
-the model is, with the pooled within-speaker spread, and each held-out
-speaker's mean from all their clips (k = all, a MAP mean with the prior
-worth ``--tau`` clips), four ways:
+:func:`speechbrain_grl.evaluation.classic.adaptation_baseline`) is
+normalised per speaker as the model is, with the pooled within-speaker
+spread, and each held-out speaker's mean from all their clips (k = all,
+a MAP mean with the prior worth ``--tau`` clips), four ways:
 
 - ``plain``: trained on the bias-0.9 clips, no normalisation;
 - ``biased``: trained on the bias-0.9 clips, each training speaker's
@@ -94,45 +94,32 @@ def fold(args, corpus, seed):
     import numpy as np
 
     from speechbrain_grl.evaluation.classic import (
-        ClassicBaseline,
+        adaptation_baseline,
         speaker_means,
     )
-    from speechbrain_grl.evaluation.metrics import emotion_metrics
 
     biased = splits(args, args.bias, corpus, seed)
     twin = splits(args, "0.0", corpus, seed)
-    x9, s9, y9 = (biased["train"].x(), biased["train"].speakers,
-                  biased["train"].emotions)
-    x0, s0, y0 = (twin["train"].x(), twin["train"].speakers,
-                  twin["train"].emotions)
-    if set(s9) != set(s0):
+    if set(biased["train"].speakers) != set(twin["train"].speakers):
         raise SystemExit("bias_ceiling.py: the twins' training speakers "
                          f"differ (corpus {corpus}, seed {seed})")
-    fits = {
-        "biased": (x9, s9, y9, speaker_means(x9, s9, y9, "cells")),
-        "biased_true_voice": (x9, s9, y9, speaker_means(x0, s0)),
-        "unbiased": (x0, s0, y0, speaker_means(x0, s0, y0, "cells")),
-    }
-    models = {}
-    for name, (x, spk, y, means) in fits.items():
-        spread = np.sqrt(np.mean([x[np.array(spk) == s].var(0)
-                                  for s in means], 0)) + 1e-8
-        prior = np.mean(list(means.values()), 0)
-        xn = (x - np.stack([means[s] for s in spk])) / spread
-        models[name] = (ClassicBaseline().fit(xn, y), prior, spread)
-    plain = ClassicBaseline().fit(x9, y9)
+    true_voice = speaker_means(twin["train"].x(), twin["train"].speakers)
     out, same = {}, True
     for split in ("valid", "test"):
         held = biased[split]
-        xh, sh = held.x(), np.array(held.speakers)
-        same = same and bool(np.array_equal(xh, twin[split].x()))
-        out[split] = {"plain": plain.score(xh, held.emotions)}
-        for name, (clf, prior, spread) in models.items():
-            mu = {s: (args.tau * prior + xh[sh == s].sum(0))
-                  / (args.tau + (sh == s).sum()) for s in set(sh)}
-            xn = (xh - np.stack([mu[s] for s in sh])) / spread
-            out[split][name] = emotion_metrics(
-                held.emotions, clf.predict(xn), clf.labels)["UA"]
+        same = same and bool(np.array_equal(held.x(), twin[split].x()))
+        runs = {
+            "biased": adaptation_baseline(biased["train"], held, ["all"],
+                                          seed, args.tau, "cells"),
+            "biased_true_voice": adaptation_baseline(
+                biased["train"], held, ["all"], seed, args.tau,
+                means=true_voice),
+            "unbiased": adaptation_baseline(twin["train"], held, ["all"],
+                                            seed, args.tau, "cells"),
+        }
+        out[split] = {"plain": runs["biased"]["plain"],
+                      **{name: res["adapted"]["all"]
+                         for name, res in runs.items()}}
     return out, same
 
 

@@ -19,6 +19,7 @@ from speechbrain_grl.evaluation.classic import (
     load_split,
     mfcc_statistics,
     run_split,
+    speaker_means,
     speaker_znorm,
 )
 
@@ -143,6 +144,20 @@ def test_the_adaptation_benchmark_uses_this_module(fold):
                                         run_split(fold, "test"), ks, 0,
                                         balance="cells")
     assert adaptation.parse_args([]).classic_balance == "cells"
+    # Given training means replace the computed ones (bias_ceiling.py's
+    # true voices): the balanced means given reproduce balance="cells",
+    # shifted means change the adapted scores, not the plain one.
+    train = run_split(fold, "train")
+    given = speaker_means(train.x(), train.speakers, train.emotions,
+                          "cells")
+    assert adaptation_baseline(train, run_split(fold, "test"), ks, 0,
+                               means=given) == cells
+    moved = adaptation_baseline(
+        train, run_split(fold, "test"), ks, 0,
+        means={s: m + 50.0 * (i % 2) for i, (s, m) in enumerate(
+            given.items())})
+    assert moved["plain"] == cells["plain"]
+    assert moved["adapted"] != cells["adapted"]
     assert set(got["adapted"]) == set(ks) and got["tau"] == 2.0
     auto = adaptation.classic(fold, ks, 0, "auto")
     # The same clips and plain model; the prior's worth from the voices.
