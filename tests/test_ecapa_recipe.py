@@ -41,6 +41,21 @@ def runs(demo_assets, tmp_path_factory):
     return tmp, out
 
 
+def _augment_draws(augmenter, wavs, lens, draws):
+    """The Brain's training augmentation through ``augmenter``, applied
+    ``draws`` times to the same batch; each output keeps the batch's
+    clips."""
+    from types import SimpleNamespace
+
+    from speechbrain_grl.brain import SpeakerAdversarialBrain
+
+    fake = SimpleNamespace(hparams=SimpleNamespace(wav_augment=augmenter))
+    outs = [SpeakerAdversarialBrain.augment(fake, wavs, lens)[0]
+            for _ in range(draws)]
+    assert all(len(out) == len(wavs) for out in outs)
+    return outs
+
+
 def test_augmentation_changes_training_batches_only():
     """The yaml's wav_augment (SpeechBrain's Augmenter) alters training
     waveforms and keeps the batch's clips; augment_prob 0 is a no-op and
@@ -60,18 +75,12 @@ def test_augmentation_changes_training_batches_only():
     for prob in (0.0, 1.0):
         hp = load_hyperpyyaml(text.replace("!apply:", "!name:"),
                               {"augment_prob": prob})
-        fake = SimpleNamespace(hparams=SimpleNamespace(
-            wav_augment=hp["wav_augment"]))
         # One draw may change nothing (speed 100, no band dropped): five.
-        changed = []
-        for _ in range(5):
-            out, _ = SpeakerAdversarialBrain.augment(fake, wavs, lens)
-            assert len(out) == len(wavs)
-            changed.append(out.shape != wavs.shape
-                           or not torch.equal(out, wavs))
-        assert any(changed) == (prob > 0)
-    fake.hparams.wav_augment = Augmenter(
-        concat_original=True, augmentations=[DropChunk()])
+        outs = _augment_draws(hp["wav_augment"], wavs, lens, 5)
+        assert any(out.shape != wavs.shape or not torch.equal(out, wavs)
+                   for out in outs) == (prob > 0)
+    fake = SimpleNamespace(hparams=SimpleNamespace(wav_augment=Augmenter(
+        concat_original=True, augmentations=[DropChunk()])))
     with pytest.raises(RecipeError, match="concat_original"):
         SpeakerAdversarialBrain.augment(fake, wavs, lens)
 
@@ -80,11 +89,8 @@ def test_demo_augmentation_is_off_by_default():
     """The demo yaml's speed perturbation (an option, not the default:
     docs/evidence.md) leaves training batches alone at its default
     augment_prob and, switched on, changes them and keeps their clips."""
-    from types import SimpleNamespace
-
     from hyperpyyaml import load_hyperpyyaml
 
-    from speechbrain_grl.brain import SpeakerAdversarialBrain
     from speechbrain_grl.utils.hparams_checks import check_augmenter
 
     text = (RECIPE / "hparams" / "demo_grl.yaml").read_text()
@@ -94,14 +100,9 @@ def test_demo_augmentation_is_off_by_default():
     for overrides, on in (({}, False), ({"augment_prob": 1.0}, True)):
         hp = load_hyperpyyaml("sample_rate: 16000\n" + block, overrides)
         check_augmenter(hp["wav_augment"])
-        fake = SimpleNamespace(hparams=SimpleNamespace(
-            wav_augment=hp["wav_augment"]))
-        changed = []
-        for _ in range(6):  # speed 100 changes nothing: several draws
-            out, _ = SpeakerAdversarialBrain.augment(fake, wavs, lens)
-            assert len(out) == len(wavs)
-            changed.append(out.shape != wavs.shape)
-        assert any(changed) == on
+        # Speed 100 changes nothing: several draws.
+        outs = _augment_draws(hp["wav_augment"], wavs, lens, 6)
+        assert any(out.shape != wavs.shape for out in outs) == on
 
 
 def _test_set(run):
