@@ -120,23 +120,33 @@ def summary(values):
             "n": len(values)}
 
 
+# the instruction sets that decide CPU kernels' speed (fp32, bf16, int8)
+CPU_FEATURES = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16",
+                "amx_bf16", "amx_int8")
+
+
 def machine():
     """Where the numbers come from: CPU model, cores, versions, GPU."""
     import speechbrain
     import torch
 
     cpu = platform.processor() or platform.machine()
+    features = []
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fin:
             for line in fin:
                 if line.startswith("model name"):
                     cpu = line.split(":", 1)[1].strip()
+                elif line.startswith("flags"):
+                    flags = line.split(":", 1)[1].split()
+                    features = [f for f in CPU_FEATURES if f in flags]
                     break
     except OSError:
         pass
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return {
         "cpu": cpu,
+        "cpu_features": features,
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,

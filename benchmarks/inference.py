@@ -69,6 +69,16 @@ def rtf(clf, batch_size, seconds, n, repeats, precision="fp32"):
     return best[0] / (n * seconds), best[1] / (n * seconds)
 
 
+def calibration(args, precision):
+    """Clips for ``quantize_int8``'s convolutions: ``--n`` random ones,
+    drawn apart from the timed audio, for ``int8``; None otherwise."""
+    if precision != "int8":
+        return None
+    gen = torch.Generator().manual_seed(1)
+    return list(torch.randn(args.n, int(args.seconds * 16000),
+                            generator=gen) * 0.1)
+
+
 def gemm_gflops(size=2048, repeats=10):
     """The machine's float32 matrix-product rate now (GFLOP/s, at the
     threads set): what a compute-bound encoder can reach at best."""
@@ -139,10 +149,14 @@ def main():
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--sizes", default="tiny,base")
-    parser.add_argument("--precisions", default="fp32,bf16,int8,int8_torch",
+    parser.add_argument("--precisions",
+                        default="fp32,bf16,int8,int8_matmul,int8_torch",
                         help="bf16 = autocast; int8 = predict --precision "
-                             "int8 (ONNX Runtime if installed); int8_torch "
-                             "= PyTorch's dynamic quantisation")
+                             "int8 (ONNX Runtime if installed; its "
+                             "convolutions calibrated on --n other random "
+                             "clips); int8_matmul = the same without "
+                             "calibration (matrix products only); "
+                             "int8_torch = PyTorch's dynamic quantisation")
     parser.add_argument("--workdir", default=None,
                         help="unused; accepted for run_all.py")
     parser.add_argument("--json", default=None, help="write results here")
@@ -168,7 +182,8 @@ def main():
                           flush=True)
                 if prec.startswith("int8"):
                     quantize_int8(clf, backend="torch" if prec == "int8_torch"
-                                  else "auto")
+                                  else "auto",
+                                  calibration=calibration(args, prec))
                 for bs in (1, args.batch):
                     value, cpu = rtf(clf, bs, args.seconds, args.n,
                                      args.repeats, prec)
@@ -191,7 +206,9 @@ def main():
         Path(args.md).write_text(
             "# CPU inference speed\n\n`python benchmarks/inference.py "
             f"--sizes {args.sizes} --precisions {args.precisions}`; "
-            f"machine: {m.get('cpu')}, {args.threads} threads, torch "
+            f"machine: {m.get('cpu')} "
+            f"({', '.join(m.get('cpu_features', [])) or 'no flags read'}), "
+            f"{args.threads} threads, torch "
             f"{torch.__version__}.\n\n" + table(result) + "\n")
 
 

@@ -10,9 +10,11 @@ bounded by the window (a whole file is held as 16 kHz float32 while its
 windows run: 230 MB an hour). Files are sorted by duration and batched up
 to ``--batch-seconds`` of padded audio, so that padding stays small; a
 Hugging Face encoder gives each file of a batch what it gives the file
-alone (:func:`pooled`); in int8 the encoder quantises with the batch's
-scales (and the ONNX one sees the padding), so its outputs depend on a
-file's batch (``--batch-seconds 0`` makes them each file's own). A file
+alone (:func:`pooled`); in int8 the encoder's matrix products quantise
+with the batch's scales (and the ONNX one sees the padding), so its
+outputs depend on a file's batch (``--batch-seconds 0`` makes them each
+file's own); its convolutions after the waveform's run in int8 with
+scales calibrated on the first 8 readable files (ONNX Runtime). A file
 that cannot be read, is shorter than 0.05 s (the
 preparations' ``MIN_DURATION``: the encoder needs 25 ms for a frame) or
 is digital silence throughout (peak under -80 dBFS) gets a row with its
@@ -215,9 +217,10 @@ def load_model(model_dir, savedir=None, device="cpu"):
 
 
 PRECISIONS = ("fp32", "bf16", "int8")
+CALIBRATION_FILES = 8  # files that set the int8 convolutions' ranges
 
 
-def quantize_int8(clf, backend="auto", cache_dir=None):
+def quantize_int8(clf, backend="auto", cache_dir=None, calibration=None):
     """Runs the encoder's linear layers in int8, in place; CPU only.
 
     Two paths, the faster first (measured on 2 cores, wav2vec2-base-sized
@@ -226,9 +229,14 @@ def quantize_int8(clf, backend="auto", cache_dir=None):
     - ``onnxruntime``: the encoder is exported to ONNX once (into
       ``cache_dir``, a temporary folder by default), its MatMul/Gemm
       weights quantised to int8 with ONNX Runtime's dynamic quantisation,
-      and run by an ONNX Runtime session (the convolutions stay fp32);
-      needs ``pip install onnxruntime onnx``;
-    - ``torch``: PyTorch's dynamic quantisation of ``torch.nn.Linear``.
+      and run by an ONNX Runtime session; needs ``pip install onnxruntime
+      onnx``. Given ``calibration`` audio, the convolutions after the
+      first (the feature encoder's and the positional one) run in int8
+      too, their activation ranges read from that audio; the first one,
+      which sees the waveform itself at whatever loudness it comes, stays
+      fp32, as every convolution does without ``calibration``;
+    - ``torch``: PyTorch's dynamic quantisation of ``torch.nn.Linear``
+      (``calibration`` is not used).
 
     ``auto`` takes ONNX Runtime when it is installed. The exported folder
     and its stock ``EncoderClassifier`` loading are unchanged: this is
@@ -242,6 +250,10 @@ def quantize_int8(clf, backend="auto", cache_dir=None):
         ``auto``, ``onnxruntime`` or ``torch``.
     cache_dir : str, optional
         Where the ONNX files go.
+    calibration : list of torch.Tensor, optional
+        16 kHz mono clips (``[samples]``, as :func:`calibration_audio`
+        reads them) whose activation ranges fix the int8 convolutions'
+        scales.
 
     Returns
     -------
@@ -285,8 +297,48 @@ def quantize_int8(clf, backend="auto", cache_dir=None):
             encoder.model = quantize_dynamic(
                 encoder.model, {torch.nn.Linear}, dtype=torch.qint8)
     else:
-        encoder.model = OnnxInt8Encoder.build(encoder.model, cache_dir)
+        encoder.model = OnnxInt8Encoder.build(encoder.model, cache_dir,
+                                              calibration)
     return clf
+
+
+def calibration_audio(files, n=CALIBRATION_FILES, max_seconds=10.0):
+    """The clips that calibrate :func:`quantize_int8`'s convolutions.
+
+    The first ``n`` of ``files`` that can be read and are not silent,
+    each cut to its first ``max_seconds``; files that fail are skipped
+    here (the prediction reports them).
+
+    Parameters
+    ----------
+    files : list of pathlib.Path
+        Audio files, as :func:`find_audio` lists them.
+    n : int
+        How many clips at most.
+    max_seconds : float
+        The longest clip kept.
+
+    Returns
+    -------
+    list of torch.Tensor
+        ``[samples]`` at 16 kHz.
+
+    Example
+    -------
+    >>> calibration_audio([Path("no_such_file.wav")])
+    []
+    """
+    clips = []
+    for path in files:
+        if len(clips) == n:
+            break
+        try:
+            sig = read_audio(str(path))
+        except Exception:  # unreadable: the prediction's error row
+            continue
+        if sig.numel() >= MIN_DURATION * SAMPLE_RATE and not is_silent(sig):
+            clips.append(sig[:int(max_seconds * SAMPLE_RATE)])
+    return clips
 
 
 class OnnxInt8Encoder(torch.nn.Module):
@@ -313,11 +365,16 @@ class OnnxInt8Encoder(torch.nn.Module):
         self.config = config
 
     @classmethod
-    def build(cls, model, cache_dir=None):
+    def build(cls, model, cache_dir=None, calibration=None):
         """Exports ``model`` to ONNX in int8 and opens a session.
 
-        The fp32 export's MatMul/Gemm weights are quantised to int8; the
-        session runs with torch's thread count.
+        The fp32 export's MatMul/Gemm weights are quantised to int8
+        (dynamic quantisation). With ``calibration``, its convolutions
+        whose inputs have more than one channel per group are first
+        quantised statically (weights and activations in int8, the
+        activations' ranges the minimum and maximum over the calibration
+        clips); the waveform's convolution stays fp32. The session runs
+        with torch's thread count.
 
         Parameters
         ----------
@@ -326,6 +383,9 @@ class OnnxInt8Encoder(torch.nn.Module):
         cache_dir : str, optional
             Where the ONNX files go (default: a temporary folder, removed
             once the session is built).
+        calibration : list of torch.Tensor, optional
+            16 kHz mono clips that set the convolutions' activation
+            ranges.
 
         Returns
         -------
@@ -339,7 +399,7 @@ class OnnxInt8Encoder(torch.nn.Module):
 
         if cache_dir is None:  # the session holds the model once built
             with tempfile.TemporaryDirectory(prefix="sb-grl-int8-") as tmp:
-                return cls.build(model, tmp)
+                return cls.build(model, tmp, calibration)
         folder = Path(cache_dir)
         folder.mkdir(parents=True, exist_ok=True)
         fp32, int8 = folder / "encoder.onnx", folder / "encoder_int8.onnx"
@@ -386,6 +446,10 @@ class OnnxInt8Encoder(torch.nn.Module):
                               "mask": {0: "batch", 1: "samples"},
                               "feats": {0: "batch", 1: "frames"}},
                 opset_version=17, dynamo=False)
+            if calibration:
+                convs = folder / "encoder_conv_int8.onnx"
+                _quantize_convolutions(fp32, convs, calibration)
+                fp32 = convs
             quantize_dynamic(str(fp32), str(int8),
                              weight_type=QuantType.QInt8,
                              op_types_to_quantize=["MatMul", "Gemm"])
@@ -423,6 +487,62 @@ class OnnxInt8Encoder(torch.nn.Module):
             "wav": wav.detach().float().cpu().numpy(),
             "mask": attention_mask.long().cpu().numpy()})[0]
         return SimpleNamespace(last_hidden_state=torch.from_numpy(feats))
+
+
+def _quantize_convolutions(source, target, calibration):
+    """Statically quantises an ONNX encoder's convolutions to int8.
+
+    Those whose weight has more than one input channel per group;
+    activation ranges from ``calibration`` (minimum and maximum).
+
+    Parameters
+    ----------
+    source, target : pathlib.Path
+        The fp32 model, and where the quantised one goes.
+    calibration : list of torch.Tensor
+        16 kHz mono clips.
+    """
+    import onnx
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    graph = onnx.load(str(source)).graph
+    weights = {w.name: w.dims for w in graph.initializer}
+    nodes = [n.name for n in graph.node if n.op_type == "Conv"
+             and len(weights.get(n.input[1], ())) > 1
+             and weights[n.input[1]][1] > 1]
+
+    class _Clips(CalibrationDataReader):
+        """The calibration clips as the encoder's inputs."""
+
+        def __init__(self):
+            """Iterates over ``calibration``."""
+            self.clips = iter(calibration)
+
+        def get_next(self):
+            """The next clip's inputs, or None when done.
+
+            Returns
+            -------
+            dict or None
+                ``wav`` and ``mask``, ``[1, samples]``.
+            """
+            clip = next(self.clips, None)
+            if clip is None:
+                return None
+            wav = clip.detach().float().reshape(1, -1).cpu().numpy()
+            return {"wav": wav, "mask": torch.ones(wav.shape,
+                                                   dtype=torch.long).numpy()}
+
+    quantize_static(str(source), str(target), _Clips(),
+                    quant_format=QuantFormat.QOperator,
+                    op_types_to_quantize=["Conv"], nodes_to_quantize=nodes,
+                    activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8)
 
 
 def _frames(path):
@@ -893,10 +1013,12 @@ def main(argv=None):
                         default="fp32",
                         help="bf16: autocast, faster on CPUs with "
                         "AVX512-BF16/AMX and on GPUs; int8: the encoder's "
-                        "matrix products in int8 (ONNX Runtime if "
-                        "installed, else PyTorch dynamic quantisation), "
-                        "CPU only; both give slightly different "
-                        "probabilities (default fp32)")
+                        "matrix products in int8, and with ONNX Runtime "
+                        "installed its convolutions after the waveform's "
+                        "too, calibrated on the first 8 files (else "
+                        "PyTorch dynamic quantisation), CPU only; both "
+                        "give slightly different probabilities (default "
+                        "fp32)")
     parser.add_argument("--speakers", default=None, metavar="MAP_CSV",
                         help="CSV with the columns path,speaker: adapt a "
                         "model trained with speaker normalisation to each "
@@ -936,7 +1058,7 @@ def main(argv=None):
     except ModelError as err:
         sys.exit(f"{prog}: error: {err}")
     if args.precision == "int8":
-        quantize_int8(clf)
+        quantize_int8(clf, calibration=calibration_audio(files))
     options = dict(window_seconds=args.window_seconds,
                    batch_seconds=args.batch_seconds,
                    progress=not args.no_progress, precision=args.precision,
