@@ -305,9 +305,10 @@ def quantize_int8(clf, backend="auto", cache_dir=None, calibration=None):
 def calibration_audio(files, n=CALIBRATION_FILES, max_seconds=10.0):
     """The clips that calibrate :func:`quantize_int8`'s convolutions.
 
-    The first ``n`` of ``files`` that can be read and are not silent,
-    each cut to its first ``max_seconds``; files that fail are skipped
-    here (the prediction reports them).
+    The first ``n`` of ``files`` that can be read and are not silent;
+    of a file longer than ``max_seconds``, a window that long (only it
+    is decoded; placed by a generator seeded 0). Files that fail are
+    skipped here (the prediction reports them).
 
     Parameters
     ----------
@@ -316,7 +317,7 @@ def calibration_audio(files, n=CALIBRATION_FILES, max_seconds=10.0):
     n : int
         How many clips at most.
     max_seconds : float
-        The longest clip kept.
+        The longest clip read.
 
     Returns
     -------
@@ -328,16 +329,16 @@ def calibration_audio(files, n=CALIBRATION_FILES, max_seconds=10.0):
     >>> calibration_audio([Path("no_such_file.wav")])
     []
     """
-    clips = []
+    clips, gen = [], torch.Generator().manual_seed(0)
     for path in files:
         if len(clips) == n:
             break
         try:
-            sig = read_audio(str(path))
+            sig = read_audio(str(path), SAMPLE_RATE, max_seconds, gen)
         except Exception:  # unreadable: the prediction's error row
             continue
         if sig.numel() >= MIN_DURATION * SAMPLE_RATE and not is_silent(sig):
-            clips.append(sig[:int(max_seconds * SAMPLE_RATE)])
+            clips.append(sig)
     return clips
 
 
