@@ -635,3 +635,59 @@ def test_export_selects_on_the_runs_key(tmp_path):
     assert key == "UA" and ckpts[0].meta["UA"] == 60.0
     (run / "valid_summary.json").write_text('{"selected_on": "score"}')
     assert selection_key(run, hp) == "score"
+
+
+@pytest.mark.parametrize("kind", ["wav2vec2", "hubert", "wavlm"])
+def test_int8_calibrated_convolutions_on_each_encoder_kind(kind, tmp_path):
+    """A fresh encoder of each kind (whose exported positional
+    convolution reads its zero bias through an Identity) gets its three
+    later convolutions in int8 and stays close to fp32."""
+    import onnx
+    import torch
+    from transformers import AutoModel
+
+    from speechbrain_grl.inference.predict import OnnxInt8Encoder
+    from speechbrain_grl.testing.tiny_ssl import make_tiny_ssl
+
+    model = AutoModel.from_pretrained(
+        make_tiny_ssl(tmp_path / "ssl", kind=kind)).eval()
+    gen = torch.Generator().manual_seed(0)
+    clips = [torch.randn(16000, generator=gen) * 0.1 for _ in range(3)]
+    encoder = OnnxInt8Encoder.build(model, tmp_path / "onnx", clips)
+    graph = onnx.load(str(tmp_path / "onnx" / "encoder_int8.onnx")).graph
+    ops = sorted(n.op_type for n in graph.node
+                 if n.op_type in ("Conv", "QLinearConv"))
+    assert ops == ["Conv"] + ["QLinearConv"] * 3
+    wav = torch.randn(1, 24000, generator=gen) * 0.1
+    with torch.no_grad():
+        want = model(wav).last_hidden_state
+    got = encoder(wav).last_hidden_state
+    assert ((got - want).norm() / want.norm()).item() < 0.1
+
+
+def test_int8_convolutions_fall_back_to_fp32_with_a_warning(
+        tmp_path, monkeypatch, caplog):
+    """If ONNX Runtime cannot quantise the convolutions, they stay fp32
+    (the matrix products still go int8) and a warning says why."""
+    import onnx
+    import onnxruntime.quantization
+    import torch
+    from transformers import AutoModel
+
+    from speechbrain_grl.inference.predict import OnnxInt8Encoder
+    from speechbrain_grl.testing.tiny_ssl import make_tiny_ssl
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("unsupported graph")
+
+    monkeypatch.setattr(onnxruntime.quantization, "quantize_static", fail)
+    model = AutoModel.from_pretrained(
+        make_tiny_ssl(tmp_path / "ssl")).eval()
+    with caplog.at_level("WARNING"):
+        OnnxInt8Encoder.build(model, tmp_path / "onnx",
+                              [torch.randn(16000) * 0.1])
+    graph = onnx.load(str(tmp_path / "onnx" / "encoder_int8.onnx")).graph
+    ops = [n.op_type for n in graph.node]
+    assert ops.count("Conv") == 4 and "QLinearConv" not in ops
+    assert "MatMulInteger" in ops or "DynamicQuantizeMatMul" in ops, ops
+    assert "unsupported graph" in caplog.text

@@ -447,9 +447,9 @@ class OnnxInt8Encoder(torch.nn.Module):
                               "mask": {0: "batch", 1: "samples"},
                               "feats": {0: "batch", 1: "frames"}},
                 opset_version=17, dynamo=False)
-            if calibration:
-                convs = folder / "encoder_conv_int8.onnx"
-                _quantize_convolutions(fp32, convs, calibration)
+            convs = folder / "encoder_conv_int8.onnx"
+            if calibration and _quantize_convolutions(fp32, convs,
+                                                      calibration):
                 fp32 = convs
             quantize_dynamic(str(fp32), str(int8),
                              weight_type=QuantType.QInt8,
@@ -493,8 +493,12 @@ class OnnxInt8Encoder(torch.nn.Module):
 def _quantize_convolutions(source, target, calibration):
     """Statically quantises an ONNX encoder's convolutions to int8.
 
-    Those whose weight has more than one input channel per group;
-    activation ranges from ``calibration`` (minimum and maximum).
+    Those whose weight has more than one input channel per group, and
+    whose weight and bias are constants (the exporter passes a constant
+    equal to another through an ``Identity``: such inputs are read from
+    the constant); activation ranges from ``calibration`` (minimum and
+    maximum). If ONNX Runtime fails, the convolutions stay fp32, with a
+    warning.
 
     Parameters
     ----------
@@ -502,6 +506,11 @@ def _quantize_convolutions(source, target, calibration):
         The fp32 model, and where the quantised one goes.
     calibration : list of torch.Tensor
         16 kHz mono clips.
+
+    Returns
+    -------
+    bool
+        Whether ``target`` was written.
     """
     import onnx
     from onnxruntime.quantization import (
@@ -511,11 +520,23 @@ def _quantize_convolutions(source, target, calibration):
         quantize_static,
     )
 
-    graph = onnx.load(str(source)).graph
+    model = onnx.load(str(source))
+    graph = model.graph
     weights = {w.name: w.dims for w in graph.initializer}
-    nodes = [n.name for n in graph.node if n.op_type == "Conv"
-             and len(weights.get(n.input[1], ())) > 1
-             and weights[n.input[1]][1] > 1]
+    alias = {n.output[0]: n.input[0] for n in graph.node
+             if n.op_type == "Identity" and n.input[0] in weights}
+    nodes = []
+    for node in graph.node:
+        if node.op_type != "Conv":
+            continue
+        for i, name in enumerate(node.input[1:], 1):
+            node.input[i] = alias.get(name, name)
+        if (all(name in weights for name in node.input[1:])
+                and len(weights[node.input[1]]) > 1
+                and weights[node.input[1]][1] > 1):
+            nodes.append(node.name)
+    resolved = target.with_name(target.stem + "_source.onnx")
+    onnx.save(model, str(resolved))
 
     class _Clips(CalibrationDataReader):
         """The calibration clips as the encoder's inputs."""
@@ -539,11 +560,18 @@ def _quantize_convolutions(source, target, calibration):
             return {"wav": wav, "mask": torch.ones(wav.shape,
                                                    dtype=torch.long).numpy()}
 
-    quantize_static(str(source), str(target), _Clips(),
-                    quant_format=QuantFormat.QOperator,
-                    op_types_to_quantize=["Conv"], nodes_to_quantize=nodes,
-                    activation_type=QuantType.QUInt8,
-                    weight_type=QuantType.QInt8)
+    try:
+        quantize_static(str(resolved), str(target), _Clips(),
+                        quant_format=QuantFormat.QOperator,
+                        op_types_to_quantize=["Conv"],
+                        nodes_to_quantize=nodes,
+                        activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8)
+    except Exception as err:  # onnxruntime's quantiser, on a new graph
+        logger.warning("int8: the encoder's convolutions stay fp32 (ONNX "
+                       "Runtime could not quantise them: %s)", err)
+        return False
+    return True
 
 
 def _frames(path):
