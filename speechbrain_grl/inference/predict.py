@@ -46,6 +46,7 @@ has no ``label``, ``score`` or ``prob_*`` columns.
 """
 
 import argparse
+import contextlib
 import csv
 import json
 import logging
@@ -451,9 +452,10 @@ class OnnxInt8Encoder(torch.nn.Module):
             if calibration and _quantize_convolutions(fp32, convs,
                                                       calibration):
                 fp32 = convs
-            quantize_dynamic(str(fp32), str(int8),
-                             weight_type=QuantType.QInt8,
-                             op_types_to_quantize=["MatMul", "Gemm"])
+            with _without_quantiser_advice():
+                quantize_dynamic(str(fp32), str(int8),
+                                 weight_type=QuantType.QInt8,
+                                 op_types_to_quantize=["MatMul", "Gemm"])
         options = ort.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
         options.inter_op_num_threads = 1
@@ -488,6 +490,42 @@ class OnnxInt8Encoder(torch.nn.Module):
             "wav": wav.detach().float().cpu().numpy(),
             "mask": attention_mask.long().cpu().numpy()})[0]
         return SimpleNamespace(last_hidden_state=torch.from_numpy(feats))
+
+
+class _QuantiserAdvice(logging.Filter):
+    """Drops the advice ONNX Runtime's quantiser logs on every call (to
+    pre-process the model first, to check that it is not quantised
+    already), which says nothing about this encoder."""
+
+    PREFIXES = ("Please consider to run pre-processing",
+                "Please consider pre-processing",
+                "Please check if the model is already quantized")
+
+    def filter(self, record):
+        """Whether ``record`` is kept.
+
+        Parameters
+        ----------
+        record : logging.LogRecord
+            A record of the root logger.
+
+        Returns
+        -------
+        bool
+            False for the advice.
+        """
+        return not str(record.msg).startswith(self.PREFIXES)
+
+
+@contextlib.contextmanager
+def _without_quantiser_advice():
+    """The root logger drops :class:`_QuantiserAdvice`'s messages."""
+    advice = _QuantiserAdvice()
+    logging.getLogger().addFilter(advice)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeFilter(advice)
 
 
 def _quantize_convolutions(source, target, calibration):
@@ -561,12 +599,13 @@ def _quantize_convolutions(source, target, calibration):
                                                    dtype=torch.long).numpy()}
 
     try:
-        quantize_static(str(resolved), str(target), _Clips(),
-                        quant_format=QuantFormat.QOperator,
-                        op_types_to_quantize=["Conv"],
-                        nodes_to_quantize=nodes,
-                        activation_type=QuantType.QUInt8,
-                        weight_type=QuantType.QInt8)
+        with _without_quantiser_advice():
+            quantize_static(str(resolved), str(target), _Clips(),
+                            quant_format=QuantFormat.QOperator,
+                            op_types_to_quantize=["Conv"],
+                            nodes_to_quantize=nodes,
+                            activation_type=QuantType.QUInt8,
+                            weight_type=QuantType.QInt8)
     except Exception as err:  # onnxruntime's quantiser, on a new graph
         logger.warning("int8: the encoder's convolutions stay fp32 (ONNX "
                        "Runtime could not quantise them: %s)", err)
