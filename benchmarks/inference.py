@@ -4,7 +4,8 @@
 Builds inference folders in the exported layout (random heads) around a
 tiny random wav2vec2 and a wav2vec2-base-sized one, loads them with the
 stock ``EncoderClassifier`` and times ``classify_batch`` on random audio,
-one utterance at a time and in batches. RTF = compute seconds / audio
+one utterance at a time and in batches, every precision once per round
+(interleaved, as ratios to fp32). RTF = compute seconds / audio
 seconds (lower is faster; 0.05 = 20x faster than real time). On a shared
 machine the wall-clock RTF depends on the load; "CPU s per audio s"
 (process CPU time, all threads) depends less on it: on idle cores, RTF is
@@ -16,6 +17,7 @@ about that divided by the thread count.
 import argparse
 import json
 import shutil
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -52,21 +54,45 @@ def build_folder(folder, size, emb_dim=256, n_emotions=4, kind="wav2vec2"):
     return folder
 
 
-def rtf(clf, batch_size, seconds, n, repeats, precision="fp32"):
-    """Best-of-``repeats`` RTF over ``n`` utterances of ``seconds``, and
-    the process CPU seconds per audio second of that repeat."""
-    wavs = torch.randn(n, int(seconds * 16000)) * 0.1
-    best = (float("inf"), 0.0)
+def timed(clf, wavs, batch_size, precision="fp32"):
+    """Wall and process CPU seconds of one pass over ``wavs`` in batches
+    of ``batch_size``."""
     with torch.no_grad(), torch.autocast(
             "cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-        clf.classify_batch(wavs[:batch_size])  # warm-up
-        for _ in range(repeats):
-            start, cpu = time.perf_counter(), time.process_time()
-            for i in range(0, n, batch_size):
-                clf.classify_batch(wavs[i:i + batch_size])
-            best = min(best, (time.perf_counter() - start,
-                              time.process_time() - cpu))
-    return best[0] / (n * seconds), best[1] / (n * seconds)
+        start, cpu = time.perf_counter(), time.process_time()
+        for i in range(0, len(wavs), batch_size):
+            clf.classify_batch(wavs[i:i + batch_size])
+        return time.perf_counter() - start, time.process_time() - cpu
+
+
+def interleaved(clfs, wavs, batches, repeats, audio_s):
+    """Rows of RTF for every precision and batch size, timed in
+    ``repeats`` rounds that each run every setting once (the order
+    rotating by round), so that the machine's load hits all alike:
+    best and median RTF, CPU seconds per audio second of the best, and
+    the median over rounds of the time relative to fp32's in the same
+    round (when fp32 is timed)."""
+    settings = [(p, bs) for p in clfs for bs in batches]
+    for prec, bs in settings:  # warm-up
+        timed(clfs[prec], wavs[:bs], bs, prec)
+    times = {key: [] for key in settings}
+    for r in range(repeats):
+        for prec, bs in settings[r % len(settings):] + settings[
+                :r % len(settings)]:
+            times[prec, bs].append(timed(clfs[prec], wavs, bs, prec))
+    rows = []
+    for prec, bs in settings:
+        walls = [w for w, _ in times[prec, bs]]
+        best = min(times[prec, bs])
+        row = {"precision": prec, "batch": bs,
+               "rtf": best[0] / audio_s,
+               "rtf_median": statistics.median(walls) / audio_s,
+               "cpu_per_audio_s": best[1] / audio_s}
+        if "fp32" in clfs:
+            row["vs_fp32"] = statistics.median(
+                w / f for w, (f, _) in zip(walls, times["fp32", bs]))
+        rows.append(row)
+    return rows
 
 
 def calibration(args, precision):
@@ -116,19 +142,25 @@ def table(result):
     c = result["config"]
     lines = [
         f"Stock `EncoderClassifier.classify_batch`, {c['n']} utterances of "
-        f"{c['seconds']:g} s of random audio, best of {c['repeats']}. RTF ="
-        " wall seconds / audio seconds (target for the base-sized encoder: "
-        "≤ 0.05 on 2 cores); CPU s per audio s counts all threads.",
+        f"{c['seconds']:g} s of random audio, {c['repeats']} rounds, each "
+        "timing every precision and batch once (interleaved, the order "
+        "rotating). RTF = wall seconds / audio seconds, best and median "
+        "round (targets for the base-sized encoder on 2 cores: fp32 ≤ "
+        "0.05, int8 ≤ 0.03); CPU s per audio s (of the best round) counts "
+        "all threads; × fp32: the median over rounds of the time relative "
+        "to fp32's in the same round.",
         "",
-        "| encoder | precision | batch | RTF | x real time | "
-        "CPU s per audio s |",
-        "|---|---|---|---|---|---|",
+        "| encoder | precision | batch | RTF best | RTF median | "
+        "x real time | CPU s per audio s | × fp32 |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in result["rows"]:
+        ratio = row.get("vs_fp32")
         lines.append(
             f"| {row['size']} | {row['precision']} | {row['batch']} | "
-            f"{row['rtf']:.4f} | "
-            f"{1 / row['rtf']:.0f} | {row['cpu_per_audio_s']:.4f} |"
+            f"{row['rtf']:.4f} | {row.get('rtf_median', row['rtf']):.4f} | "
+            f"{1 / row['rtf']:.0f} | {row['cpu_per_audio_s']:.4f} | "
+            f"{'—' if ratio is None else f'{ratio:.3f}'} |"
         )
     for size, lim in result.get("flop_limit", {}).items():
         lines += ["", f"`{size}` encoder: {lim['gflop_per_audio_s']:.2f} "
@@ -147,7 +179,8 @@ def main():
                         help="length of each utterance")
     parser.add_argument("--n", type=int, default=8, help="utterances")
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="rounds (each times every setting once)")
     parser.add_argument("--sizes", default="tiny,base")
     parser.add_argument("--precisions",
                         default="fp32,bf16,int8,int8_matmul,int8_torch",
@@ -173,6 +206,7 @@ def main():
     try:
         for size in args.sizes.split(","):
             folder = build_folder(tmp / size, size)
+            clfs = {}
             for prec in args.precisions.split(","):
                 clf = EncoderClassifier.from_hparams(
                     source=str(folder), savedir=str(tmp / f"{size}-sd"))
@@ -184,15 +218,15 @@ def main():
                     quantize_int8(clf, backend="torch" if prec == "int8_torch"
                                   else "auto",
                                   calibration=calibration(args, prec))
-                for bs in (1, args.batch):
-                    value, cpu = rtf(clf, bs, args.seconds, args.n,
-                                     args.repeats, prec)
-                    print(f"{size:5s} {prec} batch={bs:<3d} RTF={value:.4f}"
-                          f" ({1 / value:.0f}x real time), CPU s per audio "
-                          f"s {cpu:.4f}", flush=True)
-                    rows.append({"size": size, "precision": prec,
-                                 "batch": bs, "rtf": value,
-                                 "cpu_per_audio_s": cpu})
+                clfs[prec] = clf
+            wavs = torch.randn(args.n, int(args.seconds * 16000)) * 0.1
+            for row in interleaved(clfs, wavs, (1, args.batch),
+                                   args.repeats, args.n * args.seconds):
+                print(f"{size:5s} {row['precision']} batch="
+                      f"{row['batch']:<3d} RTF={row['rtf']:.4f} (median "
+                      f"{row['rtf_median']:.4f}), CPU s per audio s "
+                      f"{row['cpu_per_audio_s']:.4f}", flush=True)
+                rows.append({"size": size, **row})
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     config = {k: getattr(args, k)
