@@ -696,3 +696,19 @@ def test_int8_convolutions_fall_back_to_fp32_with_a_warning(
     assert ops.count("Conv") == 4 and "QLinearConv" not in ops
     assert "MatMulInteger" in ops or "DynamicQuantizeMatMul" in ops, ops
     assert "unsupported graph" in caplog.text
+
+
+def test_int8_session_workers_sleep_between_runs(exported, tmp_path):
+    """The int8 encoder's ONNX Runtime session runs with torch's threads
+    and workers that do not spin between runs (they took the cores from
+    torch's head: benchmarks/ort_spinning.md)."""
+    import torch
+
+    from speechbrain_grl.inference.predict import load_model, quantize_int8
+
+    _, model = exported
+    clf = quantize_int8(load_model(model), backend="onnxruntime")
+    options = clf.mods["compute_features"].model.session.get_session_options()
+    assert options.intra_op_num_threads == torch.get_num_threads()
+    assert options.get_session_config_entry(
+        "session.intra_op.allow_spinning") == "0"

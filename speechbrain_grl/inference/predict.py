@@ -375,8 +375,8 @@ class OnnxInt8Encoder(torch.nn.Module):
         whose inputs have more than one channel per group are first
         quantised statically (weights and activations in int8, the
         activations' ranges the minimum and maximum over the calibration
-        clips); the waveform's convolution stays fp32. The session runs
-        with torch's thread count.
+        clips); the waveform's convolution stays fp32. The session is
+        :func:`session_of`'s.
 
         Parameters
         ----------
@@ -396,7 +396,6 @@ class OnnxInt8Encoder(torch.nn.Module):
         """
         import warnings
 
-        import onnxruntime as ort
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         if cache_dir is None:  # the session holds the model once built
@@ -456,12 +455,7 @@ class OnnxInt8Encoder(torch.nn.Module):
                 quantize_dynamic(str(fp32), str(int8),
                                  weight_type=QuantType.QInt8,
                                  op_types_to_quantize=["MatMul", "Gemm"])
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = torch.get_num_threads()
-        options.inter_op_num_threads = 1
-        session = ort.InferenceSession(str(int8), options,
-                                       providers=["CPUExecutionProvider"])
-        return cls(session, model.config)
+        return cls(session_of(int8), model.config)
 
     def forward(self, wav, attention_mask=None, output_hidden_states=False):
         """Hidden states of ``wav``.
@@ -490,6 +484,37 @@ class OnnxInt8Encoder(torch.nn.Module):
             "wav": wav.detach().float().cpu().numpy(),
             "mask": attention_mask.long().cpu().numpy()})[0]
         return SimpleNamespace(last_hidden_state=torch.from_numpy(feats))
+
+
+def session_of(path, spinning=False):
+    """An ONNX Runtime CPU session as the int8 encoder runs one.
+
+    With torch's thread count, and worker threads that sleep between
+    runs instead of spinning (``spinning=False``): spinning workers take
+    the cores from torch's threads, which run the model's head between
+    the encoder's calls (benchmarks/ort_spinning.md).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        An ONNX file.
+    spinning : bool
+        ONNX Runtime's ``session.intra_op.allow_spinning``.
+
+    Returns
+    -------
+    onnxruntime.InferenceSession
+        The session.
+    """
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning",
+                                     "1" if spinning else "0")
+    return ort.InferenceSession(str(path), options,
+                                providers=["CPUExecutionProvider"])
 
 
 class _QuantiserAdvice(logging.Filter):
