@@ -69,7 +69,9 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["find_audio", "plan_batches", "load_model", "model_outputs",
            "predict", "encode_windows", "classify_windows",
-           "prediction_rows", "Windows", "pooled", "head", "main"]
+           "prediction_rows", "Windows", "pooled", "head", "main",
+           "quantize_int8", "calibration_audio", "OnnxInt8Encoder",
+           "session_of"]
 
 AUDIO_SUFFIXES = (".wav", ".flac")
 SAMPLE_RATE = 16000
