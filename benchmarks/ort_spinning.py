@@ -38,7 +38,11 @@ def child(args):
     from inference import build_folder, timed
     from speechbrain.inference.classifiers import EncoderClassifier
 
-    from speechbrain_grl.inference.predict import quantize_int8, session_of
+    from speechbrain_grl.inference.predict import (
+        OnnxInt8Encoder,
+        quantize_int8,
+        session_of,
+    )
 
     common.set_threads(args.threads)
     work = Path(args.workdir)
@@ -47,15 +51,17 @@ def child(args):
         build_folder(folder, "base")
     clf = EncoderClassifier.from_hparams(source=str(folder),
                                          savedir=str(work / "sd"))
-    gen = torch.Generator().manual_seed(1)
-    quantize_int8(clf, cache_dir=str(work / f"onnx_{args.child}"),
-                  calibration=list(torch.randn(args.n, 80000,
-                                               generator=gen) * 0.1))
-    encoder = clf.mods["compute_features"].model
-    encoder.session = None  # the built session's workers go first
-    encoder.session = session_of(work / f"onnx_{args.child}"
-                                 / "encoder_int8.onnx",
-                                 spinning=args.child == "on")
+    onnx = work / "onnx" / "encoder_int8.onnx"
+    wrapper = clf.mods["compute_features"]
+    if onnx.exists():  # built by the first run, as predict builds it
+        wrapper.model = OnnxInt8Encoder(None, wrapper.model.config)
+    else:
+        gen = torch.Generator().manual_seed(1)
+        quantize_int8(clf, cache_dir=str(onnx.parent),
+                      calibration=list(torch.randn(args.n, 80000,
+                                                   generator=gen) * 0.1))
+        wrapper.model.session = None  # the built session's workers go
+    wrapper.model.session = session_of(onnx, spinning=args.child == "on")
     wavs = torch.randn(args.n, 80000) * 0.1
     audio = args.n * 5.0
     out = {}
