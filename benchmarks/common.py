@@ -156,6 +156,13 @@ def machine():
     }
 
 
+def cpu_text(m):
+    """A report's words for ``machine()``'s CPU: its model and the vector
+    features read (``AMD EPYC (avx2, avx512f)``)."""
+    return (f"{m.get('cpu')} "
+            f"({', '.join(m.get('cpu_features', [])) or 'no flags read'})")
+
+
 def command(script, argv=None):
     """The report's first line: the command that wrote it (``argv``, or
     this process's arguments)."""

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import torch
-from common import machine, set_threads
+from common import cpu_text, machine, set_threads
 
 from speechbrain_grl.inference.export import build_heads, fill_template
 from speechbrain_grl.inference.predict import quantize_int8
@@ -240,9 +240,7 @@ def main():
         Path(args.md).write_text(
             "# CPU inference speed\n\n`python benchmarks/inference.py "
             f"--sizes {args.sizes} --precisions {args.precisions}`; "
-            f"machine: {m.get('cpu')} "
-            f"({', '.join(m.get('cpu_features', [])) or 'no flags read'}), "
-            f"{args.threads} threads, torch "
+            f"machine: {cpu_text(m)}, {args.threads} threads, torch "
             f"{torch.__version__}.\n\n" + table(result) + "\n")
 
 

@@ -93,9 +93,9 @@ def main(argv=None):
         m = out["machine"]
         common.write_report(args.out, args.name, out, [
             "# int8 against fp32 on the demo test set", "",
-            common.command("int8_agreement.py", argv) + f"; machine: "
-            f"{m['cpu']} ({', '.join(m['cpu_features'])}), "
-            f"{args.threads} threads, torch {m['torch']}.", "", table(out)])
+            common.command("int8_agreement.py", argv) + "; machine: "
+            f"{common.cpu_text(m)}, {args.threads} threads, torch "
+            f"{m['torch']}.", "", table(out)])
     else:
         print(table(out))
     if args.json:
