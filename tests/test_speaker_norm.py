@@ -1,8 +1,11 @@
 """Per-speaker standardisation (adversary: spknorm) uses each speaker's
 own statistics, in training and in evaluation."""
 
+import re
+
 import pytest
 import torch
+from conftest import RECIPE
 
 from speechbrain_grl.nnet.speaker_norm import SpeakerNorm, speaker_stats
 
@@ -331,3 +334,40 @@ def test_additive_training_rows_use_the_fitted_statistics():
     assert torch.allclose(out, (x - mean.unsqueeze(1)) / std.unsqueeze(1),
                           atol=1e-6)
     assert norm._fitted is None
+
+
+def _spk_norm_settings(yaml):
+    """The yaml's top-level ``spk_norm_*`` values and the arguments of its
+    SpeakerNorm, as written."""
+    text = yaml.read_text()
+    values = dict(re.findall(r"^(spk_norm_\w+): (.*?)\s*(?:#.*)?$", text,
+                             re.M))
+    block = re.search(r"^spk_norm: !new:\S+SpeakerNorm.*?\n(.*?)}", text,
+                      re.M | re.S)
+    args = dict(re.findall(r"(\w+): ([^,{}]+)", block.group(1)))
+    return values, args
+
+
+def test_every_ssl_yaml_builds_the_shipped_normaliser():
+    """``--speaker_norm=True`` around any method, or ``--adversary=spknorm``
+    in any SSL yaml, trains and exports the normaliser that
+    wav2vec2_spknorm.yaml ships (chosen on validation,
+    benchmarks/adaptation.md). The filterbank ECAPA yaml keeps the
+    setting measured with it (benchmarks/ecapa.md)."""
+    hparams = RECIPE / "hparams"
+    shipped = _spk_norm_settings(hparams / "wav2vec2_spknorm.yaml")
+    assert shipped[0]["spk_norm_train_offsets"] == "diagonal"
+    assert shipped[1]["train_offsets"] == "!ref <spk_norm_train_offsets>"
+    ssl_yamls = sorted(set(hparams.glob("*.yaml"))
+                       - {hparams / "ecapa_spknorm.yaml"})
+    assert len(ssl_yamls) >= 6
+    for yaml in ssl_yamls:
+        values, args = _spk_norm_settings(yaml)
+        if yaml.name == "demo_grl.yaml":  # training tau as a key of its own
+            assert args.pop("train_tau") == "!ref <spk_norm_train_tau>"
+            shipped_args = dict(shipped[1])
+            assert values.pop("spk_norm_train_tau") == shipped_args.pop(
+                "train_tau")
+            assert (values, args) == (shipped[0], shipped_args), yaml.name
+        else:
+            assert (values, args) == shipped, yaml.name
