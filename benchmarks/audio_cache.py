@@ -95,7 +95,7 @@ def main(argv=None):
         f"The demo corpus, {len(paths)} clips, read {args.epochs} times "
         f"as training reads it (a random {args.crop:g} s window of longer "
         "clips); median over "
-        f"{args.rounds} interleaved rounds. Machine: {host['cpu']}, "
+        f"{args.rounds} interleaved rounds. Machine: {common.cpu_text(host)}, "
         f"{host['cores']} cores, torch {host['torch']}, {args.threads} "
         "threads.", "",
         "| read | seconds, all epochs | ms per clip read |", "|---|---|---|",

@@ -132,9 +132,13 @@ def machine():
 
     cpu = platform.processor() or platform.machine()
     features = []
+    ids = {}  # family and model: machines sold under one name differ
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fin:
             for line in fin:
+                key, _, value = line.partition(":")
+                if key.strip() in ("cpu family", "model"):
+                    ids[key.strip()] = value.strip()
                 if line.startswith("model name"):
                     cpu = line.split(":", 1)[1].strip()
                 elif line.startswith("flags"):
@@ -147,6 +151,8 @@ def machine():
     return {
         "cpu": cpu,
         "cpu_features": features,
+        "cpu_family_model": (f"{ids['cpu family']}/{ids['model']}"
+                             if len(ids) == 2 else None),
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
@@ -157,9 +163,19 @@ def machine():
 
 
 def cpu_text(m):
-    """A report's words for ``machine()``'s CPU: its model and the vector
-    features read (``AMD EPYC (avx2, avx512f)``)."""
-    return (f"{m.get('cpu')} "
+    """A report's words for ``machine()``'s CPU: its model, family and
+    model numbers, and the vector features read.
+
+    Example
+    -------
+    >>> cpu_text({"cpu": "AMD EPYC", "cpu_family_model": "25/17",
+    ...           "cpu_features": ["avx2", "avx512f"]})
+    'AMD EPYC, family/model 25/17 (avx2, avx512f)'
+    >>> cpu_text({"cpu": "AMD EPYC"})
+    'AMD EPYC (no flags read)'
+    """
+    ids = m.get("cpu_family_model")
+    return (f"{m.get('cpu')}{f', family/model {ids}' if ids else ''} "
             f"({', '.join(m.get('cpu_features', [])) or 'no flags read'})")
 
 
@@ -213,7 +229,7 @@ def write_step_report(args, name, title, what, table, results):
     lines = [
         f"# {title}", "", command(f"{name}.py"), "",
         f"{what} Median over {args.rounds} interleaved rounds. Machine: "
-        f"{host['cpu']}, {host['cores']} cores, torch {host['torch']}, "
+        f"{cpu_text(host)}, {host['cores']} cores, torch {host['torch']}, "
         f"{args.threads} threads.", "", *table]
     (out / f"{name}.md").write_text("\n".join(lines) + "\n")
 

@@ -220,7 +220,8 @@ def table(result, meta, classic=None):
     lines += ["", "Clips per test corpus: " + ", ".join(
         f"{c} {result['none'][c]['n_utterances']}" for c in corpora)
         + f". Wall time {meta['seconds']:.0f} s on "
-        f"{meta['machine']['cpu']} ({meta['machine']['cores']} cores).", ""]
+        f"{common.cpu_text(meta['machine'])} "
+        f"({meta['machine']['cores']} cores).", ""]
     if classic:
         lines += [*classic_section(classic, meta), ""]
     return "\n".join(lines)

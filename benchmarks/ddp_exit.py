@@ -108,7 +108,8 @@ def main(argv=None):
         "before `end_distributed`); *end_distributed*, the wrappers "
         "unwrapped and collected first. Interleaved rounds; a failure is "
         "a non-zero exit of torchrun. Machine: "
-        f"{host['cpu']}, {host['cores']} cores, torch {host['torch']}.", "",
+        f"{common.cpu_text(host)}, {host['cores']} cores, "
+        f"torch {host['torch']}.", "",
         "| ending | jobs | failed | reasons |", "|---|---|---|---|"]
     for mode, fails in failures.items():
         reasons = sorted({f["why"] for f in fails})

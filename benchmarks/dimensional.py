@@ -228,7 +228,8 @@ def table(summary, meta, classic=None):
     """The Markdown report."""
     lines = [TITLE, "",
              f"`python benchmarks/dimensional.py` ({meta['seconds']:.0f} s "
-             f"on {meta['machine']['cpu']}, {meta['machine']['cores']} "
+             f"on {common.cpu_text(meta['machine'])}, "
+             f"{meta['machine']['cores']} "
              f"cores). Demo speaker bias {meta['bias']}, "
              f"{meta['seeds']} paired seeds"
              f"{' (QUICK: 2 epochs)' if meta['quick'] else ''}, "

@@ -375,7 +375,8 @@ def table(evidence, meta, classic=None):
         "# Evidence: does the adversary help where speakers are a shortcut?",
         "",
         f"`python benchmarks/evidence.py` ({meta['wall_s'] / 60:.0f} min on "
-        f"{meta['machine']['cores']} cores, {meta['machine']['cpu']}). The "
+        f"{meta['machine']['cores']} cores, "
+        f"{common.cpu_text(meta['machine'])}). The "
         "demo recipe at its defaults on the shortcut demo corpus: in the "
         "training sessions each speaker says a favourite emotion with "
         "probability *bias*; the test session (5) is unbiased. ΔUA is "

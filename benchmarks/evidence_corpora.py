@@ -162,7 +162,8 @@ def table(per_corpus, pooled, meta, picked=None, classic=None):
         "",
         f"`python benchmarks/evidence_corpora.py` (this invocation "
         f"{meta['wall_s'] / 60:.0f} min on "
-        f"{meta['machine']['cores']} cores, {meta['machine']['cpu']}, "
+        f"{meta['machine']['cores']} cores, "
+        f"{common.cpu_text(meta['machine'])}, "
         "reusing every finished run; a corpus from scratch trains "
         f"{len(meta.get('modes', [])) or 'its'} modes × "
         f"{meta['seeds']} seeds). The demo recipe at its defaults on "

@@ -110,7 +110,7 @@ def main(argv=None):
     lines = [
         "# ONNX Runtime's spinning workers in the int8 encoder", "",
         common.command("ort_spinning.py", argv) + "; machine: "
-        f"{common.machine()['cpu']}, {args.threads} threads.", "",
+        f"{common.cpu_text(common.machine())}, {args.threads} threads.", "",
         "A base-sized random wav2vec2 in int8 (`quantize_int8` with "
         "calibrated convolutions) behind the stock `EncoderClassifier`, "
         f"{args.n} utterances of 5 s, best of {args.repeats}; one fresh "

@@ -129,7 +129,8 @@ def report(args, results, threads, profile):
         f"{10 * args.utts} demo clips ({args.utts} per speaker), "
         f"{args.epochs} epochs, probes and test included, one fresh "
         f"process per run, {args.rounds} round(s) interleaved (median). "
-        f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}, "
+        f"Machine: {common.cpu_text(m)}, {m['cores']} cores, "
+        f"torch {m['torch']}, "
         f"{threads} torch thread(s) per run. Target: ≤ 90 s per run.", "",
         "| mode | wall s | " + " | ".join(PHASES) + " | test UA | "
         "probe BA |",

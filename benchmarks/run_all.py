@@ -19,6 +19,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+import common  # noqa: E402
 import epoch  # noqa: E402
 import inference  # noqa: E402
 import int8_agreement  # noqa: E402
@@ -91,7 +92,7 @@ def report(results, wall, quick):
     lines = [
         "# Benchmark results",
         "",
-        f"Machine: {m['cpu']}, {m['cores']} cores, torch "
+        f"Machine: {common.cpu_text(m)}, {m['cores']} cores, torch "
         f"{m['torch']}, SpeechBrain {m['speechbrain']}, Python "
         f"{m['python']}, GPU: {m['gpu'] or 'none'}; torch threads: "
         f"{m['torch_threads']}. Written by `python benchmarks/run_all.py"

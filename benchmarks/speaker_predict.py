@@ -190,7 +190,8 @@ def main(argv=None):
         "k = 0, 1, 3, 5, 10, all: before, the earlier algorithm per k; "
         "now one `encode_windows` shared by the six calls "
         f"(`adaptation_curve`). Median of {args.rounds} interleaved "
-        f"rounds. Machine: {host['cpu']}, {host['cores']} cores, torch "
+        f"rounds. Machine: {common.cpu_text(host)}, {host['cores']} "
+        "cores, torch "
         f"{host['torch']}, {args.threads} threads.", "",
         "| | before s | now s | ratio | max probability difference | "
         "label agreement |", "|---|---|---|---|---|---|"]

@@ -139,7 +139,8 @@ def main(argv=None):
         "# What a training process costs before and after its work", "",
         common.command("startup.py"), "",
         f"Median over {args.rounds} interleaved rounds. Machine: "
-        f"{host['cpu']}, {host['cores']} cores, torch {host['torch']}.", "",
+        f"{common.cpu_text(host)}, {host['cores']} cores, "
+        f"torch {host['torch']}.", "",
         "A fresh process imports torch, SpeechBrain and transformers, "
         "builds SpeechBrain's wav2vec2 wrapper around the tiny random "
         "encoder, runs one forward pass and exits. *settled*: as "

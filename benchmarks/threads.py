@@ -107,7 +107,8 @@ def main(argv=None):
              f"Demo recipe, {10 * args.utts} clips, `{args.adversary}`, "
              f"{args.epochs} epochs (probes and test off), {args.rounds} "
              "rounds interleaved, median. Machine: "
-             f"{results['machine']['cpu']}, {results['machine']['cores']} "
+             f"{common.cpu_text(results['machine'])}, "
+             f"{results['machine']['cores']} "
              "cores.", "",
              "| setting | s per epoch (each run) | epochs per minute "
              "(machine) |", "|---|---|---|"]

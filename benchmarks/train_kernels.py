@@ -181,7 +181,7 @@ def main(argv=None):
         f"{args.seeds}, each run once with {other} in the CPU training "
         "steps and once with the recipe's own kernels (PyTorch's "
         "convolutions, Adam fused), interleaved. Machine: "
-        f"{m['cpu']}, {m['cores']} cores, torch {m['torch']}.", "",
+        f"{common.cpu_text(m)}, {m['cores']} cores, torch {m['torch']}.", "",
         f"| mode | test UA, {col} | test UA, recipe | Δ UA (95% CI) "
         f"| seeds identical | run s, {col} | run s, recipe |",
         "|---|---|---|---|---|---|---|"]

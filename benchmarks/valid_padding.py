@@ -123,7 +123,7 @@ def main(argv=None):
         "batch and in duration-sorted batches, exact (each clip's own "
         "waveform statistics, group-norm statistics and frames) and plain "
         f"(the encoder as it is); median of {args.reps} interleaved "
-        f"repetitions. Machine: {out['machine']['cpu']}, "
+        f"repetitions. Machine: {common.cpu_text(out['machine'])}, "
         f"{out['machine']['torch_threads']} torch threads.", "",
         "| setting | UA | max Δ log p | labels changed | seconds "
         "| time vs one clip |", "|---|---|---|---|---|---|"]

@@ -179,7 +179,8 @@ def main(argv=None):
         "*this* as the demo yaml sets it (the encoder's convolutional "
         "front end trained), *frozen* with `--freeze_feature_extractor="
         "True`, as SpeechBrain's yaml freezes it (`freeze_wav2vec2_conv`)."
-        f" Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}. "
+        f" Machine: {common.cpu_text(m)}, {m['cores']} cores, "
+        f"torch {m['torch']}. "
         "Target: ratio ≤ 0.5.", "",
         "| round | SpeechBrain s | this s | ratio | frozen s | ratio |",
         "|---|---|---|---|---|---|"]
