@@ -223,15 +223,12 @@ def write_step_report(args, name, title, what, table, results):
     by the rounds, the machine and the threads, then the ``table`` lines.
     """
     host = machine()
-    out = pathlib.Path(args.out)
-    (out / f"{name}.json").write_text(
-        json.dumps(dict(results, machine=host), indent=2))
     lines = [
         f"# {title}", "", command(f"{name}.py"), "",
         f"{what} Median over {args.rounds} interleaved rounds. Machine: "
         f"{cpu_text(host)}, {host['cores']} cores, torch {host['torch']}, "
         f"{args.threads} threads.", "", *table]
-    (out / f"{name}.md").write_text("\n".join(lines) + "\n")
+    write_report(args.out, name, dict(results, machine=host), lines)
 
 
 def write_report(out, name, results, lines):
