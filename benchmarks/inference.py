@@ -220,7 +220,7 @@ def main():
                                   calibration=calibration(args, prec))
                 clfs[prec] = clf
             wavs = torch.randn(args.n, int(args.seconds * 16000)) * 0.1
-            for row in interleaved(clfs, wavs, (1, args.batch),
+            for row in interleaved(clfs, wavs, sorted({1, args.batch}),
                                    args.repeats, args.n * args.seconds):
                 print(f"{size:5s} {row['precision']} batch="
                       f"{row['batch']:<3d} RTF={row['rtf']:.4f} (median "

@@ -26,3 +26,28 @@ def test_fp16_on_cpu_is_a_clear_error(demo_assets, tmp_path):
     assert "Traceback" not in res.stderr
     last = res.stderr.strip().splitlines()[-1]
     assert last.startswith("train.py: error:") and "bf16" in last
+
+
+def test_bf16_prediction_warns_once_where_the_cpu_has_no_kernels(
+        monkeypatch, caplog):
+    """bf16 autocast without oneDNN's bfloat16 kernels is many times
+    slower than fp32 (53x, benchmarks/inference_bf16_zen1.md): predict
+    says so once, and not where the kernels exist or for fp32."""
+    from types import SimpleNamespace
+
+    from speechbrain_grl.inference import predict as predict_mod
+
+    clf = SimpleNamespace(device="cpu")
+    for native, precision, warnings in ((False, "bf16", 1),
+                                        (False, "fp32", 0),
+                                        (True, "bf16", 0)):
+        monkeypatch.setattr(predict_mod, "native_bf16",
+                            lambda device, native=native: native)
+        predict_mod._warn_slow_bf16.cache_clear()
+        caplog.clear()
+        for _ in range(3):
+            with predict_mod._autocast(clf, precision):
+                pass
+        found = [r for r in caplog.records if "no bfloat16" in r.message]
+        assert len(found) == warnings, (native, precision)
+    predict_mod._warn_slow_bf16.cache_clear()
