@@ -250,11 +250,16 @@ def test_cli_bad_model(tmp_path):
 
 def test_int8_agrees_with_fp32_on_the_demo_test_set(exported, demo_assets,
                                                    tmp_path, monkeypatch):
-    """int8 keeps the labels of the demo test set (at least 95% agree)
-    and the probabilities close (the bounds measured by
-    benchmarks/int8_agreement.py, with margin): the matrix products alone
-    (no calibration), and with the convolutions too, calibrated on the
-    first files as ``speechbrain-grl-predict --precision int8`` does.
+    """int8 keeps the probabilities of the demo test set close (the
+    bounds measured by benchmarks/int8_agreement.py, with margin) and the
+    label of every file that fp32 decides by more than 0.02: the matrix
+    products alone (no calibration), and with the convolutions too,
+    calibrated on the first files as ``speechbrain-grl-predict
+    --precision int8`` does. The fixture's model is barely trained: some
+    files are ties within 0.003 in fp32, which int8's rounding may flip
+    one way on one CPU and the other way on another (4 of 64 on an
+    AVX2-only CPU, none on an AVX-512 one), so raw agreement is no test
+    there; the 16-epoch demo of the benchmark keeps every label on both.
     Loading and quantising leave no temporary folder behind (ONNX files
     are hundreds of MB for a base encoder)."""
     import tempfile
@@ -287,11 +292,14 @@ def test_int8_agrees_with_fp32_on_the_demo_test_set(exported, demo_assets,
                                      calibration=calibration),
                        files, batch_seconds=0, progress=False,
                        precision="int8")
-        agree = np.mean([a["label"] == b["label"]
-                         for a, b in zip(fp32, int8)])
+        margin = [np.diff(sorted(a[k] for k in labels)[-2:])[0]
+                  for a in fp32]
+        decided = [(a["label"], b["label"]) for a, b, m
+                   in zip(fp32, int8, margin) if m > 0.02]
         diff = [max(abs(a[k] - b[k]) for k in labels)
                 for a, b in zip(fp32, int8)]
-        assert len(files) == 64 and agree >= 0.95, (agree, diff)
+        assert len(files) == 64 and len(decided) >= 16, margin
+        assert all(a == b for a, b in decided), (decided, diff)
         assert max(diff) < max_diff and np.mean(diff) < mean_diff, diff
     assert list(scratch.iterdir()) == []
 
