@@ -137,12 +137,13 @@ def machine():
         with open("/proc/cpuinfo", encoding="utf-8") as fin:
             for line in fin:
                 key, _, value = line.partition(":")
-                if key.strip() in ("cpu family", "model"):
-                    ids[key.strip()] = value.strip()
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                elif line.startswith("flags"):
-                    flags = line.split(":", 1)[1].split()
+                key = key.strip()
+                if key in ("cpu family", "model"):
+                    ids[key] = value.strip()
+                elif key == "model name":
+                    cpu = value.strip()
+                elif key == "flags":
+                    flags = value.split()
                     features = [f for f in CPU_FEATURES if f in flags]
                     break
     except OSError:

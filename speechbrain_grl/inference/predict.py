@@ -1148,9 +1148,9 @@ def main(argv=None):
                         "AVX512-BF16/AMX and on GPUs (far slower on CPUs "
                         "without AVX-512: a warning says so); int8: the "
                         "encoder's matrix products in int8, and with ONNX "
-                        "Runtime "
-                        "installed its convolutions after the waveform's "
-                        "too, calibrated on the first 8 files (else "
+                        "Runtime installed its convolutions after the "
+                        "waveform's too, calibrated on the first 8 files "
+                        "(else "
                         "PyTorch dynamic quantisation), CPU only; both "
                         "give slightly different probabilities (default "
                         "fp32)")
