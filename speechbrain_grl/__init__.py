@@ -39,6 +39,7 @@ utterance embedding (Gat et al., ICASSP 2022). Its roles, one level deep:
 ``utils``                 ``errors`` (:class:`GRLError`), ``hparams_checks``,
                           ``checkpoints`` (kill-safe), ``jsonio``,
                           ``loader_opts``, ``ddp``, ``cuda``, ``threads``,
+                          ``precision`` (bf16's kernels, a warning),
                           ``timing`` (phases), ``rng`` (evaluation leaves
                           training's random state alone), ``process``
                           (``env.log`` without pip; the collector kept

@@ -45,6 +45,7 @@ from speechbrain_grl.utils.checkpoints import (
 from speechbrain_grl.utils.cuda import expandable_segments
 from speechbrain_grl.utils.ddp import unwrap
 from speechbrain_grl.utils.hparams_checks import RecipeError
+from speechbrain_grl.utils.precision import warn_slow_bf16
 from speechbrain_grl.utils.rng import rng_state, set_rng_state
 from speechbrain_grl.utils.timing import PhaseTimer
 
@@ -82,6 +83,10 @@ class SpeakerAdversarialBrain(sb.Brain):
         self.method.check(self)
         if str(self.device).startswith("cuda"):
             expandable_segments(self.hparams.expandable_segments)
+        for use, precision in (("training", self.precision),
+                               ("evaluation", self.eval_precision)):
+            if precision == "bf16":  # slow on a CPU without its kernels
+                warn_slow_bf16(self.device_type, use)
         self.cell_weights = None  # [n_speakers, n_emotions], see losses
         self.timer = PhaseTimer()  # seconds per stage (train.py adds more)
         self._loaders = {}

@@ -48,7 +48,6 @@ has no ``label``, ``score`` or ``prob_*`` columns.
 import argparse
 import contextlib
 import csv
-import functools
 import json
 import logging
 import math
@@ -65,6 +64,7 @@ from speechbrain_grl.dataio.audio import trim_silence as _trim
 from speechbrain_grl.dataio.manifests import MIN_DURATION
 from speechbrain_grl.nnet.exact_padding import encode, handles
 from speechbrain_grl.utils.errors import GRLError
+from speechbrain_grl.utils.precision import warn_slow_bf16
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ __all__ = ["find_audio", "plan_batches", "load_model", "model_outputs",
            "predict", "encode_windows", "classify_windows",
            "prediction_rows", "Windows", "pooled", "head", "main",
            "quantize_int8", "calibration_audio", "OnnxInt8Encoder",
-           "session_of", "native_bf16"]
+           "session_of"]
 
 AUDIO_SUFFIXES = (".wav", ".flac")
 SAMPLE_RATE = 16000
@@ -710,46 +710,13 @@ def model_outputs(clf):
     return classes, dimensions
 
 
-def native_bf16(device="cpu"):
-    """Whether ``device`` has bfloat16 kernels: any accelerator, or a CPU
-    for which oneDNN has them (AVX-512, native with AVX512-BF16 or AMX).
-    Elsewhere bf16 autocast falls back to slow reference code: a
-    wav2vec2-base-sized encoder ran 53x slower than in fp32 on an
-    AVX2-only CPU (``benchmarks/inference_bf16_zen1.md``). True when
-    PyTorch cannot tell.
-
-    Example
-    -------
-    >>> native_bf16("cuda:0")
-    True
-    >>> native_bf16("cpu") in (True, False)
-    True
-    """
-    if not str(device).startswith("cpu"):
-        return True
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return True
-
-
-@functools.lru_cache(maxsize=None)
-def _warn_slow_bf16(device_type):
-    """Logs once per process and device that bf16 is slow there."""
-    if not native_bf16(device_type):
-        logger.warning(
-            "precision bf16: this CPU has no bfloat16 kernels (oneDNN "
-            "needs AVX-512), so bf16 runs many times slower than fp32 "
-            "here (53x on an AVX2 CPU); use fp32, or int8")
-
-
 def _autocast(clf, precision):
     """bfloat16 autocast on ``clf``'s device for ``precision="bf16"`` (a
     warning, once, where that device has no bfloat16 kernels), a no-op
     otherwise."""
     device_type = clf.device.split(":")[0]
     if precision == "bf16":
-        _warn_slow_bf16(device_type)
+        warn_slow_bf16(device_type, "prediction")
     return torch.autocast(device_type, dtype=torch.bfloat16,
                           enabled=precision == "bf16")
 
