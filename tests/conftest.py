@@ -47,12 +47,10 @@ def recipe_env():
 
 
 def run_benchmark(script, *args, timeout=600):
-    """Runs ``benchmarks/<script>`` with ``args`` in a subprocess of the
-    recipe environment; returns the result, output captured as text."""
-    return subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / script),
-         *map(str, args)],
-        env=recipe_env(), capture_output=True, text=True, timeout=timeout)
+    """Runs ``benchmarks/<script>`` with ``args`` in the recipe
+    environment (:func:`run_python`); returns the result, output captured
+    as text."""
+    return run_python(REPO / "benchmarks" / script, *args, timeout=timeout)
 
 
 def benchmark_report(script, out, *args, timeout=600):
@@ -65,7 +63,25 @@ def benchmark_report(script, out, *args, timeout=600):
                        ".json").read_text())
 
 
-def run_recipe(script, *args, timeout=600, check=True, launcher=None):
+_FORKSERVER = None
+
+
+def _forkserver():
+    """This test process's :class:`forked_runs.Forkserver` (started on
+    first use, stopped at exit)."""
+    global _FORKSERVER
+    if _FORKSERVER is None:
+        import atexit
+
+        from forked_runs import Forkserver
+
+        _FORKSERVER = Forkserver(recipe_env())
+        atexit.register(_FORKSERVER.close)
+    return _FORKSERVER
+
+
+def run_recipe(script, *args, timeout=600, check=True, launcher=None,
+               fresh=False):
     """Runs a recipe script from the recipe folder; returns the result.
 
     Arguments
@@ -80,18 +96,49 @@ def run_recipe(script, *args, timeout=600, check=True, launcher=None):
         Fail the test, showing the output's tail, on a non-zero exit.
     launcher : list of str, optional
         Replaces ``[sys.executable]``, e.g. a torchrun command.
+    fresh : bool
+        A fresh Python process. Default: a fork of a process that has
+        imported the libraries already (``forked_runs.py``; half the time
+        of a one-epoch demo run), whose runs share its hash seed.
+        ``GRL_TESTS_FRESH=1`` in the environment makes every run fresh.
     """
-    cmd = (launcher or [sys.executable]) + [script, *map(str, args)]
-    res = subprocess.run(
-        cmd, cwd=RECIPE, env=recipe_env(), capture_output=True, text=True,
-        timeout=timeout,
-    )
+    if launcher:
+        cmd = launcher + [script, *map(str, args)]
+        res = subprocess.run(
+            cmd, cwd=RECIPE, env=recipe_env(), capture_output=True,
+            text=True, timeout=timeout,
+        )
+    else:
+        res = run_python(script, *args, cwd=RECIPE, timeout=timeout,
+                         fresh=fresh)
+        cmd = res.args
     if check and res.returncode != 0:
         pytest.fail(
             f"{' '.join(cmd)} exited {res.returncode}:\n"
             f"{res.stdout[-3000:]}\n{res.stderr[-5000:]}"
         )
     return res
+
+
+def run_python(*argv, cwd=REPO, timeout=600, fresh=False):
+    """``python argv...`` in ``cwd`` with the recipe environment, as
+    :func:`subprocess.run` returns it (output captured as text):
+    forked from the forkserver unless ``fresh`` (see :func:`run_recipe`).
+    """
+    import tempfile
+
+    cmd = [sys.executable, *map(str, argv)]
+    if fresh or os.environ.get("GRL_TESTS_FRESH") == "1":
+        return subprocess.run(cmd, cwd=cwd, env=recipe_env(),
+                              capture_output=True, text=True,
+                              timeout=timeout)
+    with tempfile.TemporaryDirectory() as tmp:
+        out, err = pathlib.Path(tmp, "out"), pathlib.Path(tmp, "err")
+        code = _forkserver().run(cmd[1:], cwd, out, err, timeout)
+        stdout, stderr = out.read_text(), err.read_text()
+    if code is None:
+        raise subprocess.TimeoutExpired(cmd, timeout, stdout, stderr)
+    return subprocess.CompletedProcess(cmd, code, stdout, stderr)
 
 
 def demo_args(demo_assets, output_folder, *extra):

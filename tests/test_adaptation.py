@@ -3,7 +3,6 @@ adaptation to each speaker from their clips (API and predict CLI)."""
 
 import csv
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -11,7 +10,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import REPO, benchmark_report, demo_args, recipe_env, run_recipe
+from conftest import (
+    REPO,
+    benchmark_report,
+    demo_args,
+    run_python,
+    run_recipe,
+)
 
 from speechbrain_grl.inference.adaptation import (
     AdaptationError,
@@ -241,11 +246,8 @@ def test_streaming_equals_all_at_once(exported):
 
 
 def _cli(model, *args, cwd=REPO):
-    return subprocess.run(
-        [sys.executable, "-m", "speechbrain_grl.inference.predict",
-         "--model", str(model), "--no-progress", *map(str, args)],
-        cwd=cwd, env=recipe_env(), capture_output=True, text=True,
-        timeout=600)
+    return run_python("-m", "speechbrain_grl.inference.predict",
+                      "--model", model, "--no-progress", *args, cwd=cwd)
 
 
 def test_cli_speakers_map_with_bad_rows(exported, tmp_path):

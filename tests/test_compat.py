@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 
-from conftest import REPO, recipe_env
+from conftest import REPO, recipe_env, run_python
 
 SAMPLES = REPO / "tests" / "samples"
 LEGACY = REPO / "tests" / "legacy"
@@ -28,12 +28,10 @@ def test_a_0_2_export_predicts_what_it_did(tmp_path):
     shutil.copytree(LEGACY / "exported_0.2", model)
     want = _rows(LEGACY / "exported_0.2_predictions.csv")
     out = tmp_path / "pred.csv"
-    res = subprocess.run(
-        [sys.executable, "-m", "speechbrain_grl.inference.predict",
-         "--model", str(model), "--output", str(out), "--no-progress",
-         *[row["path"] for row in want]],
-        cwd=SAMPLES, env=recipe_env(), capture_output=True, text=True,
-        timeout=600)
+    res = run_python(
+        "-m", "speechbrain_grl.inference.predict", "--model", model,
+        "--output", out, "--no-progress", *[row["path"] for row in want],
+        cwd=SAMPLES)
     assert res.returncode == 0, res.stderr[-2000:]
     got = _rows(out)
     assert [r["path"] for r in got] == [r["path"] for r in want]

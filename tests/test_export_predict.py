@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import REPO, demo_args, recipe_env, run_recipe
+from conftest import demo_args, recipe_env, run_python, run_recipe
 
 # Runs in a process where speechbrain_grl cannot be imported.
 NO_PLUGIN = r"""
@@ -174,12 +174,8 @@ def _write_inputs(folder, demo_wav):
 
 
 def _predict(model, *args):
-    return subprocess.run(
-        [sys.executable, "-m", "speechbrain_grl.inference.predict", "--model",
-         str(model), *map(str, args)],
-        cwd=REPO, env=recipe_env(), capture_output=True, text=True,
-        timeout=600,
-    )
+    return run_python("-m", "speechbrain_grl.inference.predict", "--model",
+                      model, *args)
 
 
 def test_cli_mixed_folder(exported, demo_assets, tmp_path):

@@ -70,15 +70,19 @@ def _schedule_state(out):
 def reference(demo_assets, corpus_1s, tmp_path_factory):
     """An uninterrupted single-process run with intra-epoch checkpoints."""
     out = tmp_path_factory.mktemp("ref")
+    # Fresh processes (here and in the rerun): each has its own hash
+    # seed, as a user's runs do, so that the same results do not hang
+    # on one seed (forked runs share theirs).
     run_recipe("train.py", *_args(demo_assets, corpus_1s, out, *EPOCHS,
-                                  "--ckpt_interval_steps=2"))
+                                  "--ckpt_interval_steps=2"), fresh=True)
     return out
 
 
 def test_same_seed_same_metrics(reference, demo_assets, corpus_1s,
                                 tmp_path):
     run_recipe("train.py", *_args(demo_assets, corpus_1s, tmp_path,
-                                  *EPOCHS, "--ckpt_interval_steps=2"))
+                                  *EPOCHS, "--ckpt_interval_steps=2"),
+               fresh=True)
     assert _metrics(tmp_path) == _metrics(reference)
     a = json.loads((reference / "test_predictions.json").read_text())
     b = json.loads((tmp_path / "test_predictions.json").read_text())
