@@ -24,7 +24,9 @@ import subprocess
 import sys
 
 #: Imported by the server before any fork: the recipe's own imports and
-#: the ones its yaml makes (the Hugging Face encoder wrapper).
+#: the ones its yaml makes (the Hugging Face encoder wrapper). Not a
+#: module that a test runs with ``-m`` (runpy warns on stderr when the
+#: module is imported already).
 PRELOAD = (
     "speechbrain",
     "hyperpyyaml",
