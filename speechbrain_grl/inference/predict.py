@@ -1117,10 +1117,9 @@ def main(argv=None):
                         "encoder's matrix products in int8, and with ONNX "
                         "Runtime installed its convolutions after the "
                         "waveform's too, calibrated on the first 8 files "
-                        "(else "
-                        "PyTorch dynamic quantisation), CPU only; both "
-                        "give slightly different probabilities (default "
-                        "fp32)")
+                        "(else PyTorch dynamic quantisation), CPU only; "
+                        "both give slightly different probabilities "
+                        "(default fp32)")
     parser.add_argument("--speakers", default=None, metavar="MAP_CSV",
                         help="CSV with the columns path,speaker: adapt a "
                         "model trained with speaker normalisation to each "
