@@ -9,12 +9,14 @@ index, so that moving a report cannot leave its description behind.
 """
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SKIP = {".git", ".venv", "build", "dist", ".whl"}
+# Folders that runs, installs and tools write into the clone.
+SKIP = {"build", "dist", "results", "demo_assets", "site-packages"}
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 REPORT = re.compile(r"`([A-Za-z0-9_.]+\.(?:md|json|png))`")
 # Names in backticks that are not reports of the folder: files a run
@@ -24,11 +26,18 @@ NOT_REPORTS = {"README.md", "adaptation_curve.json",
 
 
 def markdown_files():
-    """The repository's Markdown files, outside tools' folders."""
+    """The repository's Markdown files: those git tracks, or without git
+    every one outside hidden folders (a virtual environment such as CI's
+    ``.ci-venv``) and the folders of SKIP."""
+    listed = subprocess.run(["git", "ls-files", "*.md"], cwd=REPO,
+                            capture_output=True, text=True, check=False)
+    if listed.returncode == 0 and listed.stdout.strip():
+        return sorted(REPO / name for name in listed.stdout.splitlines())
     return sorted(
         p for p in REPO.rglob("*.md")
-        if not SKIP.intersection(p.relative_to(REPO).parts)
-        and not any(part.endswith(".egg-info") for part in p.parts))
+        if not any(part.startswith(".") or part in SKIP
+                   or part.endswith(".egg-info")
+                   for part in p.relative_to(REPO).parts))
 
 
 def anchors(path):
