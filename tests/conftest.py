@@ -104,10 +104,7 @@ def run_recipe(script, *args, timeout=600, check=True, launcher=None,
     """
     if launcher:
         cmd = launcher + [script, *map(str, args)]
-        res = subprocess.run(
-            cmd, cwd=RECIPE, env=recipe_env(), capture_output=True,
-            text=True, timeout=timeout,
-        )
+        res = _fresh_run(cmd, RECIPE, timeout)
     else:
         res = run_python(script, *args, cwd=RECIPE, timeout=timeout,
                          fresh=fresh)
@@ -129,9 +126,7 @@ def run_python(*argv, cwd=REPO, timeout=600, fresh=False):
 
     cmd = [sys.executable, *map(str, argv)]
     if fresh or os.environ.get("GRL_TESTS_FRESH") == "1":
-        return subprocess.run(cmd, cwd=cwd, env=recipe_env(),
-                              capture_output=True, text=True,
-                              timeout=timeout)
+        return _fresh_run(cmd, cwd, timeout)
     with tempfile.TemporaryDirectory() as tmp:
         out, err = pathlib.Path(tmp, "out"), pathlib.Path(tmp, "err")
         code = _forkserver().run(cmd[1:], cwd, out, err, timeout)
@@ -139,6 +134,13 @@ def run_python(*argv, cwd=REPO, timeout=600, fresh=False):
     if code is None:
         raise subprocess.TimeoutExpired(cmd, timeout, stdout, stderr)
     return subprocess.CompletedProcess(cmd, code, stdout, stderr)
+
+
+def _fresh_run(cmd, cwd, timeout):
+    """``cmd`` as a fresh process in ``cwd`` with the recipe
+    environment, output captured as text."""
+    return subprocess.run(cmd, cwd=cwd, env=recipe_env(),
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def demo_args(demo_assets, output_folder, *extra):

@@ -9,10 +9,8 @@ one-epoch demo run; ``exported_0.2_predictions.csv`` is what 0.2's
 
 import csv
 import shutil
-import subprocess
-import sys
 
-from conftest import REPO, recipe_env, run_python
+from conftest import REPO, run_python
 
 SAMPLES = REPO / "tests" / "samples"
 LEGACY = REPO / "tests" / "legacy"
@@ -54,11 +52,9 @@ def test_a_0_2_export_loads_in_the_stock_class(tmp_path):
         "    overrides={'model_dir': m})\n"
         "out = clf.classify_file(wav)\n"
         "print(out[3][0], out[0][0].exp().max().item())\n")
-    res = subprocess.run(
-        [sys.executable, "-c", script, str(model),
-         str(SAMPLES / want["path"]), str(tmp_path / "sd")],
-        cwd=tmp_path, env=recipe_env(), capture_output=True, text=True,
-        timeout=600)
+    # A fresh process (the forkserver runs scripts and modules, not -c).
+    res = run_python("-c", script, model, SAMPLES / want["path"],
+                     tmp_path / "sd", cwd=tmp_path, fresh=True)
     assert res.returncode == 0, res.stderr[-2000:]
     label, prob = res.stdout.split()[-2:]
     assert label == want["label"]

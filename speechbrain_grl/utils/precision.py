@@ -41,8 +41,9 @@ def native_bf16(device="cpu"):
 @functools.lru_cache(maxsize=None)
 def warn_slow_bf16(device_type, use):
     """Logs once per process, device and ``use`` (``"training"``,
-    ``"prediction"``) that bf16 is slow on ``device_type``, where it
-    has no bfloat16 kernels; returns whether it warned.
+    ``"evaluation"``, ``"prediction"``) that bf16 is slow on
+    ``device_type``, where it has no bfloat16 kernels; returns whether
+    bf16 is slow there (a repeated call returns it without logging).
 
     Example
     -------
