@@ -8,7 +8,12 @@ speakers could re-centre the prior on them. This measures that on the
 finished runs of an ``adaptation.py`` workdir, through each run's export:
 the curve of UA against k (clips per speaker) with the exported prior
 and with the prior mean re-centred on the split's own clips (all
-speakers, no label), each at the exported τ. It is another protocol
+speakers, no label), each at the exported τ. Re-centred on every clip,
+a speaker's prior holds their own clips too (at k = 0 as well, and a
+split here has two speakers); the ``others`` row re-centres each
+speaker's prior on the other speakers' clips only, none of their own:
+what a deployment that knows other speakers of the same recording
+condition gives a speaker it has no clip of. It is another protocol
 than the issue's k = 0 (there the prior alone knows nothing of the
 session): a diagnostic for the decision to build it, and it changes no
 default. Validation and test are both shown. Writes
@@ -29,25 +34,71 @@ from voice_offsets import finished_runs, none_curve, workdir_args  # noqa: E402
 from speechbrain_grl.evaluation.adaptation import KS  # noqa: E402
 
 SPLITS = ("valid", "test")
-PRIORS = ("exported", "recentred")
+PRIORS = ("exported", "recentred", "others")
 
 
 def parse_args(argv=None):
     return workdir_args(__doc__, "recentred_prior", argv)
 
 
+def others_curve(clf, encoded, ks, seed):
+    """``{k: UA}`` with each speaker's prior mean re-centred on the other
+    speakers' usable clips of the split (``encoded``: as
+    ``evaluation.adaptation._encoded``), each speaker's k clips drawn
+    with ``seed`` as ``predict_speakers`` draws them."""
+    from speechbrain_grl.evaluation.adaptation import OPTIONS
+    from speechbrain_grl.evaluation.metrics import emotion_metrics
+    from speechbrain_grl.inference.adaptation import (
+        _speaker_clips,
+        _window_cache,
+        deployment_prior,
+    )
+    from speechbrain_grl.inference.predict import (
+        classify_windows,
+        prediction_rows,
+    )
+
+    files, speakers, emos, windows = encoded
+    of_file = [speakers[f.resolve()] for f in files]
+    cache = _window_cache(files, windows)
+    priors = {spk: deployment_prior(clf, [f for f, s in zip(files, of_file)
+                                          if s != spk], cache)
+              for spk in sorted(set(of_file))}
+    labels = list(clf.hparams.label_encoder.lab2ind)
+    precision = OPTIONS.get("precision", "fp32")
+    out = {}
+    for k in ks:
+        outputs = {}
+        for spk, prior in priors.items():
+            index = [i for i, s in enumerate(of_file) if s == spk]
+            adapt, _ = _speaker_clips(
+                clf, [files[i].resolve() for i in index],
+                None if k == "all" else int(k), seed, prior, cache)
+            with adapt.applied(clf):
+                outputs.update(classify_windows(clf, windows, index,
+                                                precision))
+        rows = prediction_rows(clf, files, windows, outputs)
+        out[k] = emotion_metrics(emos, [r["label"] for r in rows],
+                                 labels)["UA"]
+    return out
+
+
 def measure(run, seed):
-    """``{prior: {split: {k: UA}}}`` of one exported run (``seed`` draws
-    each speaker's k clips, as ``adaptation_curve`` does)."""
-    from speechbrain_grl.evaluation.adaptation import tau_curves
+    """``{prior: {split: {k: UA}}}`` of one exported run at its exported
+    τ (``seed`` draws each speaker's k clips, as ``adaptation_curve``
+    does); each split is encoded once for every prior and k."""
+    from speechbrain_grl.evaluation.adaptation import _curve, _encoded
     from speechbrain_grl.inference.predict import load_model
 
-    tau = load_model(Path(run) / "exported").hparams.speaker_prior_tau
-    return {prior: {split: tau_curves(run, {"t": tau}, seed=seed,
-                                      split=split,
-                                      recenter=prior == "recentred")["t"]
-                    for split in SPLITS}
-            for prior in PRIORS}
+    clf = load_model(Path(run) / "exported")
+    out = {prior: {} for prior in PRIORS}
+    for split in SPLITS:
+        encoded = _encoded(clf, run, split)
+        for prior in ("exported", "recentred"):
+            out[prior][split] = _curve(clf, encoded, KS, seed,
+                                       recenter=prior == "recentred")
+        out["others"][split] = others_curve(clf, encoded, KS, seed)
+    return out
 
 
 def main(argv=None):
@@ -70,7 +121,9 @@ def main(argv=None):
              "the clips per speaker for their statistics, with the "
              "exported prior (the training speakers' average voice) and "
              "with its mean re-centred on the split's own clips (every "
-             "speaker, no label). Another protocol than the issue's "
+             "speaker, no label; *recentred*, as `--recenter`), or on the "
+             "split's other speakers' clips, none of the speaker's own "
+             "(*others*). Another protocol than the issue's "
              "k = 0; a diagnostic, no default reads it.", "",
              "| bias | split | prior | " + " | ".join(
                  f"k={k}" for k in KS) + " |",

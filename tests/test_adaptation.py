@@ -520,6 +520,51 @@ def test_a_recentred_prior_is_the_splits_mean(exported, tmp_path):
     assert 0 <= plain <= 100
 
 
+def test_an_others_prior_leaves_the_speakers_own_clips_out(exported,
+                                                          tmp_path):
+    """benchmarks/recentred_prior.py's ``others`` row at k = 0: each
+    speaker is classified with the prior mean set to the mean of the
+    split's other speakers' clips, none of their own; its ``exported``
+    row is the adaptation curve's."""
+    import shutil
+
+    from speechbrain_grl.dataio.audio import read_audio
+    from speechbrain_grl.evaluation.adaptation import (
+        adaptation_curve,
+        manifest_files,
+    )
+    from speechbrain_grl.evaluation.metrics import emotion_metrics
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import recentred_prior
+
+    run, model = exported
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    shutil.copytree(model, copy / "exported")
+    got = recentred_prior.measure(copy, seed=3)
+    files, spks, emos = manifest_files(copy, "test")
+    assert len(set(spks)) >= 2
+    clf = load_model(copy / "exported")
+    feats = torch.stack([pooled_features(clf, read_audio(str(f), 16000))
+                         for f in files])
+    labels = list(clf.hparams.label_encoder.lab2ind)
+    said = [None] * len(files)
+    for spk in set(spks):
+        own = [i for i, s in enumerate(spks) if s == spk]
+        others = [i for i, s in enumerate(spks) if s != spk]
+        clf.mods.mean_var_norm.glob_mean = feats[others].mean(0)
+        rows = predict(clf, [files[i] for i in own], **OPTIONS)
+        for i, row in zip(own, rows):
+            said[i] = row["label"]
+    want = emotion_metrics(emos, said, labels)["UA"]
+    assert got["others"]["test"]["0"] == pytest.approx(want)
+    curve = adaptation_curve(copy, seed=3)
+    for split in ("valid", "test"):
+        assert got["exported"][split] == pytest.approx(curve[split])
+    assert set(got["recentred"]["valid"]) == set(curve["valid"])
+
+
 def test_recenter_shrinks_towards_the_files_average(exported, tmp_path):
     """``recenter``: the prior mean is the average of the files being
     classified; with no clip of a speaker they read it as predict does
