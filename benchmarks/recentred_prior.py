@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """What a prior re-centred on a deployment's unlabelled clips would give.
 
-The k = 0 loss is mostly an unseen recording session (``voice_offsets.md``):
-the training speakers' average voice, the exported prior, is not the new
-session's. A deployment that holds unlabelled clips of many of its
-speakers could re-centre the prior on them. This measures that on the
+A test speaker sits far from the exported prior (the training speakers'
+average voice) mostly by their session's shift (``voice_offsets.md``),
+so a deployment that holds unlabelled clips of its speakers might
+re-centre the prior on them. This measures that on the
 finished runs of an ``adaptation.py`` workdir, through each run's export:
 the curve of UA against k (clips per speaker) with the exported prior
 and with the prior mean re-centred on the split's own clips (all

@@ -23,9 +23,8 @@ In Python::
 and :func:`predict_speakers` does the same for files and a speaker map
 (``speechbrain-grl-predict --speakers map.csv``). With ``recenter`` the
 prior's mean becomes the average of the files being classified (every
-speaker, no label: :func:`deployment_prior`), so that a new recording
-condition is known before any clip of a speaker is
-(``benchmarks/recentred_prior.md``).
+speaker's, their own included, no label: :func:`deployment_prior`;
+``benchmarks/recentred_prior.md``).
 """
 
 import contextlib

@@ -31,7 +31,7 @@ training speakers' average voice; files of no listed speaker get that
 prior (:mod:`speechbrain_grl.inference.adaptation`). Rows then also name
 the ``speaker`` and the ``adapt_clips`` their statistics came from.
 ``--recenter`` shrinks towards the average of the files being classified
-instead (a new recording condition's average voice; with or without
+instead (every file, a speaker's own included; with or without
 ``--speakers``).
 
 Columns: ``path``, ``label``, ``score``, ``prob_<label>`` per label and
