@@ -46,7 +46,6 @@ def others_curve(clf, encoded, ks, seed):
     speakers' usable clips of the split (``encoded``: as
     ``evaluation.adaptation._encoded``), each speaker's k clips drawn
     with ``seed`` as ``predict_speakers`` draws them."""
-    from speechbrain_grl.evaluation.adaptation import OPTIONS
     from speechbrain_grl.evaluation.metrics import emotion_metrics
     from speechbrain_grl.inference.adaptation import (
         _speaker_clips,
@@ -65,7 +64,6 @@ def others_curve(clf, encoded, ks, seed):
                                           if s != spk], cache)
               for spk in sorted(set(of_file))}
     labels = list(clf.hparams.label_encoder.lab2ind)
-    precision = OPTIONS.get("precision", "fp32")
     out = {}
     for k in ks:
         outputs = {}
@@ -75,8 +73,7 @@ def others_curve(clf, encoded, ks, seed):
                 clf, [files[i].resolve() for i in index],
                 None if k == "all" else int(k), seed, prior, cache)
             with adapt.applied(clf):
-                outputs.update(classify_windows(clf, windows, index,
-                                                precision))
+                outputs.update(classify_windows(clf, windows, index))
         rows = prediction_rows(clf, files, windows, outputs)
         out[k] = emotion_metrics(emos, [r["label"] for r in rows],
                                  labels)["UA"]

@@ -485,31 +485,41 @@ def test_prior_head_scores_the_export_at_no_clip(exported, tmp_path):
     assert all(0 <= v[s] <= 100 for v in got.values() for s in v)
 
 
-def test_a_recentred_prior_is_the_splits_mean(exported, tmp_path):
-    """``tau_curves(recenter=True)`` at k = 0 scores what the export
-    predicts with its prior mean replaced by the mean of the split's own
-    clips (benchmarks/recentred_prior.py)."""
+def _run_with_export(exported, tmp_path):
+    """A copy of the exported fixture's run with its export inside (as
+    ``adaptation.py`` leaves it), its test files and their pooled
+    features through the export: ``(run, files, speakers, emotions,
+    features)``."""
     import shutil
 
     from speechbrain_grl.dataio.audio import read_audio
-    from speechbrain_grl.evaluation.adaptation import (
-        manifest_files,
-        tau_curves,
-    )
-    from speechbrain_grl.evaluation.metrics import emotion_metrics
+    from speechbrain_grl.evaluation.adaptation import manifest_files
 
     run, model = exported
     copy = tmp_path / "run"
     shutil.copytree(run, copy)
     shutil.copytree(model, copy / "exported")
+    files, spks, emos = manifest_files(copy, "test")
+    clf = load_model(copy / "exported")
+    feats = torch.stack([pooled_features(clf, read_audio(str(f), 16000))
+                         for f in files])
+    return copy, files, spks, emos, feats
+
+
+def test_a_recentred_prior_is_the_splits_mean(exported, tmp_path):
+    """``tau_curves(recenter=True)`` at k = 0 scores what the export
+    predicts with its prior mean replaced by the mean of the split's own
+    clips (benchmarks/recentred_prior.py)."""
+    from speechbrain_grl.evaluation.adaptation import tau_curves
+    from speechbrain_grl.evaluation.metrics import emotion_metrics
+
+    model = exported[1]
+    copy, files, _, emos, feats = _run_with_export(exported, tmp_path)
     tau = load_model(model).hparams.speaker_prior_tau
     got = tau_curves(copy, {"t": tau}, ks=("0",), split="test",
                      recenter=True)["t"]["0"]
     plain = tau_curves(copy, {"t": tau}, ks=("0",), split="test")["t"]["0"]
-    files, _, emos = manifest_files(copy, "test")
     clf = load_model(copy / "exported")
-    feats = torch.stack([pooled_features(clf, read_audio(str(f), 16000))
-                         for f in files])
     clf.mods.mean_var_norm.glob_mean = feats.mean(0)
     rows = predict(clf, files, **OPTIONS)
     labels = list(clf.hparams.label_encoder.lab2ind)
@@ -526,28 +536,16 @@ def test_an_others_prior_leaves_the_speakers_own_clips_out(exported,
     speaker is classified with the prior mean set to the mean of the
     split's other speakers' clips, none of their own; its ``exported``
     row is the adaptation curve's."""
-    import shutil
-
-    from speechbrain_grl.dataio.audio import read_audio
-    from speechbrain_grl.evaluation.adaptation import (
-        adaptation_curve,
-        manifest_files,
-    )
+    from speechbrain_grl.evaluation.adaptation import adaptation_curve
     from speechbrain_grl.evaluation.metrics import emotion_metrics
 
     sys.path.insert(0, str(REPO / "benchmarks"))
     import recentred_prior
 
-    run, model = exported
-    copy = tmp_path / "run"
-    shutil.copytree(run, copy)
-    shutil.copytree(model, copy / "exported")
+    copy, files, spks, emos, feats = _run_with_export(exported, tmp_path)
     got = recentred_prior.measure(copy, seed=3)
-    files, spks, emos = manifest_files(copy, "test")
     assert len(set(spks)) >= 2
     clf = load_model(copy / "exported")
-    feats = torch.stack([pooled_features(clf, read_audio(str(f), 16000))
-                         for f in files])
     labels = list(clf.hparams.label_encoder.lab2ind)
     said = [None] * len(files)
     for spk in set(spks):
